@@ -1,0 +1,154 @@
+//! The evidence model: what one observation (one attacker source IP seen by
+//! the fleet) has accumulated. Input events (SPEC §4) are parsed in
+//! [`event`] into *partial* observations, and every partial observation is
+//! folded into the stored one with [`Observation::merge`].
+//!
+//! `merge` is a join on a semilattice: commutative, associative and
+//! idempotent, so replaying any events, in any order, any number of times,
+//! gives the same observation (property-tested in `tests/evidence_props.rs`).
+//! Every field is either a set (union), a min, a max, or a value stamped with
+//! the time it was reported (the greater stamp wins; equal stamps fall back to
+//! the greater value so that the result never depends on arrival order).
+
+pub mod event;
+
+use crate::phase::Phase;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Unix time in milliseconds (UTC). Every timestamp in the core is one.
+pub type Millis = i64;
+
+/// Fingerprint kinds that describe the client tooling. Only these take part
+/// in the identity layer's tooling signals and veto; other kinds are stored
+/// and rolled up.
+pub const TOOLING_KINDS: [&str; 3] = ["ja3", "ja4", "hassh"];
+
+/// A value together with the time it was reported, for "latest value" fields
+/// (`ip`, `asn`). Ordered by stamp first, then value, so `max` is the merge.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Stamped<T> {
+    pub at: Millis,
+    pub value: T,
+}
+
+/// One client fingerprint (`ja3`, `hassh`, `jarm`, ...).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Fingerprint {
+    pub kind: String,
+    pub value: String,
+}
+
+impl Fingerprint {
+    /// Whether this fingerprint describes client tooling (ja3/ja4/hassh).
+    pub fn is_tooling(&self) -> bool {
+        TOOLING_KINDS.contains(&self.kind.as_str())
+    }
+}
+
+/// One interactive session on one decky, keyed by `session_id` within its
+/// observation. Reports of the same session are merged field by field.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    pub session_id: String,
+    pub decky_id: Option<String>,
+    pub started_at: Option<Millis>,
+    pub ended_at: Option<Millis>,
+    /// UKC phase, from `phase` or mapped from the ATT&CK `tactic`.
+    pub phase: Option<Phase>,
+    /// Commands typed, as a set (clustering compares sets; order is not
+    /// evidence that survives partial, reordered reports).
+    pub commands: BTreeSet<String>,
+    /// Credential pairs tried, `(username, password)`.
+    pub credentials: BTreeSet<(String, String)>,
+    pub payload_hashes: BTreeSet<String>,
+    pub c2_endpoints: BTreeSet<String>,
+    /// 64-bit keystroke digraph SimHash.
+    pub kd_digraph_simhash: Option<u64>,
+}
+
+/// Everything known about one observation.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Observation {
+    pub uuid: String,
+    pub ip: Option<Stamped<String>>,
+    pub asn: Option<Stamped<u32>>,
+    pub first_seen: Option<Millis>,
+    pub last_seen: Option<Millis>,
+    pub fingerprints: BTreeSet<Fingerprint>,
+    pub sessions: BTreeMap<String, Session>,
+}
+
+fn join_min(a: &mut Option<Millis>, b: Option<Millis>) {
+    *a = match (*a, b) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, y) => x.or(y),
+    };
+}
+
+fn join_max<T: Ord + Clone>(a: &mut Option<T>, b: &Option<T>) {
+    if b > a {
+        a.clone_from(b);
+    }
+}
+
+impl Session {
+    /// Joins another report of the same session into this one. Scalars take
+    /// the earliest start, the latest end, and otherwise the greater value,
+    /// so that the result is independent of report order.
+    pub fn merge(&mut self, other: &Session) {
+        debug_assert_eq!(self.session_id, other.session_id);
+        join_max(&mut self.decky_id, &other.decky_id);
+        join_min(&mut self.started_at, other.started_at);
+        join_max(&mut self.ended_at, &other.ended_at);
+        join_max(&mut self.phase, &other.phase);
+        join_max(&mut self.kd_digraph_simhash, &other.kd_digraph_simhash);
+        self.commands.extend(other.commands.iter().cloned());
+        self.credentials.extend(other.credentials.iter().cloned());
+        self.payload_hashes.extend(other.payload_hashes.iter().cloned());
+        self.c2_endpoints.extend(other.c2_endpoints.iter().cloned());
+    }
+}
+
+impl Observation {
+    /// An observation that knows nothing but its uuid.
+    pub fn new(uuid: impl Into<String>) -> Self {
+        Observation {
+            uuid: uuid.into(),
+            ..Default::default()
+        }
+    }
+
+    /// Folds another (partial) observation of the same uuid into this one.
+    pub fn merge(&mut self, other: &Observation) {
+        debug_assert_eq!(self.uuid, other.uuid);
+        join_max(&mut self.ip, &other.ip);
+        join_max(&mut self.asn, &other.asn);
+        join_min(&mut self.first_seen, other.first_seen);
+        join_max(&mut self.last_seen, &other.last_seen);
+        self.fingerprints.extend(other.fingerprints.iter().cloned());
+        for (id, session) in &other.sessions {
+            match self.sessions.get_mut(id) {
+                Some(mine) => mine.merge(session),
+                None => {
+                    self.sessions.insert(id.clone(), session.clone());
+                }
+            }
+        }
+    }
+
+    /// Tooling fingerprints (ja3/ja4/hassh) only.
+    pub fn tooling(&self) -> impl Iterator<Item = &Fingerprint> {
+        self.fingerprints.iter().filter(|f| f.is_tooling())
+    }
+
+    /// Latest known ASN.
+    pub fn asn(&self) -> Option<u32> {
+        self.asn.as_ref().map(|s| s.value)
+    }
+
+    /// Latest known IP.
+    pub fn ip(&self) -> Option<&str> {
+        self.ip.as_ref().map(|s| s.value.as_str())
+    }
+}
