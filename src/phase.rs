@@ -36,17 +36,29 @@ pub enum Phase {
 /// (phase, name, ATT&CK tactic id if one maps to it), in chain order.
 const TABLE: [(Phase, &str, Option<&str>); 19] = [
     (Phase::Reconnaissance, "reconnaissance", Some("TA0043")),
-    (Phase::ResourceDevelopment, "resource_development", Some("TA0042")),
+    (
+        Phase::ResourceDevelopment,
+        "resource_development",
+        Some("TA0042"),
+    ),
     (Phase::Weaponization, "weaponization", None),
     (Phase::Delivery, "delivery", Some("TA0001")),
     (Phase::SocialEngineering, "social_engineering", None),
     (Phase::Exploitation, "exploitation", None),
     (Phase::Persistence, "persistence", Some("TA0003")),
     (Phase::DefenseEvasion, "defense_evasion", Some("TA0005")),
-    (Phase::CommandAndControl, "command_and_control", Some("TA0011")),
+    (
+        Phase::CommandAndControl,
+        "command_and_control",
+        Some("TA0011"),
+    ),
     (Phase::Pivoting, "pivoting", None),
     (Phase::Discovery, "discovery", Some("TA0007")),
-    (Phase::PrivilegeEscalation, "privilege_escalation", Some("TA0004")),
+    (
+        Phase::PrivilegeEscalation,
+        "privilege_escalation",
+        Some("TA0004"),
+    ),
     (Phase::Execution, "execution", Some("TA0002")),
     (Phase::CredentialAccess, "credential_access", Some("TA0006")),
     (Phase::LateralMovement, "lateral_movement", Some("TA0008")),
@@ -135,6 +147,9 @@ mod tests {
         assert_eq!(Phase::from_tactic("TA0008"), Some(Phase::LateralMovement));
         assert_eq!(Phase::from_tactic("TA9999"), None);
         assert_eq!(Phase::from_name("Discovery"), None);
-        assert_eq!(Phase::from_name("lateral_movement"), Some(Phase::LateralMovement));
+        assert_eq!(
+            Phase::from_name("lateral_movement"),
+            Some(Phase::LateralMovement)
+        );
     }
 }

@@ -105,7 +105,8 @@ impl Session {
         join_max(&mut self.kd_digraph_simhash, &other.kd_digraph_simhash);
         self.commands.extend(other.commands.iter().cloned());
         self.credentials.extend(other.credentials.iter().cloned());
-        self.payload_hashes.extend(other.payload_hashes.iter().cloned());
+        self.payload_hashes
+            .extend(other.payload_hashes.iter().cloned());
         self.c2_endpoints.extend(other.c2_endpoints.iter().cloned());
     }
 }

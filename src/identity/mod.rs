@@ -1,1 +1,18 @@
-//! (in progress)
+//! The identity layer (SPEC §8): which observations are the same hands.
+//!
+//! `features` interns evidence into compact ids, `similarity` scores a pair
+//! (tiers, veto, rarity), `index` finds candidate pairs without an all-pairs
+//! pass, `graph` keeps components incrementally with operator `decisions`
+//! applied, and `reference` is the deliberately naive all-pairs clustering the
+//! tests compare against.
+
+pub mod decisions;
+pub mod features;
+pub mod graph;
+pub mod index;
+pub mod reference;
+pub mod similarity;
+
+pub use decisions::{Decision, DecisionKind, Decisions};
+pub use graph::{ComputedIdentity, ExplainedEdge, IdentityGraph};
+pub use similarity::{IdentityWeights, PairExplanation};

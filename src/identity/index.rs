@@ -1,0 +1,156 @@
+//! The candidate index of the identity layer: inverted postings from every
+//! evidence value that can create an edge to the observations carrying it,
+//! and the *blocking plan* that decides which tiers need postings at all.
+//!
+//! Soundness rule (why no edge is ever lost): a pair that shares no indexed
+//! value scores zero on every indexed tier, so its total is at most the sum
+//! of the maximum weights of the unindexed tiers. The plan indexes tiers, the
+//! heaviest first, until that sum is below the threshold; a weight change
+//! re-derives the plan, so a configuration can never silently drop edges.
+//! Tooling values carried by `rarity_zero_at` or more observations weigh 0
+//! and are never used as keys (their postings are kept only for counting).
+
+use super::features::Features;
+use super::similarity::IdentityWeights;
+use rustc_hash::FxHashMap;
+
+/// Which soft tiers need postings (the high tier always has them).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BlockingPlan {
+    pub commands: bool,
+    pub credentials: bool,
+    pub asn: bool,
+}
+
+impl BlockingPlan {
+    /// Derives the plan from the weights (see the module doc).
+    pub fn derive(w: &IdentityWeights) -> BlockingPlan {
+        let mut tiers = [
+            (w.commands, 0usize),
+            (w.credentials, 1usize),
+            (w.asn, 2usize),
+        ];
+        tiers.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let mut remaining = w.soft_max();
+        let mut plan = BlockingPlan::default();
+        for (weight, tier) in tiers {
+            if remaining < w.threshold {
+                break;
+            }
+            remaining -= weight;
+            match tier {
+                0 => plan.commands = true,
+                1 => plan.credentials = true,
+                _ => plan.asn = true,
+            }
+        }
+        plan
+    }
+}
+
+/// Postings of every namespace. Lists are unordered; removal is by search.
+#[derive(Default, Debug, Clone)]
+pub struct Postings {
+    pub tools: Vec<Vec<u32>>,
+    pub payloads: Vec<Vec<u32>>,
+    pub c2: Vec<Vec<u32>>,
+    pub commands: FxHashMap<(u8, u32), Vec<u32>>,
+    pub credentials: FxHashMap<u32, Vec<u32>>,
+    pub asn: FxHashMap<u32, Vec<u32>>,
+}
+
+fn slot(lists: &mut Vec<Vec<u32>>, id: u32) -> &mut Vec<u32> {
+    let i = id as usize;
+    if lists.len() <= i {
+        lists.resize_with(i + 1, Vec::new);
+    }
+    &mut lists[i]
+}
+
+fn remove(list: &mut Vec<u32>, node: u32) {
+    if let Some(pos) = list.iter().position(|&n| n == node) {
+        list.swap_remove(pos);
+    }
+}
+
+impl Postings {
+    /// Adds (`add = true`) or removes a node's features.
+    pub fn update(&mut self, node: u32, f: &Features, plan: BlockingPlan, add: bool) {
+        let apply = |list: &mut Vec<u32>| {
+            if add {
+                list.push(node)
+            } else {
+                remove(list, node)
+            }
+        };
+        for &t in f.tools.iter() {
+            apply(slot(&mut self.tools, t));
+        }
+        for &p in f.payloads.iter() {
+            apply(slot(&mut self.payloads, p));
+        }
+        for &c in f.c2.iter() {
+            apply(slot(&mut self.c2, c));
+        }
+        if plan.commands {
+            for &k in f.commands.iter() {
+                apply(self.commands.entry(k).or_default());
+            }
+        }
+        if plan.credentials {
+            for &k in f.credentials.iter() {
+                apply(self.credentials.entry(k).or_default());
+            }
+        }
+        if plan.asn {
+            if let Some(a) = f.asn {
+                apply(self.asn.entry(a).or_default());
+            }
+        }
+    }
+
+    /// Number of observations carrying a tooling value.
+    pub fn tool_carriers(&self, id: u32) -> u32 {
+        self.tools.get(id as usize).map_or(0, |l| l.len() as u32)
+    }
+
+    pub fn payload_carriers(&self, id: u32) -> u32 {
+        self.payloads.get(id as usize).map_or(0, |l| l.len() as u32)
+    }
+
+    pub fn c2_carriers(&self, id: u32) -> u32 {
+        self.c2.get(id as usize).map_or(0, |l| l.len() as u32)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_weights_index_only_the_high_tier() {
+        assert_eq!(
+            BlockingPlan::derive(&IdentityWeights::default()),
+            BlockingPlan::default()
+        );
+    }
+
+    #[test]
+    fn heavy_soft_tiers_get_indexed_heaviest_first() {
+        let w = IdentityWeights {
+            commands: 0.9,
+            ..Default::default()
+        };
+        // 0.9 + 0.2 + 0.05 >= 1 → commands indexed; then 0.25 < 1.
+        let p = BlockingPlan::derive(&w);
+        assert!(p.commands && !p.credentials && !p.asn);
+        let w = IdentityWeights {
+            commands: 0.6,
+            credentials: 0.6,
+            asn: 0.5,
+            ..Default::default()
+        };
+        let p = BlockingPlan::derive(&w);
+        assert!(p.commands && p.credentials && !p.asn);
+    }
+}

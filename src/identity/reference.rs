@@ -1,0 +1,88 @@
+//! The reference clustering: every pair scored, edges taken strongest first
+//! (operator links before any evidence, ties by uuid pair), joins that would
+//! unite a separated pair refused. Quadratic on purpose — it is the
+//! definition the indexed, incremental [`super::IdentityGraph`] must equal,
+//! and the tests compare the two on random corpora.
+
+use super::decisions::{DecisionKind, Decisions};
+use super::features::{Features, Vocabulary};
+use super::similarity::{score, IdentityWeights};
+use crate::evidence::Observation;
+use petgraph::unionfind::UnionFind;
+use rustc_hash::FxHashMap;
+
+/// All-pairs identity components (each sorted; the list sorted).
+pub fn all_pairs_components(
+    observations: &[Observation],
+    weights: &IdentityWeights,
+    decisions: &Decisions,
+) -> Vec<Vec<String>> {
+    let mut vocab = Vocabulary::default();
+    let mut obs: Vec<&Observation> = observations.iter().collect();
+    obs.sort_by(|a, b| a.uuid.cmp(&b.uuid));
+    obs.dedup_by(|a, b| a.uuid == b.uuid);
+    let feats: Vec<Features> = obs
+        .iter()
+        .map(|o| Features::extract(o, &mut vocab))
+        .collect();
+    let mut carriers: FxHashMap<u32, u32> = FxHashMap::default();
+    for f in &feats {
+        for &t in f.tools.iter() {
+            *carriers.entry(t).or_default() += 1;
+        }
+    }
+    let count = |t: u32| carriers.get(&t).copied().unwrap_or(0);
+    let index: FxHashMap<&str, u32> = obs
+        .iter()
+        .enumerate()
+        .map(|(i, o)| (o.uuid.as_str(), i as u32))
+        .collect();
+    let mut joins: Vec<(f64, u32, u32)> = Vec::new();
+    let mut separates = Vec::new();
+    for ((a, b), d) in decisions.iter() {
+        if let (Some(&x), Some(&y)) = (index.get(a.as_str()), index.get(b.as_str())) {
+            match d.kind {
+                DecisionKind::Link => joins.push((f64::INFINITY, x, y)),
+                DecisionKind::Separate => separates.push((x, y)),
+            }
+        }
+    }
+    for i in 0..feats.len() {
+        for j in i + 1..feats.len() {
+            let s = score(&feats[i], &feats[j], weights, count);
+            if s.total >= weights.threshold {
+                joins.push((s.total, i as u32, j as u32));
+            }
+        }
+    }
+    // Indices follow uuid order, so (i, j) order is uuid-pair order.
+    joins.sort_by(|a, b| {
+        b.0.total_cmp(&a.0)
+            .then_with(|| (a.1, a.2).cmp(&(b.1, b.2)))
+    });
+    let mut uf = UnionFind::<u32>::new(feats.len());
+    for (_, a, b) in joins {
+        let (ra, rb) = (uf.find_mut(a), uf.find_mut(b));
+        if ra == rb {
+            continue;
+        }
+        let refused = separates.iter().any(|&(s, t)| {
+            let (rs, rt) = (uf.find_mut(s), uf.find_mut(t));
+            (rs == ra && rt == rb) || (rs == rb && rt == ra)
+        });
+        if !refused {
+            uf.union(a, b);
+        }
+    }
+    let mut groups: FxHashMap<u32, Vec<String>> = FxHashMap::default();
+    for (i, o) in obs.iter().enumerate() {
+        groups
+            .entry(uf.find_mut(i as u32))
+            .or_default()
+            .push(o.uuid.clone());
+    }
+    let mut out: Vec<Vec<String>> = groups.into_values().collect();
+    out.iter_mut().for_each(|g| g.sort());
+    out.sort();
+    out
+}

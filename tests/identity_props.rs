@@ -1,0 +1,148 @@
+//! Property tests of the identity layer: the indexed, incremental graph
+//! equals the all-pairs reference clustering on random corpora (with veto,
+//! rarity, big-value grouping and operator decisions), and incremental
+//! settling equals a full rebuild.
+
+use decnet_clusterd::evidence::{Fingerprint, Observation, Session, Stamped};
+use decnet_clusterd::identity::reference::all_pairs_components;
+use decnet_clusterd::identity::{
+    Decision, DecisionKind, Decisions, IdentityGraph, IdentityWeights,
+};
+use decnet_clusterd::phase::Phase;
+use proptest::prelude::*;
+
+/// A small alphabet so values collide often.
+fn partial(uuid_count: usize) -> impl Strategy<Value = Observation> {
+    (
+        0..uuid_count,
+        proptest::collection::vec((0..3usize, 0..4u8), 0..3),
+        proptest::collection::vec(
+            (
+                0..3u8,
+                proptest::option::of(0..3u8),
+                proptest::option::of(0..3u8),
+                proptest::collection::vec(0..5u8, 0..4),
+                proptest::collection::vec(0..4u8, 0..3),
+                proptest::option::of(prop_oneof![Just(Phase::Discovery), Just(Phase::Execution)]),
+            ),
+            0..2,
+        ),
+        proptest::option::of(0..3u32),
+    )
+        .prop_map(|(u, fps, sessions, asn)| {
+            let mut o = Observation::new(format!("obs-{u:02}"));
+            for (k, v) in fps {
+                o.fingerprints.insert(Fingerprint {
+                    kind: ["ja3", "ja4", "hassh"][k].to_string(),
+                    value: format!("v{v}"),
+                });
+            }
+            for (sid, payload, c2, cmds, creds, phase) in sessions {
+                let s = Session {
+                    session_id: format!("s{sid}"),
+                    phase,
+                    commands: cmds.into_iter().map(|c| format!("cmd{c}")).collect(),
+                    credentials: creds
+                        .into_iter()
+                        .map(|c| (format!("u{c}"), "pw".to_string()))
+                        .collect(),
+                    payload_hashes: payload.into_iter().map(|p| format!("p{p}")).collect(),
+                    c2_endpoints: c2.into_iter().map(|c| format!("c{c}")).collect(),
+                    ..Default::default()
+                };
+                o.sessions.insert(s.session_id.clone(), s);
+            }
+            if let Some(a) = asn {
+                o.asn = Some(Stamped {
+                    at: 0,
+                    value: 64500 + a,
+                });
+            }
+            o
+        })
+}
+
+fn weights() -> impl Strategy<Value = IdentityWeights> {
+    (2u32..4, 1u32..4, prop::bool::ANY, 0.3f64..1.0).prop_map(|(full, extra, heavy, cmd)| {
+        IdentityWeights {
+            rarity_full_max: full,
+            rarity_zero_at: full + extra + 1,
+            commands: if heavy { cmd + 0.5 } else { cmd },
+            ..Default::default()
+        }
+    })
+}
+
+fn decisions(uuid_count: usize) -> impl Strategy<Value = Decisions> {
+    proptest::collection::vec((0..uuid_count, 0..uuid_count, prop::bool::ANY), 0..4).prop_map(|v| {
+        let mut d = Decisions::default();
+        for (a, b, link) in v {
+            let kind = if link {
+                DecisionKind::Link
+            } else {
+                DecisionKind::Separate
+            };
+            d.set(
+                &format!("obs-{a:02}"),
+                &format!("obs-{b:02}"),
+                Decision {
+                    kind,
+                    requested_by: "t".into(),
+                    at: 0,
+                },
+            );
+        }
+        d
+    })
+}
+
+fn merged(events: &[Observation]) -> Vec<Observation> {
+    let mut by: std::collections::BTreeMap<String, Observation> = Default::default();
+    for e in events {
+        by.entry(e.uuid.clone())
+            .or_insert_with(|| Observation::new(e.uuid.clone()))
+            .merge(e);
+    }
+    by.into_values().collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 160, ..ProptestConfig::default() })]
+
+    #[test]
+    fn indexed_equals_all_pairs(events in proptest::collection::vec(partial(14), 1..40),
+                                w in weights(), d in decisions(14), big in 1u32..4) {
+        let obs = merged(&events);
+        let mut g = IdentityGraph::new(w.clone()).unwrap();
+        g.set_big_value_carriers(big);
+        g.set_decisions(d.clone());
+        for o in &obs { g.upsert(o); }
+        g.rebuild();
+        prop_assert_eq!(g.identities(), all_pairs_components(&obs, &w, &d));
+    }
+
+    #[test]
+    fn incremental_equals_rebuild(events in proptest::collection::vec(partial(12), 1..40),
+                                  w in weights(), d in decisions(12), cut in 0usize..40, big in 1u32..4) {
+        let mut g = IdentityGraph::new(w.clone()).unwrap();
+        g.set_big_value_carriers(big);
+        let mut acc: std::collections::BTreeMap<String, Observation> = Default::default();
+        for (i, e) in events.iter().enumerate() {
+            if i == cut.min(events.len() - 1) { g.set_decisions(d.clone()); }
+            let o = acc.entry(e.uuid.clone()).or_insert_with(|| Observation::new(e.uuid.clone()));
+            o.merge(e);
+            g.upsert(o);
+            if i % 3 == 0 { g.settle(); }
+        }
+        g.set_decisions(d.clone());
+        g.settle();
+        let incremental = g.identities();
+        let obs: Vec<Observation> = acc.into_values().collect();
+        prop_assert_eq!(&incremental, &all_pairs_components(&obs, &w, &d));
+        let mut fresh = IdentityGraph::new(w).unwrap();
+        fresh.set_decisions(d);
+        for o in obs.iter().rev() { fresh.upsert(o); }
+        fresh.rebuild();
+        prop_assert_eq!(incremental, fresh.identities());
+    }
+}
