@@ -1,0 +1,368 @@
+//! The identity layer's seed shape (SPEC §2): a [`Clusterer`] is a named
+//! algorithm with a single `tick` pass against the [`Store`]; the factory
+//! [`identity_clusterer`] returns the one named by `DECNET_CLUSTERER_TYPE`.
+//! `connected_components` is the first: the incremental [`IdentityGraph`],
+//! reconciled into stored identities by [`crate::reconcile`].
+//!
+//! A tick computes everything before it changes anything, so a failed tick
+//! leaves the store as it was. It records its writes and events in the
+//! store's journal; a tick over unchanged evidence records nothing.
+
+use super::graph::{ComputedIdentity, IdentityGraph};
+use super::similarity::{IdentityWeights, WeightError};
+use crate::evidence::event::format_timestamp;
+use crate::evidence::{Millis, Observation};
+use crate::reconcile::{self, ChangeSet};
+use crate::store::{IdentityRow, OutEvent, OutStream, Store, SCHEMA_VERSION};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Names the factory knows, first the default.
+pub const KNOWN_CLUSTERERS: &[&str] = &["connected_components"];
+
+/// `identity.formed` payload.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IdentityFormed {
+    pub identity_uuid: String,
+    pub observation_uuids: Vec<String>,
+    pub confidence: f64,
+    pub first_seen_at: Option<String>,
+}
+
+/// `identity.observation.linked` payload.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ObservationLinked {
+    pub identity_uuid: String,
+    pub observation_uuid: String,
+    pub prior_identity_uuid: Option<String>,
+    pub confidence_after: f64,
+}
+
+/// `identity.merged` payload.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IdentityMerged {
+    pub winner_uuid: String,
+    pub loser_uuid: String,
+    pub observation_uuids: Vec<String>,
+    pub confidence_after: f64,
+}
+
+/// `identity.unmerged` payload.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IdentityUnmerged {
+    pub resurrected_uuid: String,
+    pub former_winner_uuid: String,
+}
+
+/// The side effects of one identity tick (SPEC §2).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClusterResult {
+    pub identities_formed: Vec<IdentityFormed>,
+    pub observations_linked: Vec<ObservationLinked>,
+    pub identities_merged: Vec<IdentityMerged>,
+    pub identities_unmerged: Vec<IdentityUnmerged>,
+}
+
+impl ClusterResult {
+    pub fn is_empty(&self) -> bool {
+        self.identities_formed.is_empty()
+            && self.observations_linked.is_empty()
+            && self.identities_merged.is_empty()
+            && self.identities_unmerged.is_empty()
+    }
+
+    /// The events, in publication order.
+    pub fn events(&self) -> Vec<OutEvent> {
+        let mut out = Vec::new();
+        let mut push = |topic: &str, v: serde_json::Result<serde_json::Value>| {
+            if let Ok(payload) = v {
+                out.push(OutEvent {
+                    stream: OutStream::Identity,
+                    topic: topic.to_string(),
+                    payload,
+                });
+            }
+        };
+        for e in &self.identities_formed {
+            push("identity.formed", serde_json::to_value(e));
+        }
+        for e in &self.identities_unmerged {
+            push("identity.unmerged", serde_json::to_value(e));
+        }
+        for e in &self.identities_merged {
+            push("identity.merged", serde_json::to_value(e));
+        }
+        for e in &self.observations_linked {
+            push("identity.observation.linked", serde_json::to_value(e));
+        }
+        out
+    }
+}
+
+/// Why a clusterer could not be built or a tick could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error("unknown clusterer type `{given}`; known: {}", KNOWN_CLUSTERERS.join(", "))]
+    UnknownType { given: String },
+    #[error("invalid identity weights: {0}")]
+    Weights(#[from] WeightError),
+}
+
+/// What a tick needs from its caller besides the store.
+pub struct TickContext<'a> {
+    /// The clock, only for `created_at` / `updated_at` bookkeeping.
+    pub now: Millis,
+    /// Makes a fresh identity uuid (v4 in production).
+    pub new_id: &'a mut dyn FnMut() -> String,
+}
+
+/// An identity clustering algorithm (SPEC §2).
+pub trait Clusterer: Send {
+    fn name(&self) -> &'static str;
+    /// One pass: takes the store's changed observations and decisions,
+    /// updates identities, records writes and events in the journal.
+    fn tick(&mut self, store: &mut Store, ctx: &mut TickContext<'_>) -> Result<ClusterResult, ClusterError>;
+    /// Forgets all in-memory state so the next tick rebuilds from the store.
+    fn reset(&mut self);
+    /// The in-memory graph, for explanations.
+    fn graph(&self) -> &IdentityGraph;
+}
+
+/// The factory keyed by `DECNET_CLUSTERER_TYPE`.
+pub fn identity_clusterer(kind: &str, weights: IdentityWeights) -> Result<Box<dyn Clusterer>, ClusterError> {
+    match kind {
+        "connected_components" => Ok(Box::new(ConnectedComponents::new(weights)?)),
+        other => Err(ClusterError::UnknownType { given: other.to_string() }),
+    }
+}
+
+/// Connected components of the evidence graph, with operator decisions.
+pub struct ConnectedComponents {
+    graph: IdentityGraph,
+    loaded: bool,
+}
+
+impl ConnectedComponents {
+    pub fn new(weights: IdentityWeights) -> Result<Self, ClusterError> {
+        Ok(ConnectedComponents {
+            graph: IdentityGraph::new(weights)?,
+            loaded: false,
+        })
+    }
+}
+
+impl Clusterer for ConnectedComponents {
+    fn name(&self) -> &'static str {
+        "connected_components"
+    }
+
+    fn reset(&mut self) {
+        if let Ok(g) = IdentityGraph::new(self.graph.weights().clone()) {
+            self.graph = g;
+        }
+        self.loaded = false;
+    }
+
+    fn graph(&self) -> &IdentityGraph {
+        &self.graph
+    }
+
+    fn tick(&mut self, store: &mut Store, ctx: &mut TickContext<'_>) -> Result<ClusterResult, ClusterError> {
+        let computed = if self.loaded {
+            for uuid in std::mem::take(&mut store.changed_observations) {
+                if let Some(o) = store.observations.get(&uuid) {
+                    self.graph.upsert(o);
+                }
+            }
+            if std::mem::take(&mut store.decisions_changed) {
+                self.graph.set_decisions(store.decisions.clone());
+            }
+            self.graph.settle()
+        } else {
+            for o in store.observations.values() {
+                self.graph.upsert(o);
+            }
+            self.graph.set_decisions(store.decisions.clone());
+            store.changed_observations.clear();
+            store.decisions_changed = false;
+            self.loaded = true;
+            self.graph.rebuild()
+        };
+        if computed.is_empty() {
+            return Ok(ClusterResult::default());
+        }
+        Ok(commit(store, &computed, ctx))
+    }
+}
+
+/// Reconciles computed identities with the store and applies the result.
+fn commit(store: &mut Store, computed: &[ComputedIdentity], ctx: &mut TickContext<'_>) -> ClusterResult {
+    let components: Vec<Vec<String>> = computed.iter().map(|c| c.members.clone()).collect();
+    let changes = reconcile::reconcile(&store.identity_groups, &components, ctx.new_id);
+    changes.apply(&mut store.identity_groups);
+
+    // The identity each component now resolves to, with its confidence.
+    let mut confidence_of: BTreeMap<String, f64> = BTreeMap::new();
+    let mut members_of: BTreeMap<String, &[String]> = BTreeMap::new();
+    for c in computed {
+        if let Some(first) = c.members.first() {
+            if let Some(root) = store.effective_identity(first) {
+                confidence_of.insert(root.clone(), c.confidence);
+                members_of.insert(root, &c.members);
+            }
+        }
+    }
+    let result = result_of(&changes, &confidence_of, store);
+
+    // Rows: every effective identity of the scope, plus merge-chain changes.
+    let mut touched: BTreeSet<String> = BTreeSet::new();
+    for (root, members) in &members_of {
+        let existing = store.identities.get(root);
+        let row = identity_row(root, members, confidence_of[root], existing, &store.observations, ctx.now);
+        if existing.is_none_or(|e| !e.same_content(&row)) {
+            touched.insert(root.clone());
+            store.journal.identities.insert(root.clone(), row.clone());
+            store.identities.insert(root.clone(), row);
+        }
+    }
+    for (group, winner) in &changes.merged_into {
+        if let Some(row) = store.identities.get_mut(group) {
+            row.merged_into_uuid = winner.clone();
+            row.updated_at = ctx.now;
+            store.journal.identities.insert(group.clone(), row.clone());
+            touched.insert(group.clone());
+        }
+    }
+    for (member, group) in &changes.assignments {
+        store.journal.observation_identity.insert(member.clone(), group.clone());
+    }
+    store.changed_identities.extend(touched);
+    store.journal.events.extend(result.events());
+    result
+}
+
+fn result_of(changes: &ChangeSet, confidence_of: &BTreeMap<String, f64>, store: &Store) -> ClusterResult {
+    let conf = |id: &str| confidence_of.get(id).copied().unwrap_or(1.0);
+    let first_seen = |members: &[String]| {
+        members
+            .iter()
+            .filter_map(|m| store.observations.get(m))
+            .filter_map(first_seen_of)
+            .min()
+            .map(format_timestamp)
+    };
+    ClusterResult {
+        identities_formed: changes
+            .formed
+            .iter()
+            .map(|f| IdentityFormed {
+                identity_uuid: f.group.clone(),
+                observation_uuids: f.members.clone(),
+                confidence: conf(&f.group),
+                first_seen_at: first_seen(&f.members),
+            })
+            .collect(),
+        observations_linked: changes
+            .linked
+            .iter()
+            .map(|l| ObservationLinked {
+                identity_uuid: l.group.clone(),
+                observation_uuid: l.member.clone(),
+                prior_identity_uuid: l.prior.clone(),
+                confidence_after: conf(&l.group),
+            })
+            .collect(),
+        identities_merged: changes
+            .merged
+            .iter()
+            .map(|m| IdentityMerged {
+                winner_uuid: m.winner.clone(),
+                loser_uuid: m.loser.clone(),
+                observation_uuids: m.members.clone(),
+                confidence_after: conf(&m.winner),
+            })
+            .collect(),
+        identities_unmerged: changes
+            .unmerged
+            .iter()
+            .map(|u| IdentityUnmerged {
+                resurrected_uuid: u.resurrected.clone(),
+                former_winner_uuid: u.former_winner.clone(),
+            })
+            .collect(),
+    }
+}
+
+fn first_seen_of(o: &Observation) -> Option<Millis> {
+    let sessions = o.sessions.values().filter_map(|s| s.started_at.or(s.ended_at));
+    o.first_seen.into_iter().chain(sessions).min()
+}
+
+fn last_seen_of(o: &Observation) -> Option<Millis> {
+    let sessions = o.sessions.values().filter_map(|s| s.ended_at.or(s.started_at));
+    o.last_seen.into_iter().chain(sessions).max()
+}
+
+/// Bitwise majority of 64-bit SimHashes (ties give 0), as 16 hex chars.
+pub fn simhash_centroid(hashes: impl IntoIterator<Item = u64>) -> Option<String> {
+    let mut counts = [0u32; 64];
+    let mut n = 0u32;
+    for h in hashes {
+        n += 1;
+        for (bit, c) in counts.iter_mut().enumerate() {
+            *c += ((h >> bit) & 1) as u32;
+        }
+    }
+    if n == 0 {
+        return None;
+    }
+    let mut out = 0u64;
+    for (bit, &c) in counts.iter().enumerate() {
+        if 2 * c > n {
+            out |= 1 << bit;
+        }
+    }
+    Some(format!("{out:016x}"))
+}
+
+/// The stored row of an effective identity with these members.
+fn identity_row(
+    uuid: &str,
+    members: &[String],
+    confidence: f64,
+    existing: Option<&IdentityRow>,
+    observations: &BTreeMap<String, Observation>,
+    now: Millis,
+) -> IdentityRow {
+    let mut row = IdentityRow {
+        uuid: uuid.to_string(),
+        schema_version: SCHEMA_VERSION,
+        campaign_id: existing.and_then(|e| e.campaign_id.clone()),
+        merged_into_uuid: None,
+        observation_count: members.len() as u64,
+        created_at: existing.map_or(now, |e| e.created_at),
+        updated_at: now,
+        confidence,
+        notes: existing.map(|e| e.notes.clone()).unwrap_or_default(),
+        ..Default::default()
+    };
+    let mut simhashes = Vec::new();
+    for o in members.iter().filter_map(|m| observations.get(m)) {
+        row.first_seen_at = row.first_seen_at.into_iter().chain(first_seen_of(o)).min();
+        row.last_seen_at = row.last_seen_at.into_iter().chain(last_seen_of(o)).max();
+        for fp in &o.fingerprints {
+            match fp.kind.as_str() {
+                "ja3" => row.ja3_hashes.insert(fp.value.clone()),
+                "hassh" => row.hassh_hashes.insert(fp.value.clone()),
+                _ => false,
+            };
+        }
+        for s in o.sessions.values() {
+            row.payload_hashes.extend(s.payload_hashes.iter().cloned());
+            row.c2_endpoints.extend(s.c2_endpoints.iter().cloned());
+            simhashes.extend(s.kd_digraph_simhash);
+        }
+    }
+    row.kd_digraph_simhash = simhash_centroid(simhashes);
+    row
+}

@@ -1,0 +1,179 @@
+//! The stored state, in memory: observations with their merged evidence,
+//! identity and campaign rows (SPEC §3), group assignments and merge chains,
+//! and operator decisions. The daemon keeps one of these as the mirror of
+//! its Redis repository (it is the only writer while it holds the lease);
+//! tests, `clusterd score` and the benches use it alone.
+//!
+//! A clustering tick reads a `Store`, changes it, and records every write
+//! and every lifecycle event it made in the store's [`Journal`], which the
+//! daemon persists in one fenced transaction. A tick over unchanged evidence
+//! leaves the journal empty.
+
+use crate::evidence::{Millis, Observation};
+use crate::identity::Decisions;
+use crate::reconcile::StoredGroups;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Current schema of identity and campaign rows.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// One identity row (`{p}:identity:{uuid}`); field names are SPEC §3's.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct IdentityRow {
+    pub uuid: String,
+    pub schema_version: u32,
+    pub campaign_id: Option<String>,
+    pub merged_into_uuid: Option<String>,
+    pub observation_count: u64,
+    pub first_seen_at: Option<Millis>,
+    pub last_seen_at: Option<Millis>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+    pub confidence: f64,
+    pub ja3_hashes: BTreeSet<String>,
+    pub hassh_hashes: BTreeSet<String>,
+    pub payload_hashes: BTreeSet<String>,
+    pub c2_endpoints: BTreeSet<String>,
+    pub kd_digraph_simhash: Option<String>,
+    pub notes: String,
+}
+
+impl IdentityRow {
+    /// Whether two rows differ in anything but `updated_at`.
+    pub fn same_content(&self, other: &IdentityRow) -> bool {
+        let mut a = self.clone();
+        a.updated_at = other.updated_at;
+        a == *other
+    }
+}
+
+/// One campaign row (`{p}:campaign:{uuid}`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CampaignRow {
+    pub uuid: String,
+    pub schema_version: u32,
+    pub merged_into_uuid: Option<String>,
+    pub identity_count: u64,
+    pub first_seen_at: Option<Millis>,
+    pub last_seen_at: Option<Millis>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+    pub confidence: f64,
+}
+
+impl CampaignRow {
+    /// Whether two rows differ in anything but `updated_at`.
+    pub fn same_content(&self, other: &CampaignRow) -> bool {
+        let mut a = self.clone();
+        a.updated_at = other.updated_at;
+        a == *other
+    }
+}
+
+/// The output streams of SPEC §5.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutStream {
+    Identity,
+    Campaign,
+}
+
+/// One lifecycle event to publish (SPEC §5).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OutEvent {
+    pub stream: OutStream,
+    pub topic: String,
+    pub payload: serde_json::Value,
+}
+
+/// Every write a tick made, to be persisted atomically with its events.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Journal {
+    /// Observation → its new direct identity (`identity_id`).
+    pub observation_identity: BTreeMap<String, String>,
+    /// Identity rows created or changed (the whole row).
+    pub identities: BTreeMap<String, IdentityRow>,
+    /// Campaign rows created or changed.
+    pub campaigns: BTreeMap<String, CampaignRow>,
+    /// Events in publication order.
+    pub events: Vec<OutEvent>,
+}
+
+impl Journal {
+    pub fn is_empty(&self) -> bool {
+        self.observation_identity.is_empty()
+            && self.identities.is_empty()
+            && self.campaigns.is_empty()
+            && self.events.is_empty()
+    }
+}
+
+/// The in-memory stored state.
+#[derive(Clone, Debug, Default)]
+pub struct Store {
+    pub observations: BTreeMap<String, Observation>,
+    /// observation → identity, identity → merged_into.
+    pub identity_groups: StoredGroups,
+    pub identities: BTreeMap<String, IdentityRow>,
+    /// identity → campaign, campaign → merged_into.
+    pub campaign_groups: StoredGroups,
+    pub campaigns: BTreeMap<String, CampaignRow>,
+    pub decisions: Decisions,
+    /// Observations whose evidence changed since the identity layer last looked.
+    pub changed_observations: BTreeSet<String>,
+    /// Identities whose members or roll-up changed since the campaign layer last looked.
+    pub changed_identities: BTreeSet<String>,
+    /// Set when decisions changed since the identity layer last looked.
+    pub decisions_changed: bool,
+    /// Writes and events not yet persisted.
+    pub journal: Journal,
+}
+
+impl Store {
+    /// Folds a (partial) observation into the stored one. Returns whether the
+    /// stored observation changed.
+    pub fn merge_observation(&mut self, partial: &Observation) -> bool {
+        let changed = match self.observations.get_mut(&partial.uuid) {
+            Some(existing) => {
+                let before = existing.clone();
+                existing.merge(partial);
+                *existing != before
+            }
+            None => {
+                let mut o = Observation::new(partial.uuid.clone());
+                o.merge(partial);
+                self.observations.insert(o.uuid.clone(), o);
+                true
+            }
+        };
+        if changed {
+            self.changed_observations.insert(partial.uuid.clone());
+        }
+        changed
+    }
+
+    /// Replaces the operator decisions.
+    pub fn set_decisions(&mut self, decisions: Decisions) {
+        if decisions != self.decisions {
+            self.decisions = decisions;
+            self.decisions_changed = true;
+        }
+    }
+
+    /// Takes the journal (what the daemon must persist next).
+    pub fn take_journal(&mut self) -> Journal {
+        std::mem::take(&mut self.journal)
+    }
+
+    /// The effective identity of an observation.
+    pub fn effective_identity(&self, observation: &str) -> Option<String> {
+        crate::reconcile::effective_group_of(&self.identity_groups, observation)
+    }
+
+    /// The effective campaign of an identity.
+    pub fn effective_campaign(&self, identity: &str) -> Option<String> {
+        let root = crate::reconcile::effective_root(&self.identity_groups, identity);
+        crate::reconcile::effective_group_of(&self.campaign_groups, &root)
+    }
+}
