@@ -38,3 +38,4 @@ pub mod metrics;
 pub mod phase;
 pub mod reconcile;
 pub mod scenario;
+pub mod store;

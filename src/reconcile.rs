@@ -1,1 +1,417 @@
-//! (in progress)
+//! Reconciliation (SPEC §8), shared by both layers: a pure function from the
+//! stored groups (direct assignments and merge chains) and the freshly
+//! computed components to a change set. In the identity layer members are
+//! observations and groups identities; in the campaign layer members are
+//! effective identities and groups campaigns.
+//!
+//! Rules, decided on the original state and then applied:
+//! 1. **Ownership.** Each root group is owned by the component holding most
+//!    of its *native* members (whose direct group is the root itself), then
+//!    most of its effective members, then the component with the smallest
+//!    member id. A merged-out loser's members drifting away never take the
+//!    winner's name; for a group without merges this is "the largest part
+//!    keeps the identity".
+//! 2. **Per component** (in order of smallest member id): if it owns roots,
+//!    the smallest owned id is its target and the other owned roots are
+//!    soft-merged into it (`Merged`). Otherwise it resurrects the merged-out
+//!    group on its members' chains that most of them pass through
+//!    (`Unmerged`), or else gets a new group (`Formed`).
+//! 3. **Links.** Every member whose effective group (after merges and
+//!    resurrections) is not its component's target is re-pointed at it
+//!    (`Linked`, with the prior effective group). Members of a formed group
+//!    that had no group before are covered by the `Formed` event.
+//!
+//! Applying the change set and reconciling again gives an empty change set.
+
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// What is stored about groups.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredGroups {
+    /// member → its direct group.
+    pub direct: BTreeMap<String, String>,
+    /// merged-out group → the group it was merged into.
+    pub merged_into: BTreeMap<String, String>,
+    /// every group row.
+    pub groups: BTreeSet<String>,
+}
+
+/// A new group and its members.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Formed {
+    pub group: String,
+    pub members: Vec<String>,
+}
+
+/// A member (re-)pointed at a group.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Linked {
+    pub group: String,
+    pub member: String,
+    pub prior: Option<String>,
+}
+
+/// A root soft-merged into another.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Merged {
+    pub winner: String,
+    pub loser: String,
+    /// Members of the component whose effective group was the loser.
+    pub members: Vec<String>,
+}
+
+/// A merged-out group made a root again.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unmerged {
+    pub resurrected: String,
+    pub former_winner: String,
+}
+
+/// Events and row writes of one reconciliation.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeSet {
+    pub formed: Vec<Formed>,
+    pub merged: Vec<Merged>,
+    pub unmerged: Vec<Unmerged>,
+    pub linked: Vec<Linked>,
+    /// (member, new direct group), sorted by member.
+    pub assignments: Vec<(String, String)>,
+    /// (group, Some(winner)) to merge, (group, None) to resurrect.
+    pub merged_into: Vec<(String, Option<String>)>,
+    /// Group rows to create.
+    pub new_groups: Vec<String>,
+}
+
+impl ChangeSet {
+    pub fn is_empty(&self) -> bool {
+        self.assignments.is_empty() && self.merged_into.is_empty() && self.new_groups.is_empty()
+    }
+
+    /// Applies the row writes to a stored state.
+    pub fn apply(&self, stored: &mut StoredGroups) {
+        stored.groups.extend(self.new_groups.iter().cloned());
+        for (group, target) in &self.merged_into {
+            match target {
+                Some(w) => stored.merged_into.insert(group.clone(), w.clone()),
+                None => stored.merged_into.remove(group),
+            };
+        }
+        for (member, group) in &self.assignments {
+            stored.direct.insert(member.clone(), group.clone());
+        }
+    }
+}
+
+/// The chain from a group to its root (inclusive), cycle-safe.
+fn chain(stored: &StoredGroups, group: &str) -> Vec<String> {
+    let mut out = vec![group.to_string()];
+    let mut seen: BTreeSet<&str> = BTreeSet::new();
+    seen.insert(group);
+    let mut cur = group;
+    while let Some(next) = stored.merged_into.get(cur) {
+        if !seen.insert(next.as_str()) {
+            break;
+        }
+        out.push(next.clone());
+        cur = next;
+    }
+    out
+}
+
+/// The root a group resolves to along `merged_into`.
+pub fn effective_root(stored: &StoredGroups, group: &str) -> String {
+    chain(stored, group)
+        .pop()
+        .unwrap_or_else(|| group.to_string())
+}
+
+/// The effective group of a member, if it has a (known) group.
+pub fn effective_group_of(stored: &StoredGroups, member: &str) -> Option<String> {
+    let g = stored.direct.get(member)?;
+    stored.groups.contains(g).then(|| effective_root(stored, g))
+}
+
+/// Reconciles `components` (a partition of the members in scope) with the
+/// stored state; see the module doc for the rules.
+pub fn reconcile(
+    stored: &StoredGroups,
+    components: &[Vec<String>],
+    new_id: &mut dyn FnMut() -> String,
+) -> ChangeSet {
+    let mut comps: Vec<Vec<String>> = components
+        .iter()
+        .filter(|c| !c.is_empty())
+        .map(|c| {
+            let mut c = c.clone();
+            c.sort();
+            c.dedup();
+            c
+        })
+        .collect();
+    comps.sort();
+    let direct = |m: &str| stored.direct.get(m).filter(|g| stored.groups.contains(*g));
+    let root_of = |m: &str| direct(m).map(|g| effective_root(stored, g));
+
+    // 1. Ownership: root → (native, effective) counts per component.
+    let mut counts: BTreeMap<String, BTreeMap<usize, (usize, usize)>> = BTreeMap::new();
+    for (ci, comp) in comps.iter().enumerate() {
+        for m in comp {
+            if let (Some(d), Some(r)) = (direct(m), root_of(m)) {
+                let e = counts.entry(r.clone()).or_default().entry(ci).or_default();
+                e.1 += 1;
+                if *d == r {
+                    e.0 += 1;
+                }
+            }
+        }
+    }
+    let mut owned: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+    for (root, per) in &counts {
+        // Components are sorted, so a lower index means a smaller first member.
+        let best = per
+            .iter()
+            .max_by(|a, b| a.1.cmp(b.1).then_with(|| b.0.cmp(a.0)))
+            .map(|(ci, _)| *ci);
+        if let Some(ci) = best {
+            owned.entry(ci).or_default().push(root.clone());
+        }
+    }
+
+    // 2. Targets.
+    let mut out = ChangeSet::default();
+    let mut target: Vec<String> = Vec::with_capacity(comps.len());
+    let mut resurrected: BTreeSet<String> = BTreeSet::new();
+    let mut new_merged_into: BTreeMap<String, Option<String>> = BTreeMap::new();
+    for (ci, comp) in comps.iter().enumerate() {
+        if let Some(roots) = owned.get(&ci) {
+            let winner = roots[0].clone(); // BTreeMap order: smallest id first
+            for loser in &roots[1..] {
+                let members = comp
+                    .iter()
+                    .filter(|m| root_of(m).as_deref() == Some(loser.as_str()))
+                    .cloned()
+                    .collect();
+                out.merged.push(Merged {
+                    winner: winner.clone(),
+                    loser: loser.clone(),
+                    members,
+                });
+                new_merged_into.insert(loser.clone(), Some(winner.clone()));
+            }
+            target.push(winner);
+            continue;
+        }
+        let mut scores: BTreeMap<String, usize> = BTreeMap::new();
+        for m in comp {
+            if let Some(d) = direct(m) {
+                let c = chain(stored, d);
+                for g in &c[..c.len() - 1] {
+                    if !resurrected.contains(g) {
+                        *scores.entry(g.clone()).or_default() += 1;
+                    }
+                }
+            }
+        }
+        let pick = scores
+            .iter()
+            .max_by(|a, b| a.1.cmp(b.1).then_with(|| b.0.cmp(a.0)))
+            .map(|(g, _)| g.clone());
+        if let Some(g) = pick {
+            let former = stored.merged_into.get(&g).cloned().unwrap_or_default();
+            out.unmerged.push(Unmerged {
+                resurrected: g.clone(),
+                former_winner: former,
+            });
+            new_merged_into.insert(g.clone(), None);
+            resurrected.insert(g.clone());
+            target.push(g);
+        } else {
+            let g = new_id();
+            out.formed.push(Formed {
+                group: g.clone(),
+                members: comp.clone(),
+            });
+            out.new_groups.push(g.clone());
+            target.push(g);
+        }
+    }
+    out.merged_into = new_merged_into.into_iter().collect();
+
+    // 3. Links, judged on the new chains.
+    let mut after = StoredGroups {
+        direct: BTreeMap::new(),
+        merged_into: stored.merged_into.clone(),
+        groups: stored.groups.clone(),
+    };
+    after.groups.extend(out.new_groups.iter().cloned());
+    for (g, t) in &out.merged_into {
+        match t {
+            Some(w) => after.merged_into.insert(g.clone(), w.clone()),
+            None => after.merged_into.remove(g),
+        };
+    }
+    let formed: BTreeSet<&str> = out.formed.iter().map(|f| f.group.as_str()).collect();
+    for (comp, t) in comps.iter().zip(&target) {
+        for m in comp {
+            let now = direct(m).map(|d| effective_root(&after, d));
+            if now.as_deref() == Some(t.as_str()) {
+                continue;
+            }
+            let prior = root_of(m);
+            out.assignments.push((m.clone(), t.clone()));
+            if prior.is_some() || !formed.contains(t.as_str()) {
+                out.linked.push(Linked {
+                    group: t.clone(),
+                    member: m.clone(),
+                    prior,
+                });
+            }
+        }
+    }
+    out.assignments.sort();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Fresh ids, unique across the whole test binary.
+    fn ids() -> impl FnMut() -> String {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static NEXT: AtomicUsize = AtomicUsize::new(1000);
+        || format!("g{}", NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+
+    fn comps(v: &[&[&str]]) -> Vec<Vec<String>> {
+        v.iter()
+            .map(|c| c.iter().map(|s| s.to_string()).collect())
+            .collect()
+    }
+
+    fn settle(stored: &mut StoredGroups, c: &[Vec<String>]) -> ChangeSet {
+        let mut id = ids();
+        let cs = reconcile(stored, c, &mut id);
+        cs.apply(stored);
+        let mut id2 = ids();
+        assert!(reconcile(stored, c, &mut id2).is_empty(), "not idempotent");
+        cs
+    }
+
+    #[test]
+    fn formed_then_linked() {
+        let mut s = StoredGroups::default();
+        let cs = settle(&mut s, &comps(&[&["a", "b"], &["c"]]));
+        assert_eq!(cs.formed.len(), 2);
+        assert!(cs.linked.is_empty());
+        let ab = s.direct["a"].clone();
+        let cs = settle(&mut s, &comps(&[&["a", "b", "d"], &["c"]]));
+        assert_eq!(
+            cs.linked,
+            vec![Linked {
+                group: ab,
+                member: "d".into(),
+                prior: None
+            }]
+        );
+    }
+
+    #[test]
+    fn merged_keeps_smallest_and_unmerge_resurrects() {
+        let mut s = StoredGroups::default();
+        settle(&mut s, &comps(&[&["a", "b"], &["c", "d"]]));
+        let (ab, cd) = (s.direct["a"].clone(), s.direct["c"].clone());
+        assert!(ab < cd);
+        let cs = settle(&mut s, &comps(&[&["a", "b", "c", "d"]]));
+        assert_eq!(cs.merged.len(), 1);
+        assert_eq!(cs.merged[0].winner, ab);
+        assert_eq!(cs.merged[0].loser, cd);
+        assert_eq!(cs.merged[0].members, vec!["c", "d"]);
+        assert_eq!(s.direct["c"], cd, "a loser keeps its members");
+        assert_eq!(effective_group_of(&s, "c").as_ref(), Some(&ab));
+        let cs = settle(&mut s, &comps(&[&["a", "b"], &["c", "d"]]));
+        assert_eq!(
+            cs.unmerged,
+            vec![Unmerged {
+                resurrected: cd,
+                former_winner: ab
+            }]
+        );
+        assert!(cs.linked.is_empty() && cs.formed.is_empty());
+    }
+
+    #[test]
+    fn split_keeps_largest_part() {
+        let mut s = StoredGroups::default();
+        settle(&mut s, &comps(&[&["a", "b", "c"]]));
+        let abc = s.direct["a"].clone();
+        let cs = settle(&mut s, &comps(&[&["a"], &["b", "c"]]));
+        assert_eq!(cs.formed.len(), 1);
+        assert_eq!(cs.formed[0].members, vec!["a"]);
+        assert_eq!(effective_group_of(&s, "b").as_ref(), Some(&abc));
+        assert_eq!(
+            cs.linked,
+            vec![Linked {
+                group: cs.formed[0].group.clone(),
+                member: "a".into(),
+                prior: Some(abc)
+            }]
+        );
+    }
+
+    #[test]
+    fn chain_resurrects_the_middle() {
+        // L → W → W2: L's and W's members split from W2's.
+        let mut s = StoredGroups::default();
+        for (m, g) in [("l", "L"), ("w", "W"), ("x", "X")] {
+            s.direct.insert(m.into(), g.into());
+            s.groups.insert(g.into());
+        }
+        s.merged_into.insert("L".into(), "W".into());
+        s.merged_into.insert("W".into(), "X".into());
+        let cs = settle(&mut s, &comps(&[&["l", "w"], &["x"]]));
+        assert_eq!(
+            cs.unmerged,
+            vec![Unmerged {
+                resurrected: "W".into(),
+                former_winner: "X".into()
+            }]
+        );
+        assert_eq!(s.merged_into.get("L").map(String::as_str), Some("W"));
+        assert_eq!(effective_group_of(&s, "l").as_deref(), Some("W"));
+        assert_eq!(effective_group_of(&s, "x").as_deref(), Some("X"));
+    }
+
+    #[test]
+    fn cycles_do_not_hang() {
+        let mut s = StoredGroups::default();
+        s.groups.extend(["A".to_string(), "B".to_string()]);
+        s.merged_into.insert("A".into(), "B".into());
+        s.merged_into.insert("B".into(), "A".into());
+        s.direct.insert("m".into(), "A".into());
+        let root = effective_root(&s, "A");
+        assert_eq!(root, "B");
+        let mut id = ids();
+        let cs = reconcile(&s, &comps(&[&["m"]]), &mut id);
+        let mut s2 = s.clone();
+        cs.apply(&mut s2);
+        assert!(effective_group_of(&s2, "m").is_some());
+    }
+
+    #[test]
+    fn input_order_does_not_matter() {
+        let mut s = StoredGroups::default();
+        settle(&mut s, &comps(&[&["a", "b"], &["c", "d"], &["e"]]));
+        let fixed = || {
+            let mut n = 0;
+            move || {
+                n += 1;
+                format!("fixed-{n}")
+            }
+        };
+        let a = reconcile(&s, &comps(&[&["e", "a"], &["d", "b", "c"]]), &mut fixed());
+        let b = reconcile(&s, &comps(&[&["c", "b", "d"], &["a", "e"]]), &mut fixed());
+        assert_eq!(a, b);
+    }
+}

@@ -121,7 +121,11 @@ pub trait Clusterer: Send {
     fn name(&self) -> &'static str;
     /// One pass: takes the store's changed observations and decisions,
     /// updates identities, records writes and events in the journal.
-    fn tick(&mut self, store: &mut Store, ctx: &mut TickContext<'_>) -> Result<ClusterResult, ClusterError>;
+    fn tick(
+        &mut self,
+        store: &mut Store,
+        ctx: &mut TickContext<'_>,
+    ) -> Result<ClusterResult, ClusterError>;
     /// Forgets all in-memory state so the next tick rebuilds from the store.
     fn reset(&mut self);
     /// The in-memory graph, for explanations.
@@ -129,10 +133,15 @@ pub trait Clusterer: Send {
 }
 
 /// The factory keyed by `DECNET_CLUSTERER_TYPE`.
-pub fn identity_clusterer(kind: &str, weights: IdentityWeights) -> Result<Box<dyn Clusterer>, ClusterError> {
+pub fn identity_clusterer(
+    kind: &str,
+    weights: IdentityWeights,
+) -> Result<Box<dyn Clusterer>, ClusterError> {
     match kind {
         "connected_components" => Ok(Box::new(ConnectedComponents::new(weights)?)),
-        other => Err(ClusterError::UnknownType { given: other.to_string() }),
+        other => Err(ClusterError::UnknownType {
+            given: other.to_string(),
+        }),
     }
 }
 
@@ -167,7 +176,11 @@ impl Clusterer for ConnectedComponents {
         &self.graph
     }
 
-    fn tick(&mut self, store: &mut Store, ctx: &mut TickContext<'_>) -> Result<ClusterResult, ClusterError> {
+    fn tick(
+        &mut self,
+        store: &mut Store,
+        ctx: &mut TickContext<'_>,
+    ) -> Result<ClusterResult, ClusterError> {
         let computed = if self.loaded {
             for uuid in std::mem::take(&mut store.changed_observations) {
                 if let Some(o) = store.observations.get(&uuid) {
@@ -196,7 +209,11 @@ impl Clusterer for ConnectedComponents {
 }
 
 /// Reconciles computed identities with the store and applies the result.
-fn commit(store: &mut Store, computed: &[ComputedIdentity], ctx: &mut TickContext<'_>) -> ClusterResult {
+fn commit(
+    store: &mut Store,
+    computed: &[ComputedIdentity],
+    ctx: &mut TickContext<'_>,
+) -> ClusterResult {
     let components: Vec<Vec<String>> = computed.iter().map(|c| c.members.clone()).collect();
     let changes = reconcile::reconcile(&store.identity_groups, &components, ctx.new_id);
     changes.apply(&mut store.identity_groups);
@@ -218,7 +235,14 @@ fn commit(store: &mut Store, computed: &[ComputedIdentity], ctx: &mut TickContex
     let mut touched: BTreeSet<String> = BTreeSet::new();
     for (root, members) in &members_of {
         let existing = store.identities.get(root);
-        let row = identity_row(root, members, confidence_of[root], existing, &store.observations, ctx.now);
+        let row = identity_row(
+            root,
+            members,
+            confidence_of[root],
+            existing,
+            &store.observations,
+            ctx.now,
+        );
         if existing.is_none_or(|e| !e.same_content(&row)) {
             touched.insert(root.clone());
             store.journal.identities.insert(root.clone(), row.clone());
@@ -234,14 +258,21 @@ fn commit(store: &mut Store, computed: &[ComputedIdentity], ctx: &mut TickContex
         }
     }
     for (member, group) in &changes.assignments {
-        store.journal.observation_identity.insert(member.clone(), group.clone());
+        store
+            .journal
+            .observation_identity
+            .insert(member.clone(), group.clone());
     }
     store.changed_identities.extend(touched);
     store.journal.events.extend(result.events());
     result
 }
 
-fn result_of(changes: &ChangeSet, confidence_of: &BTreeMap<String, f64>, store: &Store) -> ClusterResult {
+fn result_of(
+    changes: &ChangeSet,
+    confidence_of: &BTreeMap<String, f64>,
+    store: &Store,
+) -> ClusterResult {
     let conf = |id: &str| confidence_of.get(id).copied().unwrap_or(1.0);
     let first_seen = |members: &[String]| {
         members
@@ -294,12 +325,18 @@ fn result_of(changes: &ChangeSet, confidence_of: &BTreeMap<String, f64>, store: 
 }
 
 fn first_seen_of(o: &Observation) -> Option<Millis> {
-    let sessions = o.sessions.values().filter_map(|s| s.started_at.or(s.ended_at));
+    let sessions = o
+        .sessions
+        .values()
+        .filter_map(|s| s.started_at.or(s.ended_at));
     o.first_seen.into_iter().chain(sessions).min()
 }
 
 fn last_seen_of(o: &Observation) -> Option<Millis> {
-    let sessions = o.sessions.values().filter_map(|s| s.ended_at.or(s.started_at));
+    let sessions = o
+        .sessions
+        .values()
+        .filter_map(|s| s.ended_at.or(s.started_at));
     o.last_seen.into_iter().chain(sessions).max()
 }
 

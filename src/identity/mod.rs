@@ -6,6 +6,7 @@
 //! applied, and `reference` is the deliberately naive all-pairs clustering the
 //! tests compare against.
 
+pub mod clusterer;
 pub mod decisions;
 pub mod features;
 pub mod graph;
