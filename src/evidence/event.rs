@@ -1,12 +1,705 @@
 //! Parsing and validation of input stream entries (SPEC §4) into partial
-//! observations. Every value here is attacker-controlled.
+//! observations. Every byte here is attacker-controlled: nothing panics,
+//! sizes are bounded before anything is decoded, and every error names the
+//! field path and the reason — that reason is what the daemon writes to the
+//! dead-letter stream.
 
-use super::Millis;
+use super::{Fingerprint, Millis, Observation, Session, Stamped};
+use crate::phase::Phase;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// Size limits on one input entry (configurable in the daemon).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Total bytes of all field names and values of one entry.
+    pub max_entry_bytes: usize,
+    /// Longest list (fingerprints, sessions, commands, credentials).
+    pub max_list_len: usize,
+    /// Longest string value, in bytes.
+    pub max_string_len: usize,
+    /// Longest observation uuid / session id.
+    pub max_uuid_len: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_entry_bytes: 65_536,
+            max_list_len: 512,
+            max_string_len: 4_096,
+            max_uuid_len: 128,
+        }
+    }
+}
+
+/// Input topics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Topic {
+    Observed,
+    Fingerprinted,
+    SessionEnded,
+    Scored,
+}
+
+impl Topic {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Topic::Observed => "attacker.observed",
+            Topic::Fingerprinted => "attacker.fingerprinted",
+            Topic::SessionEnded => "attacker.session.ended",
+            Topic::Scored => "attacker.scored",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Topic> {
+        [
+            Topic::Observed,
+            Topic::Fingerprinted,
+            Topic::SessionEnded,
+            Topic::Scored,
+        ]
+        .into_iter()
+        .find(|t| t.as_str() == s)
+    }
+}
+
+/// A valid entry.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ParsedEntry {
+    pub topic: Topic,
+    pub event_id: Option<String>,
+    pub ts: Option<Millis>,
+    /// The evidence this entry carries (for `attacker.scored` only the uuid).
+    pub observation: Observation,
+}
+
+/// Why an entry cannot be used.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum EntryError {
+    #[error("entry is {bytes} bytes, over the limit of {limit}")]
+    TooLarge { bytes: usize, limit: usize },
+    #[error("field `{field}` is missing")]
+    MissingField { field: &'static str },
+    #[error("field `{field}` is not valid UTF-8")]
+    NotUtf8 { field: &'static str },
+    #[error("unknown topic `{0}`")]
+    UnknownTopic(String),
+    #[error("payload is not valid JSON: {0}")]
+    InvalidJson(String),
+    #[error("{path}: {problem}")]
+    Invalid { path: String, problem: String },
+}
+
+impl EntryError {
+    /// One line for the dead-letter `reason` field.
+    pub fn reason(&self) -> String {
+        self.to_string()
+    }
+
+    /// Unknown topics are acked and counted, not dead-lettered.
+    pub fn is_unknown_topic(&self) -> bool {
+        matches!(self, EntryError::UnknownTopic(_))
+    }
+}
+
+fn invalid(path: &str, problem: impl Into<String>) -> EntryError {
+    EntryError::Invalid {
+        path: path.to_string(),
+        problem: problem.into(),
+    }
+}
+
+/// Shortens an attacker string for an error message.
+fn preview(s: &str) -> String {
+    let mut out: String = s.chars().take(40).flat_map(char::escape_default).collect();
+    if s.chars().count() > 40 {
+        out.push('…');
+    }
+    out
+}
+
+/// Parses one stream entry (its field/value pairs, raw bytes).
+pub fn parse_entry<K: AsRef<[u8]>, V: AsRef<[u8]>>(
+    fields: &[(K, V)],
+    limits: &Limits,
+) -> Result<ParsedEntry, EntryError> {
+    let bytes: usize = fields
+        .iter()
+        .map(|(k, v)| k.as_ref().len() + v.as_ref().len())
+        .sum();
+    if bytes > limits.max_entry_bytes {
+        return Err(EntryError::TooLarge {
+            bytes,
+            limit: limits.max_entry_bytes,
+        });
+    }
+    let get = |name: &'static str| -> Result<Option<&str>, EntryError> {
+        match fields.iter().find(|(k, _)| k.as_ref() == name.as_bytes()) {
+            None => Ok(None),
+            Some((_, v)) => std::str::from_utf8(v.as_ref())
+                .map(Some)
+                .map_err(|_| EntryError::NotUtf8 { field: name }),
+        }
+    };
+    let topic_s = get("topic")?.ok_or(EntryError::MissingField { field: "topic" })?;
+    let topic = Topic::parse(topic_s).ok_or_else(|| EntryError::UnknownTopic(preview(topic_s)))?;
+    let payload_s = get("payload")?.ok_or(EntryError::MissingField { field: "payload" })?;
+    let event_id = match get("event_id")? {
+        Some(s) => Some(check_id("event_id", s, limits)?.to_string()),
+        None => None,
+    };
+    let ts = match get("ts")? {
+        Some(s) => {
+            Some(parse_timestamp(&Value::String(s.to_string())).map_err(|p| invalid("ts", p))?)
+        }
+        None => None,
+    };
+    let payload: Value =
+        serde_json::from_str(payload_s).map_err(|e| EntryError::InvalidJson(e.to_string()))?;
+    let obj = payload
+        .as_object()
+        .ok_or_else(|| invalid("payload", "must be a JSON object"))?;
+    let uuid = check_id("uuid", req_str(obj, "uuid", limits)?, limits)?;
+    let mut o = Observation::new(uuid);
+    match topic {
+        Topic::Observed => observed(obj, &mut o, ts, limits)?,
+        Topic::Fingerprinted => {
+            let fp = fingerprint("", obj, limits)?;
+            o.fingerprints.insert(fp);
+        }
+        Topic::SessionEnded => {
+            let s = obj
+                .get("session")
+                .filter(|v| !v.is_null())
+                .ok_or_else(|| invalid("session", "is missing"))?;
+            let s = session("session", s, limits)?;
+            o.sessions.insert(s.session_id.clone(), s);
+        }
+        Topic::Scored => {}
+    }
+    Ok(ParsedEntry {
+        topic,
+        event_id,
+        ts,
+        observation: o,
+    })
+}
+
+/// Ids become parts of Redis keys: a safe charset and a bounded length.
+fn check_id<'a>(path: &str, s: &'a str, limits: &Limits) -> Result<&'a str, EntryError> {
+    if s.is_empty() {
+        return Err(invalid(path, "must not be empty"));
+    }
+    if s.len() > limits.max_uuid_len {
+        return Err(invalid(
+            path,
+            format!(
+                "is {} bytes, over the limit of {}",
+                s.len(),
+                limits.max_uuid_len
+            ),
+        ));
+    }
+    if let Some(c) = s
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-')))
+    {
+        return Err(invalid(
+            path,
+            format!(
+                "contains `{}`; only [A-Za-z0-9._:-] are allowed",
+                c.escape_default()
+            ),
+        ));
+    }
+    Ok(s)
+}
+
+fn present<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
+    obj.get(key).filter(|v| !v.is_null())
+}
+
+fn string<'a>(path: &str, v: &'a Value, limits: &Limits) -> Result<&'a str, EntryError> {
+    let s = v
+        .as_str()
+        .ok_or_else(|| invalid(path, format!("must be a string, got {}", kind(v))))?;
+    if s.len() > limits.max_string_len {
+        return Err(invalid(
+            path,
+            format!(
+                "is {} bytes, over the limit of {}",
+                s.len(),
+                limits.max_string_len
+            ),
+        ));
+    }
+    Ok(s)
+}
+
+fn req_str<'a>(
+    obj: &'a Map<String, Value>,
+    key: &str,
+    limits: &Limits,
+) -> Result<&'a str, EntryError> {
+    let v = present(obj, key).ok_or_else(|| invalid(key, "is missing"))?;
+    string(key, v, limits)
+}
+
+fn nonempty<'a>(path: &str, v: &'a Value, limits: &Limits) -> Result<&'a str, EntryError> {
+    let s = string(path, v, limits)?;
+    if s.is_empty() {
+        return Err(invalid(path, "must not be empty"));
+    }
+    Ok(s)
+}
+
+fn list<'a>(path: &str, v: &'a Value, limits: &Limits) -> Result<&'a [Value], EntryError> {
+    let a = v
+        .as_array()
+        .ok_or_else(|| invalid(path, format!("must be an array, got {}", kind(v))))?;
+    if a.len() > limits.max_list_len {
+        return Err(invalid(
+            path,
+            format!(
+                "has {} items, over the limit of {}",
+                a.len(),
+                limits.max_list_len
+            ),
+        ));
+    }
+    Ok(a)
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Earliest and latest accepted instants: 1970-01-01 and 2200-12-31.
+const MIN_MS: Millis = 0;
+const MAX_MS: Millis = 7_289_654_400_000;
+
+/// Parses a timestamp: an RFC 3339 string with offset, or unix seconds.
+pub fn parse_timestamp(v: &Value) -> Result<Millis, String> {
+    let ms = match v {
+        Value::String(s) => chrono::DateTime::parse_from_rfc3339(s)
+            .map_err(|_| format!("`{}` is not an RFC 3339 timestamp", preview(s)))?
+            .timestamp_millis(),
+        Value::Number(n) => {
+            let secs = n
+                .as_f64()
+                .filter(|f| f.is_finite())
+                .ok_or("is not a finite number")?;
+            if !(MIN_MS as f64 / 1000.0..=MAX_MS as f64 / 1000.0).contains(&secs) {
+                return Err(format!("{secs} is outside 1970..2200"));
+            }
+            (secs * 1000.0).round() as Millis
+        }
+        other => {
+            return Err(format!(
+                "must be an RFC 3339 string or unix seconds, got {}",
+                kind(other)
+            ))
+        }
+    };
+    if !(MIN_MS..=MAX_MS).contains(&ms) {
+        return Err("is outside 1970..2200".into());
+    }
+    Ok(ms)
+}
 
 /// Formats unix milliseconds as RFC 3339 UTC with millisecond precision.
 pub fn format_timestamp(ms: Millis) -> String {
     match chrono::DateTime::from_timestamp_millis(ms) {
         Some(t) => t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
         None => String::new(),
+    }
+}
+
+fn time(obj: &Map<String, Value>, key: &str, path: &str) -> Result<Option<Millis>, EntryError> {
+    match present(obj, key) {
+        None => Ok(None),
+        Some(v) => parse_timestamp(v).map(Some).map_err(|p| invalid(path, p)),
+    }
+}
+
+fn observed(
+    obj: &Map<String, Value>,
+    o: &mut Observation,
+    ts: Option<Millis>,
+    limits: &Limits,
+) -> Result<(), EntryError> {
+    o.first_seen = time(obj, "first_seen", "first_seen")?;
+    o.last_seen = time(obj, "last_seen", "last_seen")?;
+    // "Latest value" fields are stamped with the report's own time, so the
+    // merge keeps the most recent report whatever order events arrive in.
+    let at = o.last_seen.or(ts).unwrap_or(0);
+    if let Some(v) = present(obj, "ip") {
+        let s = string("ip", v, limits)?;
+        let ip: std::net::IpAddr = s.parse().map_err(|_| {
+            invalid(
+                "ip",
+                format!("`{}` is not an IPv4 or IPv6 address", preview(s)),
+            )
+        })?;
+        o.ip = Some(Stamped {
+            at,
+            value: ip.to_string(),
+        });
+    }
+    if let Some(v) = present(obj, "asn") {
+        o.asn = Some(Stamped { at, value: asn(v)? });
+    }
+    if let Some(v) = present(obj, "fingerprints") {
+        for (i, fp) in list("fingerprints", v, limits)?.iter().enumerate() {
+            let path = format!("fingerprints[{i}]");
+            let fo = fp
+                .as_object()
+                .ok_or_else(|| invalid(&path, format!("must be an object, got {}", kind(fp))))?;
+            o.fingerprints
+                .insert(fingerprint(&format!("{path}."), fo, limits)?);
+        }
+    }
+    if let Some(v) = present(obj, "sessions") {
+        for (i, s) in list("sessions", v, limits)?.iter().enumerate() {
+            let s = session(&format!("sessions[{i}]"), s, limits)?;
+            match o.sessions.get_mut(&s.session_id) {
+                Some(existing) => existing.merge(&s),
+                None => {
+                    o.sessions.insert(s.session_id.clone(), s);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn asn(v: &Value) -> Result<u32, EntryError> {
+    let bad = || {
+        invalid(
+            "asn",
+            "must be an integer 0..=4294967295 or a string like \"AS64512\"",
+        )
+    };
+    match v {
+        Value::Number(n) => n
+            .as_u64()
+            .and_then(|n| u32::try_from(n).ok())
+            .ok_or_else(bad),
+        Value::String(s) => {
+            let digits = s
+                .strip_prefix("AS")
+                .or_else(|| s.strip_prefix("as"))
+                .unwrap_or(s);
+            if digits.is_empty() || digits.len() > 10 || !digits.bytes().all(|b| b.is_ascii_digit())
+            {
+                return Err(bad());
+            }
+            digits.parse().map_err(|_| bad())
+        }
+        _ => Err(bad()),
+    }
+}
+
+fn fingerprint(
+    prefix: &str,
+    obj: &Map<String, Value>,
+    limits: &Limits,
+) -> Result<Fingerprint, EntryError> {
+    let kpath = format!("{prefix}kind");
+    let vpath = format!("{prefix}value");
+    let k = nonempty(
+        &kpath,
+        present(obj, "kind").ok_or_else(|| invalid(&kpath, "is missing"))?,
+        limits,
+    )?;
+    let v = nonempty(
+        &vpath,
+        present(obj, "value").ok_or_else(|| invalid(&vpath, "is missing"))?,
+        limits,
+    )?;
+    Ok(Fingerprint {
+        kind: k.to_lowercase(),
+        value: v.to_string(),
+    })
+}
+
+fn session(path: &str, v: &Value, limits: &Limits) -> Result<Session, EntryError> {
+    let obj = v
+        .as_object()
+        .ok_or_else(|| invalid(path, format!("must be an object, got {}", kind(v))))?;
+    let p = |k: &str| format!("{path}.{k}");
+    let id_path = p("session_id");
+    let id = present(obj, "session_id").ok_or_else(|| invalid(&id_path, "is missing"))?;
+    let id = check_id(&id_path, string(&id_path, id, limits)?, limits)?;
+    let mut s = Session {
+        session_id: id.to_string(),
+        ..Default::default()
+    };
+    if let Some(d) = present(obj, "decky_id") {
+        s.decky_id = Some(nonempty(&p("decky_id"), d, limits)?.to_string());
+    }
+    s.started_at = time(obj, "started_at", &p("started_at"))?;
+    s.ended_at = time(obj, "ended_at", &p("ended_at"))?;
+    let phase = match present(obj, "phase") {
+        Some(v) => {
+            let name = string(&p("phase"), v, limits)?;
+            Some(Phase::from_name(name).ok_or_else(|| {
+                invalid(
+                    &p("phase"),
+                    format!("unknown UKC phase `{}`", preview(name)),
+                )
+            })?)
+        }
+        None => None,
+    };
+    let tactic = match present(obj, "tactic") {
+        Some(v) => {
+            let id = string(&p("tactic"), v, limits)?;
+            Some(Phase::from_tactic(id).ok_or_else(|| {
+                invalid(
+                    &p("tactic"),
+                    format!("unknown ATT&CK tactic `{}`", preview(id)),
+                )
+            })?)
+        }
+        None => None,
+    };
+    s.phase = match (phase, tactic) {
+        (Some(a), Some(b)) if a != b => {
+            return Err(invalid(
+                path,
+                format!("phase `{a}` and tactic (phase `{b}`) disagree"),
+            ));
+        }
+        (a, b) => a.or(b),
+    };
+    if let Some(v) = present(obj, "commands") {
+        for (i, c) in list(&p("commands"), v, limits)?.iter().enumerate() {
+            s.commands
+                .insert(string(&format!("{path}.commands[{i}]"), c, limits)?.to_string());
+        }
+    }
+    if let Some(v) = present(obj, "credentials") {
+        for (i, c) in list(&p("credentials"), v, limits)?.iter().enumerate() {
+            let cp = format!("{path}.credentials[{i}]");
+            let pair = c
+                .as_array()
+                .filter(|a| a.len() == 2)
+                .ok_or_else(|| invalid(&cp, "must be a [user, password] pair"))?;
+            let user = string(&format!("{cp}[0]"), &pair[0], limits)?;
+            let pass = string(&format!("{cp}[1]"), &pair[1], limits)?;
+            s.credentials.insert((user.to_string(), pass.to_string()));
+        }
+    }
+    if let Some(v) = present(obj, "payload_hash") {
+        s.payload_hashes
+            .insert(nonempty(&p("payload_hash"), v, limits)?.to_string());
+    }
+    if let Some(v) = present(obj, "c2_callback") {
+        s.c2_endpoints
+            .insert(nonempty(&p("c2_callback"), v, limits)?.to_string());
+    }
+    if let Some(v) = present(obj, "kd_digraph_simhash") {
+        let hp = p("kd_digraph_simhash");
+        let h = string(&hp, v, limits)?;
+        if h.len() != 16 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(invalid(&hp, "must be exactly 16 hex characters"));
+        }
+        s.kd_digraph_simhash = Some(
+            u64::from_str_radix(h, 16)
+                .map_err(|_| invalid(&hp, "must be exactly 16 hex characters"))?,
+        );
+    }
+    Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(topic: &str, payload: &str) -> Vec<(String, String)> {
+        vec![
+            ("topic".into(), topic.into()),
+            ("event_id".into(), "e-1".into()),
+            ("ts".into(), "2026-01-01T03:00:00Z".into()),
+            ("payload".into(), payload.into()),
+        ]
+    }
+
+    fn parse(topic: &str, payload: &str) -> Result<ParsedEntry, EntryError> {
+        parse_entry(&entry(topic, payload), &Limits::default())
+    }
+
+    fn err(topic: &str, payload: &str) -> String {
+        parse(topic, payload).unwrap_err().reason()
+    }
+
+    #[test]
+    fn full_observation_parses() {
+        let p = parse(
+            "attacker.observed",
+            r#"{"uuid":"att-1","ip":"203.0.113.7","asn":64512,"first_seen":"2026-01-01T03:00:00Z",
+                "last_seen":1767236400.5,"fingerprints":[{"kind":"JA3","value":"771,4865"}],
+                "sessions":[{"session_id":"s-1","decky_id":"decky-03","started_at":"2026-01-01T03:01:00Z",
+                "ended_at":"2026-01-01T03:04:10Z","tactic":"TA0007","commands":["whoami","uname -a"],
+                "credentials":[["root","toor"]],"payload_hash":"9f86","c2_callback":"c2.example.net",
+                "kd_digraph_simhash":"a1b2c3d4e5f60718"}]}"#,
+        )
+        .unwrap();
+        let o = p.observation;
+        assert_eq!(o.ip(), Some("203.0.113.7"));
+        assert_eq!(o.asn(), Some(64512));
+        assert_eq!(o.last_seen, Some(1_767_236_400_500));
+        assert_eq!(o.ip.as_ref().unwrap().at, 1_767_236_400_500);
+        assert!(o.fingerprints.iter().any(|f| f.kind == "ja3"));
+        let s = &o.sessions["s-1"];
+        assert_eq!(s.phase, Some(Phase::Discovery));
+        assert_eq!(s.kd_digraph_simhash, Some(0xa1b2c3d4e5f60718));
+        assert!(s.c2_endpoints.contains("c2.example.net"));
+        assert_eq!(p.ts, Some(1_767_236_400_000));
+    }
+
+    #[test]
+    fn other_topics() {
+        let p = parse(
+            "attacker.fingerprinted",
+            r#"{"uuid":"a","kind":"hassh","value":"ec73"}"#,
+        )
+        .unwrap();
+        assert_eq!(p.observation.fingerprints.len(), 1);
+        let p = parse(
+            "attacker.session.ended",
+            r#"{"uuid":"a","session":{"session_id":"s","phase":"persistence"}}"#,
+        )
+        .unwrap();
+        assert_eq!(p.observation.sessions["s"].phase, Some(Phase::Persistence));
+        let p = parse("attacker.scored", r#"{"uuid":"a","score":99,"junk":[1,2]}"#).unwrap();
+        assert_eq!(p.observation, Observation::new("a"));
+        let e = parse("attacker.unknown", "{}").unwrap_err();
+        assert!(e.is_unknown_topic());
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        assert_eq!(err("attacker.observed", "{}"), "uuid: is missing");
+        assert!(err("attacker.observed", "not json").starts_with("payload is not valid JSON"));
+        assert_eq!(
+            err("attacker.observed", "[1]"),
+            "payload: must be a JSON object"
+        );
+        assert!(err("attacker.observed", r#"{"uuid":"a b"}"#).contains("only [A-Za-z0-9._:-]"));
+        assert!(err("attacker.observed", r#"{"uuid":"a","ip":"999.1.1.1"}"#).starts_with("ip:"));
+        assert!(err("attacker.observed", r#"{"uuid":"a","asn":-1}"#).starts_with("asn:"));
+        assert!(err(
+            "attacker.observed",
+            r#"{"uuid":"a","last_seen":"yesterday"}"#
+        )
+        .starts_with("last_seen:"));
+        assert_eq!(
+            err(
+                "attacker.observed",
+                r#"{"uuid":"a","sessions":[{"session_id":"s","phase":"hacking"}]}"#
+            ),
+            "sessions[0].phase: unknown UKC phase `hacking`"
+        );
+        assert!(err(
+            "attacker.observed",
+            r#"{"uuid":"a","sessions":[{"session_id":"s","tactic":"TA9999"}]}"#
+        )
+        .starts_with("sessions[0].tactic: unknown ATT&CK tactic"));
+        assert!(err(
+            "attacker.observed",
+            r#"{"uuid":"a","sessions":[{"session_id":"s","phase":"discovery","tactic":"TA0003"}]}"#
+        )
+        .contains("disagree"));
+        assert_eq!(
+            err(
+                "attacker.observed",
+                r#"{"uuid":"a","sessions":[{"session_id":"s","commands":["ok",5]}]}"#
+            ),
+            "sessions[0].commands[1]: must be a string, got a number"
+        );
+        assert!(err(
+            "attacker.observed",
+            r#"{"uuid":"a","sessions":[{"session_id":"s","credentials":[["root"]]}]}"#
+        )
+        .starts_with("sessions[0].credentials[0]:"));
+        assert!(err(
+            "attacker.observed",
+            r#"{"uuid":"a","sessions":[{"session_id":"s","kd_digraph_simhash":"xyz"}]}"#
+        )
+        .contains("16 hex"));
+        assert!(err(
+            "attacker.observed",
+            r#"{"uuid":"a","fingerprints":[{"kind":"ja3"}]}"#
+        )
+        .starts_with("fingerprints[0].value"));
+    }
+
+    #[test]
+    fn limits_are_enforced() {
+        let limits = Limits {
+            max_entry_bytes: 200,
+            max_list_len: 2,
+            max_string_len: 8,
+            max_uuid_len: 4,
+        };
+        let big = entry(
+            "attacker.observed",
+            &format!(r#"{{"uuid":"a","x":"{}"}}"#, "x".repeat(300)),
+        );
+        assert!(matches!(
+            parse_entry(&big, &limits),
+            Err(EntryError::TooLarge { .. })
+        ));
+        let p = |payload: &str| {
+            parse_entry(&entry("attacker.observed", payload), &limits)
+                .unwrap_err()
+                .reason()
+        };
+        assert!(p(r#"{"uuid":"abcde"}"#).contains("over the limit of 4"));
+        assert!(
+            p(r#"{"uuid":"a","sessions":[{"session_id":"s","commands":["1","2","3"]}]}"#)
+                .contains("3 items")
+        );
+        assert!(
+            p(r#"{"uuid":"a","sessions":[{"session_id":"s","commands":["123456789"]}]}"#)
+                .contains("9 bytes")
+        );
+    }
+
+    #[test]
+    fn raw_bytes_and_missing_fields() {
+        let e =
+            parse_entry(&[(b"topic".to_vec(), vec![0xff, 0xfe])], &Limits::default()).unwrap_err();
+        assert_eq!(e, EntryError::NotUtf8 { field: "topic" });
+        let e = parse_entry(&[("topic", "attacker.observed")], &Limits::default()).unwrap_err();
+        assert_eq!(e, EntryError::MissingField { field: "payload" });
+        let e = parse_entry(
+            &[
+                ("topic", "attacker.observed"),
+                ("ts", "soon"),
+                ("payload", "{}"),
+            ],
+            &Limits::default(),
+        );
+        assert!(e.unwrap_err().reason().starts_with("ts:"));
+    }
+
+    #[test]
+    fn timestamps_round_trip() {
+        let ms = parse_timestamp(&Value::String("2026-01-01T03:00:00.250+01:00".into())).unwrap();
+        assert_eq!(format_timestamp(ms), "2026-01-01T02:00:00.250Z");
+        assert!(parse_timestamp(&serde_json::json!(1e300)).is_err());
+        assert!(parse_timestamp(&serde_json::json!(-5)).is_err());
     }
 }
