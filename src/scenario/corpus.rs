@@ -1,0 +1,155 @@
+//! A large synthetic corpus for benchmarks, built directly as observations
+//! (no JSON): a realistic mix — mostly noise scanners (half on a few common
+//! library fingerprints, half with unique tooling; wordlist credentials;
+//! ASNs from a pool of 2,000), actors rotating through 5–40 IPs with a rare
+//! fingerprint (half of them also carrying a common library HASSH), payloads
+//! and C2 per actor, a few botnets of 60–500 bots, sessions on 200 deckies
+//! over a year.
+
+use super::Truth;
+use crate::evidence::{Fingerprint, Observation, Session, Stamped};
+use crate::phase::Phase;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+const LIBRARIES: u32 = 5;
+const WORDLIST: u32 = 200;
+const ASNS: u32 = 2_000;
+const DECKIES: u32 = 200;
+const YEAR_MS: i64 = 365 * 86_400_000;
+const T0: i64 = 1_767_225_600_000; // 2026-01-01
+
+fn fp(kind: &str, value: String) -> Fingerprint {
+    Fingerprint {
+        kind: kind.to_string(),
+        value,
+    }
+}
+
+fn session(id: &str, decky: u32, at: i64, phase: Phase) -> Session {
+    Session {
+        session_id: id.to_string(),
+        decky_id: Some(format!("decky-{decky:03}")),
+        started_at: Some(at),
+        ended_at: Some(at + 120_000),
+        phase: Some(phase),
+        ..Default::default()
+    }
+}
+
+/// `observations` observations and their identity/campaign truth.
+pub fn large_corpus(observations: usize, seed: u64) -> (Vec<Observation>, Truth) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut out = Vec::with_capacity(observations);
+    let mut truth = Truth::default();
+    let mut group = 0u64;
+    while out.len() < observations {
+        group += 1;
+        let roll: f64 = rng.random();
+        let label = format!("g{group}");
+        let members: Vec<Observation> = if roll < 0.8 {
+            vec![noise(&mut rng, out.len())]
+        } else if roll < 0.9995 {
+            actor(&mut rng, group, out.len())
+        } else {
+            botnet(&mut rng, group, out.len())
+        };
+        for o in members {
+            if out.len() == observations {
+                break;
+            }
+            truth.identity.insert(o.uuid.clone(), label.clone());
+            truth.campaign.insert(o.uuid.clone(), label.clone());
+            out.push(o);
+        }
+    }
+    (out, truth)
+}
+
+fn base(rng: &mut ChaCha8Rng, index: usize) -> Observation {
+    let mut o = Observation::new(format!("obs-{index:08}"));
+    let t = T0 + rng.random_range(0..YEAR_MS);
+    o.first_seen = Some(t);
+    o.last_seen = Some(t + 300_000);
+    o.ip = Some(Stamped {
+        at: t,
+        value: format!("198.18.{}.{}", (index >> 8) & 255, index & 255),
+    });
+    o.asn = Some(Stamped {
+        at: t,
+        value: 64_512 + rng.random_range(0..ASNS),
+    });
+    o
+}
+
+fn noise(rng: &mut ChaCha8Rng, index: usize) -> Observation {
+    let mut o = base(rng, index);
+    if rng.random_bool(0.5) {
+        let l = rng.random_range(0..LIBRARIES);
+        o.fingerprints.insert(fp("ja3", format!("lib-ja3-{l}")));
+        o.fingerprints.insert(fp("hassh", format!("lib-hassh-{l}")));
+    } else {
+        o.fingerprints.insert(fp("ja3", format!("uniq-ja3-{index}")));
+        o.fingerprints.insert(fp("hassh", format!("uniq-hassh-{index}")));
+    }
+    let t = o.first_seen.unwrap_or(T0);
+    let mut s = session("s0", rng.random_range(0..DECKIES), t, Phase::Discovery);
+    for _ in 0..3 {
+        let w = rng.random_range(0..WORDLIST);
+        s.credentials.insert((format!("user{}", w % 20), format!("pass{w}")));
+    }
+    s.commands.insert("uname -a".to_string());
+    s.commands.insert(format!("cat /proc/cpuinfo #{}", rng.random_range(0..20)));
+    o.sessions.insert("s0".to_string(), s);
+    o
+}
+
+fn actor(rng: &mut ChaCha8Rng, group: u64, index: usize) -> Vec<Observation> {
+    let ips = rng.random_range(5..=40);
+    let common_hassh = rng.random_bool(0.5).then(|| rng.random_range(0..LIBRARIES));
+    let deckies: Vec<u32> = (0..3).map(|_| rng.random_range(0..DECKIES)).collect();
+    let simhash: u64 = rng.random();
+    let start = T0 + rng.random_range(0..YEAR_MS);
+    (0..ips)
+        .map(|i| {
+            let mut o = base(rng, index + i);
+            let t = start + i as i64 * 3_600_000;
+            o.first_seen = Some(t);
+            o.last_seen = Some(t + 900_000);
+            o.fingerprints.insert(fp("ja3", format!("actor-ja3-{group}")));
+            if let Some(l) = common_hassh {
+                o.fingerprints.insert(fp("hassh", format!("lib-hassh-{l}")));
+            }
+            let decky = deckies[i % deckies.len()];
+            for (j, phase) in [Phase::Discovery, Phase::Execution, Phase::Persistence].into_iter().enumerate() {
+                let id = format!("s{j}");
+                let mut s = session(&id, decky, t + j as i64 * 300_000, phase);
+                s.commands.insert(format!("./stage{j}-{group}"));
+                s.commands.insert("id".to_string());
+                s.kd_digraph_simhash = Some(simhash);
+                if j == 2 {
+                    s.payload_hashes.insert(format!("payload-{group}"));
+                    s.c2_endpoints.insert(format!("c2-{group}.example"));
+                }
+                o.sessions.insert(id, s);
+            }
+            o
+        })
+        .collect()
+}
+
+fn botnet(rng: &mut ChaCha8Rng, group: u64, index: usize) -> Vec<Observation> {
+    let bots = rng.random_range(60..=500);
+    (0..bots)
+        .map(|i| {
+            let mut o = base(rng, index + i);
+            o.fingerprints.insert(fp("ja3", format!("bot-ja3-{group}")));
+            let t = o.first_seen.unwrap_or(T0);
+            let mut s = session("s0", rng.random_range(0..DECKIES), t, Phase::Execution);
+            s.payload_hashes.insert(format!("bot-payload-{group}"));
+            s.c2_endpoints.insert(format!("bot-c2-{group}.example"));
+            o.sessions.insert("s0".to_string(), s);
+            o
+        })
+        .collect()
+}
