@@ -36,6 +36,7 @@ pub mod evidence;
 pub mod identity;
 pub mod metrics;
 pub mod phase;
+pub mod quality;
 pub mod reconcile;
 pub mod scenario;
 pub mod store;

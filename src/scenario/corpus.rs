@@ -89,17 +89,21 @@ fn noise(rng: &mut ChaCha8Rng, index: usize) -> Observation {
         o.fingerprints.insert(fp("ja3", format!("lib-ja3-{l}")));
         o.fingerprints.insert(fp("hassh", format!("lib-hassh-{l}")));
     } else {
-        o.fingerprints.insert(fp("ja3", format!("uniq-ja3-{index}")));
-        o.fingerprints.insert(fp("hassh", format!("uniq-hassh-{index}")));
+        o.fingerprints
+            .insert(fp("ja3", format!("uniq-ja3-{index}")));
+        o.fingerprints
+            .insert(fp("hassh", format!("uniq-hassh-{index}")));
     }
     let t = o.first_seen.unwrap_or(T0);
     let mut s = session("s0", rng.random_range(0..DECKIES), t, Phase::Discovery);
     for _ in 0..3 {
         let w = rng.random_range(0..WORDLIST);
-        s.credentials.insert((format!("user{}", w % 20), format!("pass{w}")));
+        s.credentials
+            .insert((format!("user{}", w % 20), format!("pass{w}")));
     }
     s.commands.insert("uname -a".to_string());
-    s.commands.insert(format!("cat /proc/cpuinfo #{}", rng.random_range(0..20)));
+    s.commands
+        .insert(format!("cat /proc/cpuinfo #{}", rng.random_range(0..20)));
     o.sessions.insert("s0".to_string(), s);
     o
 }
@@ -116,12 +120,16 @@ fn actor(rng: &mut ChaCha8Rng, group: u64, index: usize) -> Vec<Observation> {
             let t = start + i as i64 * 3_600_000;
             o.first_seen = Some(t);
             o.last_seen = Some(t + 900_000);
-            o.fingerprints.insert(fp("ja3", format!("actor-ja3-{group}")));
+            o.fingerprints
+                .insert(fp("ja3", format!("actor-ja3-{group}")));
             if let Some(l) = common_hassh {
                 o.fingerprints.insert(fp("hassh", format!("lib-hassh-{l}")));
             }
             let decky = deckies[i % deckies.len()];
-            for (j, phase) in [Phase::Discovery, Phase::Execution, Phase::Persistence].into_iter().enumerate() {
+            for (j, phase) in [Phase::Discovery, Phase::Execution, Phase::Persistence]
+                .into_iter()
+                .enumerate()
+            {
                 let id = format!("s{j}");
                 let mut s = session(&id, decky, t + j as i64 * 300_000, phase);
                 s.commands.insert(format!("./stage{j}-{group}"));

@@ -49,12 +49,19 @@ pub struct Generated {
 
 fn uuid(rng: &mut ChaCha8Rng) -> String {
     let bytes: [u8; 16] = rng.random();
-    uuid::Builder::from_random_bytes(bytes).into_uuid().to_string()
+    uuid::Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .to_string()
 }
 
 fn ip(rng: &mut ChaCha8Rng) -> String {
     // 198.18.0.0/15, the benchmarking range: never a real host.
-    format!("198.{}.{}.{}", rng.random_range(18..20), rng.random::<u8>(), rng.random_range(1..255))
+    format!(
+        "198.{}.{}.{}",
+        rng.random_range(18..20),
+        rng.random::<u8>(),
+        rng.random_range(1..255)
+    )
 }
 
 fn dur(s: &str) -> Millis {
@@ -86,13 +93,16 @@ impl Scenario {
     /// Generates the events and truth.
     pub fn generate(&self) -> Generated {
         let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
-        let t0 = chrono::DateTime::parse_from_rfc3339(&self.start).map_or(0, |t| t.timestamp_millis());
+        let t0 =
+            chrono::DateTime::parse_from_rfc3339(&self.start).map_or(0, |t| t.timestamp_millis());
         let mut truth = Truth::default();
         let mut all = Vec::new();
         for c in &self.campaigns {
             for a in &c.actors {
                 for o in actor_observations(a, t0, &mut rng) {
-                    truth.identity.insert(o.uuid.clone(), format!("{}/{}", c.label, a.label));
+                    truth
+                        .identity
+                        .insert(o.uuid.clone(), format!("{}/{}", c.label, a.label));
                     truth.campaign.insert(o.uuid.clone(), c.label.clone());
                     all.push(o);
                 }
@@ -138,7 +148,11 @@ impl Scenario {
             ts: ts.clone(),
             payload,
         };
-        let fps: Vec<Value> = o.fingerprints.iter().map(|(k, v)| json!({"kind": k, "value": v})).collect();
+        let fps: Vec<Value> = o
+            .fingerprints
+            .iter()
+            .map(|(k, v)| json!({"kind": k, "value": v}))
+            .collect();
         let mut base = json!({
             "uuid": o.uuid, "ip": o.ip, "asn": o.asn,
             "first_seen": format_timestamp(o.first), "last_seen": (o.last as f64) / 1000.0,
@@ -151,9 +165,17 @@ impl Scenario {
                 out.push(event("attacker.fingerprinted", p, rng));
             }
             for s in &o.sessions {
-                out.push(event("attacker.session.ended", json!({"uuid": o.uuid, "session": s}), rng));
+                out.push(event(
+                    "attacker.session.ended",
+                    json!({"uuid": o.uuid, "session": s}),
+                    rng,
+                ));
             }
-            out.push(event("attacker.scored", json!({"uuid": o.uuid, "score": 1}), rng));
+            out.push(event(
+                "attacker.scored",
+                json!({"uuid": o.uuid, "score": 1}),
+                rng,
+            ));
         } else {
             base["fingerprints"] = Value::Array(fps);
             base["sessions"] = Value::Array(o.sessions.clone());
@@ -192,7 +214,10 @@ fn actor_observations(a: &Actor, t0: Millis, rng: &mut ChaCha8Rng) -> Vec<Obs> {
             s.insert("session_id".into(), json!(format!("s-{}-{j}", &uuid[..8])));
             s.insert("decky_id".into(), json!(decky));
             s.insert("started_at".into(), json!(format_timestamp(started)));
-            s.insert("ended_at".into(), json!(format_timestamp(started + step_gap / 2)));
+            s.insert(
+                "ended_at".into(),
+                json!(format_timestamp(started + step_gap / 2)),
+            );
             if let Some(st) = step {
                 let phase = Phase::from_name(&st.phase);
                 match (st.as_tactic, phase.and_then(|p| p.tactic())) {
@@ -212,7 +237,11 @@ fn actor_observations(a: &Actor, t0: Millis, rng: &mut ChaCha8Rng) -> Vec<Obs> {
                     s.insert("c2_callback".into(), json!(c));
                 }
             }
-            if let Some(h) = a.simhash.as_ref().and_then(|h| u64::from_str_radix(h, 16).ok()) {
+            if let Some(h) = a
+                .simhash
+                .as_ref()
+                .and_then(|h| u64::from_str_radix(h, 16).ok())
+            {
                 let mut h = h;
                 for _ in 0..a.simhash_noise {
                     h ^= 1 << rng.random_range(0..64);
@@ -265,7 +294,10 @@ fn noise_observations(n: &Noise, t0: Millis, rng: &mut ChaCha8Rng) -> Vec<Obs> {
             let plays: Vec<(&str, &[String])> = if n.steps.is_empty() {
                 vec![(n.phase.as_str(), n.commands.as_slice())]
             } else {
-                n.steps.iter().map(|s| (s.phase.as_str(), s.commands.as_slice())).collect()
+                n.steps
+                    .iter()
+                    .map(|s| (s.phase.as_str(), s.commands.as_slice()))
+                    .collect()
             };
             let sessions: Vec<Value> = plays
                 .iter()

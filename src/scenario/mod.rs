@@ -10,7 +10,7 @@
 pub mod corpus;
 pub mod generate;
 
-pub use generate::{GeneratedEvent, Generated, Truth};
+pub use generate::{Generated, GeneratedEvent, Truth};
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -243,21 +243,57 @@ pub fn parse_duration(s: &str) -> Option<i64> {
 }
 
 const BUILTINS: &[(&str, &str)] = &[
-    ("shared_wordlist", include_str!("../../scenarios/shared_wordlist.yaml")),
-    ("vpn_hopping", include_str!("../../scenarios/vpn_hopping.yaml")),
+    (
+        "shared_wordlist",
+        include_str!("../../scenarios/shared_wordlist.yaml"),
+    ),
+    (
+        "vpn_hopping",
+        include_str!("../../scenarios/vpn_hopping.yaml"),
+    ),
     ("lone_wolf", include_str!("../../scenarios/lone_wolf.yaml")),
-    ("paused_campaign", include_str!("../../scenarios/paused_campaign.yaml")),
-    ("multi_operator", include_str!("../../scenarios/multi_operator.yaml")),
+    (
+        "paused_campaign",
+        include_str!("../../scenarios/paused_campaign.yaml"),
+    ),
+    (
+        "multi_operator",
+        include_str!("../../scenarios/multi_operator.yaml"),
+    ),
     ("slow_burn", include_str!("../../scenarios/slow_burn.yaml")),
-    ("all_with_noise", include_str!("../../scenarios/all_with_noise.yaml")),
-    ("common_library", include_str!("../../scenarios/common_library.yaml")),
+    (
+        "all_with_noise",
+        include_str!("../../scenarios/all_with_noise.yaml"),
+    ),
+    (
+        "common_library",
+        include_str!("../../scenarios/common_library.yaml"),
+    ),
     ("botnet", include_str!("../../scenarios/botnet.yaml")),
-    ("tool_upgrade", include_str!("../../scenarios/tool_upgrade.yaml")),
-    ("partial_evidence", include_str!("../../scenarios/partial_evidence.yaml")),
-    ("handoff_no_infra", include_str!("../../scenarios/handoff_no_infra.yaml")),
-    ("same_decky_unrelated", include_str!("../../scenarios/same_decky_unrelated.yaml")),
-    ("busy_fleet", include_str!("../../scenarios/busy_fleet.yaml")),
-    ("keystroke_pair", include_str!("../../scenarios/keystroke_pair.yaml")),
+    (
+        "tool_upgrade",
+        include_str!("../../scenarios/tool_upgrade.yaml"),
+    ),
+    (
+        "partial_evidence",
+        include_str!("../../scenarios/partial_evidence.yaml"),
+    ),
+    (
+        "handoff_no_infra",
+        include_str!("../../scenarios/handoff_no_infra.yaml"),
+    ),
+    (
+        "same_decky_unrelated",
+        include_str!("../../scenarios/same_decky_unrelated.yaml"),
+    ),
+    (
+        "busy_fleet",
+        include_str!("../../scenarios/busy_fleet.yaml"),
+    ),
+    (
+        "keystroke_pair",
+        include_str!("../../scenarios/keystroke_pair.yaml"),
+    ),
 ];
 
 /// Names of the built-in scenarios.
@@ -275,7 +311,8 @@ impl Scenario {
     /// Parses and validates a scenario, resolving `include:` against the
     /// built-ins.
     pub fn from_yaml(text: &str) -> Result<Scenario, ScenarioError> {
-        let mut s: Scenario = serde_yaml_ng::from_str(text).map_err(|e| ScenarioError::Yaml(e.to_string()))?;
+        let mut s: Scenario =
+            serde_yaml_ng::from_str(text).map_err(|e| ScenarioError::Yaml(e.to_string()))?;
         for name in std::mem::take(&mut s.include) {
             let text = BUILTINS
                 .iter()
@@ -293,12 +330,18 @@ impl Scenario {
             }
         }
         if s.noise_per_actor_observation > 0 {
-            let actor_obs: usize = s.campaigns.iter().flat_map(|c| &c.actors).map(|a| a.ips).sum();
-            let template = s
-                .noise
-                .first()
-                .cloned()
-                .ok_or_else(|| bad("noise_per_actor_observation", "needs a noise population as template"))?;
+            let actor_obs: usize = s
+                .campaigns
+                .iter()
+                .flat_map(|c| &c.actors)
+                .map(|a| a.ips)
+                .sum();
+            let template = s.noise.first().cloned().ok_or_else(|| {
+                bad(
+                    "noise_per_actor_observation",
+                    "needs a noise population as template",
+                )
+            })?;
             s.noise.push(Noise {
                 label: format!("{}-extra", template.label),
                 count: actor_obs * s.noise_per_actor_observation as usize,
@@ -320,7 +363,10 @@ impl Scenario {
         for (ci, c) in self.campaigns.iter().enumerate() {
             for (ai, a) in c.actors.iter().enumerate() {
                 let p = format!("campaigns[{ci}].actors[{ai}]");
-                if labels.insert(format!("{}/{}", c.label, a.label), ()).is_some() {
+                if labels
+                    .insert(format!("{}/{}", c.label, a.label), ())
+                    .is_some()
+                {
                     return Err(bad(&p, format!("duplicate actor label `{}`", a.label)));
                 }
                 if a.ips == 0 {
@@ -332,9 +378,16 @@ impl Scenario {
                 if a.deckies.is_empty() {
                     return Err(bad(format!("{p}.deckies"), "must not be empty"));
                 }
-                for (k, d) in [("start", &a.start), ("spacing", &a.spacing), ("step_gap", &a.step_gap)] {
+                for (k, d) in [
+                    ("start", &a.start),
+                    ("spacing", &a.spacing),
+                    ("step_gap", &a.step_gap),
+                ] {
                     if parse_duration(d).is_none() {
-                        return Err(bad(format!("{p}.{k}"), format!("`{d}` is not a duration like 6h or 2d6h")));
+                        return Err(bad(
+                            format!("{p}.{k}"),
+                            format!("`{d}` is not a duration like 6h or 2d6h"),
+                        ));
                     }
                 }
                 for (i, pause) in a.pauses.iter().enumerate() {
@@ -344,7 +397,10 @@ impl Scenario {
                 }
                 for (i, st) in a.steps.iter().enumerate() {
                     if crate::phase::Phase::from_name(&st.phase).is_none() {
-                        return Err(bad(format!("{p}.steps[{i}].phase"), format!("unknown UKC phase `{}`", st.phase)));
+                        return Err(bad(
+                            format!("{p}.steps[{i}].phase"),
+                            format!("unknown UKC phase `{}`", st.phase),
+                        ));
                     }
                 }
                 if let Some(h) = &a.simhash {
@@ -363,7 +419,10 @@ impl Scenario {
                 return Err(bad(format!("{p}.within"), "is not a duration"));
             }
             if crate::phase::Phase::from_name(&n.phase).is_none() {
-                return Err(bad(format!("{p}.phase"), format!("unknown UKC phase `{}`", n.phase)));
+                return Err(bad(
+                    format!("{p}.phase"),
+                    format!("unknown UKC phase `{}`", n.phase),
+                ));
             }
         }
         Ok(())
@@ -389,7 +448,10 @@ mod tests {
             let text = BUILTINS.iter().find(|b| b.0 == name).unwrap().1;
             let s = Scenario::from_yaml(text).unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_eq!(s.name, name);
-            assert!(!s.defeats.is_empty(), "{name} must name the naive rule it defeats");
+            assert!(
+                !s.defeats.is_empty(),
+                "{name} must name the naive rule it defeats"
+            );
         }
     }
 
@@ -397,7 +459,10 @@ mod tests {
     fn errors_are_clear() {
         let e = Scenario::from_yaml("name: x\ncampaigns: [{label: c, actors: [{label: a, ips: 0, asns: [1], deckies: [d]}]}]")
             .unwrap_err();
-        assert_eq!(e.to_string(), "campaigns[0].actors[0].ips: must be at least 1");
+        assert_eq!(
+            e.to_string(),
+            "campaigns[0].actors[0].ips: must be at least 1"
+        );
         let e = Scenario::from_yaml("name: x\nbogus: 1").unwrap_err();
         assert!(e.to_string().contains("unknown field `bogus`"), "{e}");
         let e = Scenario::from_yaml("name: x\ninclude: [nope]").unwrap_err();
