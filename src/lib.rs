@@ -31,6 +31,7 @@
 //! (YAML scenario language and seeded generator of input events with truth
 //! labels) and [`metrics`] (ARI, homogeneity, completeness, singleton recall).
 
+pub mod benchmark;
 pub mod campaign;
 pub mod evidence;
 pub mod identity;

@@ -39,31 +39,42 @@ fn session(id: &str, decky: u32, at: i64, phase: Phase) -> Session {
 
 /// `observations` observations and their identity/campaign truth.
 pub fn large_corpus(observations: usize, seed: u64) -> (Vec<Observation>, Truth) {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut out = Vec::with_capacity(observations);
     let mut truth = Truth::default();
+    stream_corpus(observations, seed, |o, label| {
+        truth.identity.insert(o.uuid.clone(), label.to_string());
+        truth.campaign.insert(o.uuid.clone(), label.to_string());
+        out.push(o);
+    });
+    (out, truth)
+}
+
+/// The same corpus, handed over one observation at a time (with its truth
+/// label) so a consumer never holds all of it: the benchmark measures the
+/// clustering's memory, not the corpus's.
+pub fn stream_corpus(observations: usize, seed: u64, mut f: impl FnMut(Observation, &str)) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut produced = 0usize;
     let mut group = 0u64;
-    while out.len() < observations {
+    while produced < observations {
         group += 1;
         let roll: f64 = rng.random();
         let label = format!("g{group}");
         let members: Vec<Observation> = if roll < 0.8 {
-            vec![noise(&mut rng, out.len())]
+            vec![noise(&mut rng, produced)]
         } else if roll < 0.9995 {
-            actor(&mut rng, group, out.len())
+            actor(&mut rng, group, produced)
         } else {
-            botnet(&mut rng, group, out.len())
+            botnet(&mut rng, group, produced)
         };
         for o in members {
-            if out.len() == observations {
+            if produced == observations {
                 break;
             }
-            truth.identity.insert(o.uuid.clone(), label.clone());
-            truth.campaign.insert(o.uuid.clone(), label.clone());
-            out.push(o);
+            produced += 1;
+            f(o, &label);
         }
     }
-    (out, truth)
 }
 
 fn base(rng: &mut ChaCha8Rng, index: usize) -> Observation {

@@ -1,0 +1,85 @@
+//! The command line (SPEC §10): verbs and flags, and how each maps to code.
+
+use crate::offline;
+use clap::{Parser, Subcommand};
+
+/// Turns honeypot observations into identities and campaigns.
+#[derive(Debug, Parser)]
+#[command(name = "clusterd", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub verb: Verb,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Verb {
+    /// Cluster a built-in mix of scenarios in-process and print a summary.
+    Demo {
+        /// Show this many of the largest identities.
+        #[arg(long, default_value_t = 5)]
+        top: usize,
+    },
+    /// Score scenarios against their truth labels (identity level).
+    Score {
+        /// Built-in scenario names or YAML files (default: every built-in).
+        scenarios: Vec<String>,
+        /// Print the reports as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Exit 1 unless every score is 1.0.
+        #[arg(long)]
+        check: bool,
+        /// List the built-in scenarios and exit.
+        #[arg(long)]
+        list: bool,
+    },
+    /// Benchmark identity clustering on a generated corpus.
+    Bench {
+        /// Observations in the corpus.
+        #[arg(long, default_value_t = 1_000_000)]
+        observations: usize,
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        /// New observations timed one by one after the full run.
+        #[arg(long, default_value_t = 2_000)]
+        samples: usize,
+    },
+}
+
+/// An error with the exit status it deserves.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// Bad usage or configuration: exit 2.
+    #[error("{0}")]
+    Usage(String),
+    /// Runtime failure: exit 1.
+    #[error(transparent)]
+    Runtime(#[from] anyhow::Error),
+}
+
+impl CliError {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            CliError::Usage(_) => 2,
+            CliError::Runtime(_) => 1,
+        }
+    }
+}
+
+/// Runs one verb; returns the exit status.
+pub fn run(cli: Cli) -> Result<i32, CliError> {
+    match cli.verb {
+        Verb::Demo { top } => offline::demo(top),
+        Verb::Score {
+            scenarios,
+            json,
+            check,
+            list,
+        } => offline::score(&scenarios, json, check, list),
+        Verb::Bench {
+            observations,
+            seed,
+            samples,
+        } => offline::bench(observations, seed, samples),
+    }
+}
