@@ -1,9 +1,12 @@
 //! The quality harness: a generated scenario is fed through the core exactly
 //! as the daemon feeds it (entry parsing, evidence merge, clustering ticks at
 //! intervals so the incremental paths are exercised, a final tick), and the
-//! resulting identities are scored against the truth labels (SPEC §11).
+//! resulting identities and campaigns are scored against the truth labels
+//! (SPEC §11).
 //! `clusterd score` prints these reports.
 
+use crate::campaign::clusterer::{campaign_clusterer, CampaignClusterError};
+use crate::campaign::CampaignWeights;
 use crate::evidence::event::{parse_entry, Limits};
 use crate::identity::clusterer::{identity_clusterer, ClusterError, Clusterer, TickContext};
 use crate::identity::IdentityWeights;
@@ -16,6 +19,7 @@ use std::collections::{BTreeMap, BTreeSet};
 #[derive(Clone, Debug)]
 pub struct QualityConfig {
     pub identity: IdentityWeights,
+    pub campaign: CampaignWeights,
     pub limits: Limits,
     /// Tick after this many events (0: only at the end).
     pub tick_every: usize,
@@ -25,6 +29,7 @@ impl Default for QualityConfig {
     fn default() -> Self {
         QualityConfig {
             identity: IdentityWeights::default(),
+            campaign: CampaignWeights::default(),
             limits: Limits::default(),
             tick_every: 97,
         }
@@ -40,7 +45,18 @@ pub struct ScenarioReport {
     pub rejected: usize,
     pub observations: usize,
     pub identities: usize,
+    pub campaigns: usize,
     pub identity: Scores,
+    pub campaign: Scores,
+}
+
+/// Why a scenario could not be run.
+#[derive(Debug, thiserror::Error)]
+pub enum QualityError {
+    #[error(transparent)]
+    Identity(#[from] ClusterError),
+    #[error(transparent)]
+    Campaign(#[from] CampaignClusterError),
 }
 
 /// A deterministic uuid-shaped id generator for offline runs.
@@ -59,8 +75,8 @@ pub fn feed(
     generated: &Generated,
     cfg: &QualityConfig,
     store: &mut Store,
-    mut tick: impl FnMut(&mut Store) -> Result<(), ClusterError>,
-) -> Result<usize, ClusterError> {
+    mut tick: impl FnMut(&mut Store) -> Result<(), QualityError>,
+) -> Result<usize, QualityError> {
     let mut rejected = 0;
     for (i, event) in generated.events.iter().enumerate() {
         match parse_entry(&event.fields(), &cfg.limits) {
@@ -77,34 +93,54 @@ pub fn feed(
     Ok(rejected)
 }
 
-/// Runs the identity layer over a scenario and scores it.
-pub fn run_identities(
+/// Runs both layers over a scenario and scores them.
+pub fn run(
     generated: &Generated,
     cfg: &QualityConfig,
-) -> Result<(ScenarioReport, Store), ClusterError> {
+) -> Result<(ScenarioReport, Store), QualityError> {
     let mut store = Store::default();
-    let mut clusterer: Box<dyn Clusterer> =
+    let mut identities: Box<dyn Clusterer> =
         identity_clusterer("connected_components", cfg.identity.clone())?;
+    let mut campaigns = campaign_clusterer("connected_components", cfg.campaign.clone())?;
     let mut new_id = counter_ids(1);
     let rejected = feed(generated, cfg, &mut store, |store| {
         let mut ctx = TickContext {
             now: 0,
             new_id: &mut new_id,
         };
-        clusterer.tick(store, &mut ctx)?;
+        identities.tick(store, &mut ctx)?;
+        campaigns.tick(store, &mut ctx)?;
         store.take_journal();
         Ok(())
     })?;
     let predicted = identity_predictions(&store);
+    let campaign_predicted = campaign_predictions(&store);
     let report = ScenarioReport {
         name: generated.name.clone(),
         events: generated.events.len(),
         rejected,
         observations: store.observations.len(),
         identities: predicted.values().collect::<BTreeSet<_>>().len(),
+        campaigns: campaign_predicted.values().collect::<BTreeSet<_>>().len(),
         identity: score(&generated.truth.identity, &predicted),
+        campaign: score(&generated.truth.campaign, &campaign_predicted),
     };
     Ok((report, store))
+}
+
+/// The effective campaign of every observation (through its identity).
+pub fn campaign_predictions(store: &Store) -> BTreeMap<String, String> {
+    store
+        .observations
+        .keys()
+        .filter_map(|o| {
+            let identity = store.effective_identity(o)?;
+            let campaign = store
+                .effective_campaign(&identity)
+                .unwrap_or_else(|| format!("no-campaign:{identity}"));
+            Some((o.clone(), campaign))
+        })
+        .collect()
 }
 
 /// The effective identity of every observation.

@@ -116,6 +116,9 @@ pub struct Store {
     /// observation → identity, identity → merged_into.
     pub identity_groups: StoredGroups,
     pub identities: BTreeMap<String, IdentityRow>,
+    /// Effective identity → its member observations (sorted); maintained by
+    /// the identity layer for the campaign layer.
+    pub identity_members: BTreeMap<String, Vec<String>>,
     /// identity → campaign, campaign → merged_into.
     pub campaign_groups: StoredGroups,
     pub campaigns: BTreeMap<String, CampaignRow>,

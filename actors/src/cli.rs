@@ -19,7 +19,7 @@ pub enum Verb {
         #[arg(long, default_value_t = 5)]
         top: usize,
     },
-    /// Score scenarios against their truth labels (identity level).
+    /// Score scenarios against their truth labels (identity and campaign level).
     Score {
         /// Built-in scenario names or YAML files (default: every built-in).
         scenarios: Vec<String>,

@@ -8,9 +8,7 @@ use anyhow::Context;
 use decnet_clusterd::benchmark;
 use decnet_clusterd::identity::clusterer::{identity_clusterer, TickContext};
 use decnet_clusterd::metrics::format_table;
-use decnet_clusterd::quality::{
-    counter_ids, feed, identity_predictions, run_identities, QualityConfig,
-};
+use decnet_clusterd::quality::{counter_ids, feed, identity_predictions, run, QualityConfig};
 use decnet_clusterd::scenario::{builtin, builtin_names, Scenario};
 use decnet_clusterd::store::Store;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -45,20 +43,29 @@ pub fn score(names: &[String], json: bool, check: bool, list: bool) -> Result<i3
         names.to_vec()
     };
     let mut rows = Vec::new();
+    let mut campaign_rows = Vec::new();
     let mut all_perfect = true;
     let mut json_rows = Vec::new();
     for name in &names {
         let scenario = load_scenario(name)?;
         let generated = scenario.generate();
-        let (r, _) =
-            run_identities(&generated, &QualityConfig::default()).context("clustering failed")?;
+        let (r, _) = run(&generated, &QualityConfig::default()).context("clustering failed")?;
         all_perfect &= r.identity.perfect() && r.rejected == 0;
         json_rows.push(serde_json::json!({
             "scenario": r.name, "events": r.events, "rejected": r.rejected,
             "observations": r.observations, "identities": r.identities,
-            "identity": r.identity, "defeats": scenario.defeats,
+            "campaigns": r.campaigns, "identity": r.identity, "campaign": r.campaign,
+            "defeats": scenario.defeats,
         }));
-        rows.push((r.name.clone(), r.identity));
+        all_perfect &= r.campaign.perfect();
+        rows.push((
+            format!("{} ({} obs → {} ids)", r.name, r.observations, r.identities),
+            r.identity,
+        ));
+        campaign_rows.push((
+            format!("{} ({} campaigns)", r.name, r.campaigns),
+            r.campaign,
+        ));
     }
     if json {
         println!(
@@ -68,6 +75,8 @@ pub fn score(names: &[String], json: bool, check: bool, list: bool) -> Result<i3
     } else {
         println!("Identity level (SPEC §11), every observation scored against its truth label:\n");
         print!("{}", format_table(&rows));
+        println!("\nCampaign level:\n");
+        print!("{}", format_table(&campaign_rows));
     }
     Ok(if check && !all_perfect { 1 } else { 0 })
 }

@@ -249,7 +249,15 @@ fn commit(
             store.identities.insert(root.clone(), row);
         }
     }
+    for (root, members) in &members_of {
+        store
+            .identity_members
+            .insert(root.clone(), members.to_vec());
+    }
     for (group, winner) in &changes.merged_into {
+        if winner.is_some() {
+            store.identity_members.remove(group);
+        }
         if let Some(row) = store.identities.get_mut(group) {
             row.merged_into_uuid = winner.clone();
             row.updated_at = ctx.now;

@@ -1,0 +1,623 @@
+//! The campaign graph: effective identities as nodes, campaign edges found
+//! through indexes, campaigns as connected components, kept incrementally.
+//! Like the identity graph it clusters a *closed scope* (whole components
+//! plus changed identities and everything they now touch) with the same
+//! procedure for a rebuild and a settle, so both agree by construction.
+//! Member lists are kept explicitly (petgraph's `UnionFind` only joins, and
+//! a settle must also split); `UnionFind` joins nodes inside a scope.
+//!
+//! Indexes (no all-pairs pass): hand-offs by decky (arrivals sorted by their
+//! first time, enders by their last activity, so only pairs within the
+//! window are visited), shared infrastructure by value, keystroke rhythm by
+//! SimHash blocks (64 bits cut into 9 blocks of 7–8 bits: centroids within
+//! 8 bits agree exactly on at least one block), and — only when the weights
+//! make them necessary — temporal overlap by day bucket and cohort by token.
+//! Which signals are indexed is derived from the weights: heaviest first
+//! until the unindexed signals together cannot reach the threshold.
+
+use super::rollup::IdentityRollup;
+use super::similarity::{
+    self, is_handoff_end, is_handoff_start, CampaignPairScore, CampaignWeightError,
+    CampaignWeights, DeckyArrivals,
+};
+use crate::evidence::Millis;
+use petgraph::unionfind::UnionFind;
+use rustc_hash::{FxHashMap, FxHashSet};
+
+const NONE: u32 = u32::MAX;
+const DAY: Millis = 86_400_000;
+/// Bit widths of the 9 SimHash blocks (sum 64).
+const BLOCKS: [u32; 9] = [8, 7, 7, 7, 7, 7, 7, 7, 7];
+
+/// Which signals have an index.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CampaignPlan {
+    pub handoff: bool,
+    pub infra: bool,
+    pub rhythm: bool,
+    pub overlap: bool,
+    pub cohort: bool,
+}
+
+impl CampaignPlan {
+    pub fn derive(w: &CampaignWeights) -> CampaignPlan {
+        let mut signals = [
+            (w.handoff, 0),
+            (w.infra, 1),
+            (w.rhythm, 2),
+            (w.overlap, 3),
+            (w.cohort, 4),
+        ];
+        signals.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let mut remaining: f64 = signals.iter().map(|s| s.0).sum();
+        let mut plan = CampaignPlan::default();
+        for (weight, s) in signals {
+            if remaining < w.threshold {
+                break;
+            }
+            remaining -= weight;
+            match s {
+                0 => plan.handoff = true,
+                1 => plan.infra = true,
+                2 => plan.rhythm = true,
+                3 => plan.overlap = true,
+                _ => plan.cohort = true,
+            }
+        }
+        plan
+    }
+}
+
+fn blocks(h: u64) -> impl Iterator<Item = (u8, u64)> {
+    let mut shift = 0;
+    BLOCKS.iter().enumerate().map(move |(i, &bits)| {
+        let v = (h >> shift) & ((1u64 << bits) - 1);
+        shift += bits;
+        (i as u8, v)
+    })
+}
+
+/// Postings keyed by a value.
+type Postings<K> = FxHashMap<K, Vec<u32>>;
+
+fn post<K: std::hash::Hash + Eq>(p: &mut Postings<K>, k: K, n: u32, add: bool) {
+    let list = p.entry(k).or_default();
+    if add {
+        list.push(n);
+    } else if let Some(i) = list.iter().position(|&x| x == n) {
+        list.swap_remove(i);
+    }
+}
+
+#[derive(Default, Debug, Clone)]
+struct DeckyIndex {
+    /// (first phase time, node) of arrivals, sorted.
+    arrivals: Vec<(Millis, u32)>,
+    /// (last activity, node) of enders, sorted.
+    enders: Vec<(Millis, u32)>,
+    stats: DeckyArrivals,
+}
+
+impl DeckyIndex {
+    fn refresh(&mut self) {
+        self.stats = DeckyArrivals {
+            count: self.arrivals.len() as u32,
+            first: self.arrivals.first().map_or(0, |a| a.0),
+            last: self.arrivals.last().map_or(0, |a| a.0),
+        };
+    }
+}
+
+/// One identity as a node.
+#[derive(Debug, Clone, Default)]
+struct Node {
+    id: String,
+    rollup: IdentityRollup,
+    alive: bool,
+}
+
+/// The incremental campaign graph.
+#[derive(Debug, Clone)]
+pub struct CampaignGraph {
+    weights: CampaignWeights,
+    plan: CampaignPlan,
+    nodes: Vec<Node>,
+    index_of: FxHashMap<String, u32>,
+    deckies: FxHashMap<String, DeckyIndex>,
+    infra: Postings<String>,
+    rhythm: Postings<(u8, u64)>,
+    buckets: Postings<i64>,
+    cohort: Postings<String>,
+    comp_of: Vec<u32>,
+    comps: Vec<Vec<u32>>,
+    free: Vec<u32>,
+    dirty: Vec<u32>,
+    is_dirty: Vec<bool>,
+}
+
+/// A campaign as computed: sorted member identity ids and its cohesion.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ComputedCampaign {
+    pub members: Vec<String>,
+    pub confidence: f64,
+}
+
+impl CampaignGraph {
+    pub fn new(weights: CampaignWeights) -> Result<Self, CampaignWeightError> {
+        weights.validate()?;
+        Ok(CampaignGraph {
+            plan: CampaignPlan::derive(&weights),
+            weights,
+            nodes: Vec::new(),
+            index_of: FxHashMap::default(),
+            deckies: FxHashMap::default(),
+            infra: Postings::default(),
+            rhythm: Postings::default(),
+            buckets: Postings::default(),
+            cohort: Postings::default(),
+            comp_of: Vec::new(),
+            comps: Vec::new(),
+            free: Vec::new(),
+            dirty: Vec::new(),
+            is_dirty: Vec::new(),
+        })
+    }
+
+    pub fn weights(&self) -> &CampaignWeights {
+        &self.weights
+    }
+
+    pub fn len(&self) -> usize {
+        self.index_of.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.index_of.is_empty()
+    }
+
+    pub fn dirty_len(&self) -> usize {
+        self.dirty.len()
+    }
+
+    fn mark(&mut self, n: u32) {
+        if !self.is_dirty[n as usize] {
+            self.is_dirty[n as usize] = true;
+            self.dirty.push(n);
+        }
+    }
+
+    /// Adds (`add`) or removes a node's postings; marks every identity whose
+    /// hand-off weights change with a decky's arrival statistics.
+    fn index(&mut self, n: u32, add: bool) {
+        let r = self.nodes[n as usize].rollup.clone();
+        let plan = self.plan;
+        if plan.handoff {
+            let mut touched = Vec::new();
+            for (decky, act) in &r.deckies {
+                let d = self.deckies.entry(decky.clone()).or_default();
+                let mut changed = false;
+                if let Some((_, t)) = act.first_phase.filter(|(p, _)| is_handoff_start(*p)) {
+                    edit_sorted(&mut d.arrivals, (t, n), add);
+                    changed = true;
+                }
+                if act.last_phase.is_some_and(|(p, _)| is_handoff_end(p)) {
+                    edit_sorted(&mut d.enders, (act.last_activity, n), add);
+                }
+                if changed {
+                    d.refresh();
+                    touched.extend(d.enders.iter().map(|e| e.1));
+                }
+            }
+            for t in touched {
+                if t != n && self.nodes[t as usize].alive {
+                    self.mark(t);
+                }
+            }
+        }
+        if plan.infra {
+            for v in &r.infra {
+                post(&mut self.infra, v.clone(), n, add);
+            }
+        }
+        if plan.rhythm {
+            if let Some(h) = r.keystroke_centroid {
+                for b in blocks(h) {
+                    post(&mut self.rhythm, b, n, add);
+                }
+            }
+        }
+        if plan.overlap {
+            let mut days: Vec<i64> = r
+                .windows
+                .iter()
+                .flat_map(|w| w.0.div_euclid(DAY)..=w.1.div_euclid(DAY))
+                .collect();
+            days.dedup();
+            for d in days {
+                post(&mut self.buckets, d, n, add);
+            }
+        }
+        if plan.cohort {
+            for t in similarity::cohort(&r) {
+                post(&mut self.cohort, t, n, add);
+            }
+        }
+    }
+
+    /// Inserts or replaces an effective identity's roll-up.
+    pub fn upsert(&mut self, id: &str, rollup: IdentityRollup) {
+        let n = match self.index_of.get(id) {
+            Some(&n) => {
+                if self.nodes[n as usize].alive && self.nodes[n as usize].rollup == rollup {
+                    return;
+                }
+                if self.nodes[n as usize].alive {
+                    self.index(n, false);
+                }
+                n
+            }
+            None => {
+                let n = self.nodes.len() as u32;
+                self.nodes.push(Node::default());
+                self.comp_of.push(NONE);
+                self.is_dirty.push(false);
+                self.index_of.insert(id.to_string(), n);
+                n
+            }
+        };
+        self.nodes[n as usize] = Node {
+            id: id.to_string(),
+            rollup,
+            alive: true,
+        };
+        self.index(n, true);
+        self.mark(n);
+    }
+
+    /// Removes an identity (merged out, or gone).
+    pub fn remove(&mut self, id: &str) {
+        let Some(&n) = self.index_of.get(id) else {
+            return;
+        };
+        if !self.nodes[n as usize].alive {
+            return;
+        }
+        self.index(n, false);
+        self.nodes[n as usize].alive = false;
+        self.mark(n);
+    }
+
+    fn score(&self, x: u32, y: u32) -> CampaignPairScore {
+        let (a, b) = (&self.nodes[x as usize], &self.nodes[y as usize]);
+        similarity::score((&a.id, &a.rollup), (&b.id, &b.rollup), &self.weights, |d| {
+            self.deckies.get(d).map(|i| &i.stats)
+        })
+    }
+
+    /// Candidate partners of `x` (possibly repeated).
+    fn for_each_candidate(&self, x: u32, mut visit: impl FnMut(u32)) {
+        let r = &self.nodes[x as usize].rollup;
+        let window = self.weights.handoff_window_ms;
+        if self.plan.handoff {
+            for (decky, act) in &r.deckies {
+                let Some(d) = self.deckies.get(decky) else {
+                    continue;
+                };
+                if act.last_phase.is_some_and(|(p, _)| is_handoff_end(p)) {
+                    let (lo, hi) = (act.last_activity, act.last_activity + window);
+                    let start = d.arrivals.partition_point(|a| a.0 < lo);
+                    d.arrivals[start..]
+                        .iter()
+                        .take_while(|a| a.0 <= hi)
+                        .for_each(|a| visit(a.1));
+                }
+                if let Some((_, t)) = act.first_phase.filter(|(p, _)| is_handoff_start(*p)) {
+                    let start = d.enders.partition_point(|e| e.0 < t - window);
+                    d.enders[start..]
+                        .iter()
+                        .take_while(|e| e.0 <= t)
+                        .for_each(|e| visit(e.1));
+                }
+            }
+        }
+        if self.plan.infra {
+            for v in &r.infra {
+                self.infra
+                    .get(v)
+                    .into_iter()
+                    .flatten()
+                    .for_each(|&y| visit(y));
+            }
+        }
+        if self.plan.rhythm {
+            if let Some(h) = r.keystroke_centroid {
+                let max = self.weights.rhythm_max_bits;
+                for b in blocks(h) {
+                    for &y in self.rhythm.get(&b).into_iter().flatten() {
+                        let hy = self.nodes[y as usize]
+                            .rollup
+                            .keystroke_centroid
+                            .unwrap_or(!h);
+                        if (h ^ hy).count_ones() <= max {
+                            visit(y);
+                        }
+                    }
+                }
+            }
+        }
+        if self.plan.overlap {
+            let mut days: Vec<i64> = r
+                .windows
+                .iter()
+                .flat_map(|w| w.0.div_euclid(DAY)..=w.1.div_euclid(DAY))
+                .collect();
+            days.dedup();
+            for d in days {
+                self.buckets
+                    .get(&d)
+                    .into_iter()
+                    .flatten()
+                    .for_each(|&y| visit(y));
+            }
+        }
+        if self.plan.cohort {
+            for t in similarity::cohort(r) {
+                self.cohort
+                    .get(&t)
+                    .into_iter()
+                    .flatten()
+                    .for_each(|&y| visit(y));
+            }
+        }
+    }
+
+    /// Every campaign from scratch.
+    pub fn rebuild(&mut self) -> Vec<ComputedCampaign> {
+        for d in std::mem::take(&mut self.dirty) {
+            self.is_dirty[d as usize] = false;
+        }
+        self.comps.clear();
+        self.free.clear();
+        self.comp_of.iter_mut().for_each(|c| *c = NONE);
+        let scope: Vec<u32> = (0..self.nodes.len() as u32)
+            .filter(|&n| self.nodes[n as usize].alive)
+            .collect();
+        self.cluster_and_store(&scope)
+    }
+
+    /// Re-clusters what changed since the last settle; returns the campaigns
+    /// of the recomputed (closed) scope.
+    pub fn settle(&mut self) -> Vec<ComputedCampaign> {
+        if self.dirty.is_empty() {
+            return Vec::new();
+        }
+        let seeds = std::mem::take(&mut self.dirty);
+        for &d in &seeds {
+            self.is_dirty[d as usize] = false;
+        }
+        let mut scope_set = FxHashSet::default();
+        let mut scope = Vec::new();
+        let mut comps_seen = FxHashSet::default();
+        let mut add = |n: u32, g: &Self, scope: &mut Vec<u32>| {
+            let c = g.comp_of[n as usize];
+            let members: Vec<u32> = if c == NONE || !comps_seen.insert(c) {
+                vec![n]
+            } else {
+                g.comps[c as usize].clone()
+            };
+            for m in members {
+                if g.nodes[m as usize].alive && scope_set.insert(m) {
+                    scope.push(m);
+                }
+            }
+        };
+        for &s in &seeds {
+            add(s, self, &mut scope);
+            if !self.nodes[s as usize].alive {
+                continue;
+            }
+            let mut seen = FxHashSet::default();
+            self.for_each_candidate(s, |y| {
+                if y != s && self.nodes[y as usize].alive && seen.insert(y) && self.score(s, y).edge
+                {
+                    add(y, self, &mut scope);
+                }
+            });
+        }
+        for &s in &seeds {
+            let c = self.comp_of[s as usize];
+            if c != NONE {
+                for m in std::mem::take(&mut self.comps[c as usize]) {
+                    self.comp_of[m as usize] = NONE;
+                }
+                self.free.push(c);
+            }
+        }
+        for &n in &scope {
+            let c = self.comp_of[n as usize];
+            if c != NONE {
+                for m in std::mem::take(&mut self.comps[c as usize]) {
+                    self.comp_of[m as usize] = NONE;
+                }
+                self.free.push(c);
+            }
+        }
+        self.cluster_and_store(&scope)
+    }
+
+    fn cluster_and_store(&mut self, scope: &[u32]) -> Vec<ComputedCampaign> {
+        let local: FxHashMap<u32, u32> = scope
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| (n, i as u32))
+            .collect();
+        let mut uf = UnionFind::<u32>::new(scope.len());
+        let mut best = vec![0.0f64; scope.len()];
+        for (i, &x) in scope.iter().enumerate() {
+            let mut seen = FxHashSet::default();
+            self.for_each_candidate(x, |y| {
+                if y <= x || !seen.insert(y) {
+                    return;
+                }
+                let Some(&j) = local.get(&y) else { return };
+                let s = self.score(x, y);
+                if s.edge {
+                    uf.union(i as u32, j);
+                    best[i] = best[i].max(s.total);
+                    best[j as usize] = best[j as usize].max(s.total);
+                }
+            });
+        }
+        let mut groups: FxHashMap<u32, Vec<u32>> = FxHashMap::default();
+        for (i, root) in uf.into_labeling().into_iter().enumerate() {
+            groups.entry(root).or_default().push(i as u32);
+        }
+        let saturation = self.weights.confidence_saturation;
+        let mut out = Vec::with_capacity(groups.len());
+        for locals in groups.into_values() {
+            let mut members: Vec<(String, f64)> = locals
+                .iter()
+                .map(|&l| {
+                    (
+                        self.nodes[scope[l as usize] as usize].id.clone(),
+                        best[l as usize],
+                    )
+                })
+                .collect();
+            members.sort_by(|a, b| a.0.cmp(&b.0));
+            let confidence = if members.len() < 2 {
+                1.0
+            } else {
+                members
+                    .iter()
+                    .map(|m| (m.1 / saturation).min(1.0))
+                    .sum::<f64>()
+                    / members.len() as f64
+            };
+            let slot = self.free.pop().unwrap_or_else(|| {
+                self.comps.push(Vec::new());
+                (self.comps.len() - 1) as u32
+            });
+            let nodes: Vec<u32> = locals.iter().map(|&l| scope[l as usize]).collect();
+            for &n in &nodes {
+                self.comp_of[n as usize] = slot;
+            }
+            self.comps[slot as usize] = nodes;
+            out.push(ComputedCampaign {
+                members: members.into_iter().map(|m| m.0).collect(),
+                confidence,
+            });
+        }
+        out.sort_by(|a, b| a.members.cmp(&b.members));
+        out
+    }
+
+    /// Every current campaign (sorted member lists, sorted).
+    pub fn campaigns(&self) -> Vec<Vec<String>> {
+        let mut out: Vec<Vec<String>> = self
+            .comps
+            .iter()
+            .filter(|c| !c.is_empty())
+            .map(|c| {
+                let mut v: Vec<String> = c
+                    .iter()
+                    .map(|&n| self.nodes[n as usize].id.clone())
+                    .collect();
+                v.sort();
+                v
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// The evidence between two identities.
+    pub fn explain(&self, a: &str, b: &str) -> Option<CampaignPairScore> {
+        let (&x, &y) = (self.index_of.get(a)?, self.index_of.get(b)?);
+        Some(self.score(x, y))
+    }
+
+    /// The edges that hold the campaign of `id` together (a maximum spanning tree).
+    pub fn explain_campaign(&self, id: &str) -> Vec<(String, String, CampaignPairScore)> {
+        let Some(&n) = self.index_of.get(id) else {
+            return Vec::new();
+        };
+        let c = self.comp_of[n as usize];
+        if c == NONE {
+            return Vec::new();
+        }
+        let members = &self.comps[c as usize];
+        let local: FxHashMap<u32, u32> = members
+            .iter()
+            .enumerate()
+            .map(|(i, &m)| (m, i as u32))
+            .collect();
+        let mut edges = Vec::new();
+        for &x in members {
+            let mut seen = FxHashSet::default();
+            self.for_each_candidate(x, |y| {
+                if y > x && seen.insert(y) && local.contains_key(&y) {
+                    let s = self.score(x, y);
+                    if s.edge {
+                        edges.push((s.total, x, y, s));
+                    }
+                }
+            });
+        }
+        edges.sort_by(|a, b| b.0.total_cmp(&a.0).then((a.1, a.2).cmp(&(b.1, b.2))));
+        let mut uf = UnionFind::<u32>::new(members.len());
+        edges
+            .into_iter()
+            .filter(|e| uf.union(local[&e.1], local[&e.2]))
+            .map(|e| {
+                (
+                    self.nodes[e.1 as usize].id.clone(),
+                    self.nodes[e.2 as usize].id.clone(),
+                    e.3,
+                )
+            })
+            .collect()
+    }
+}
+
+fn edit_sorted(v: &mut Vec<(Millis, u32)>, item: (Millis, u32), add: bool) {
+    match v.binary_search(&item) {
+        Ok(i) if !add => {
+            v.remove(i);
+        }
+        Err(i) if add => v.insert(i, item),
+        _ => {}
+    }
+}
+
+/// All-pairs reference campaigns (quadratic; for tests).
+pub fn all_pairs_campaigns(
+    identities: &[(String, IdentityRollup)],
+    w: &CampaignWeights,
+) -> Vec<Vec<String>> {
+    let mut g = CampaignGraph::new(w.clone()).expect("valid weights");
+    for (id, r) in identities {
+        g.upsert(id, r.clone());
+    }
+    let ids: Vec<&String> = identities.iter().map(|i| &i.0).collect();
+    let mut uf = UnionFind::<usize>::new(ids.len());
+    for i in 0..ids.len() {
+        for j in i + 1..ids.len() {
+            if g.explain(ids[i], ids[j]).is_some_and(|s| s.edge) {
+                uf.union(i, j);
+            }
+        }
+    }
+    let mut groups: FxHashMap<usize, Vec<String>> = FxHashMap::default();
+    for (i, id) in ids.iter().enumerate() {
+        groups
+            .entry(uf.find_mut(i))
+            .or_default()
+            .push((*id).clone());
+    }
+    let mut out: Vec<Vec<String>> = groups.into_values().collect();
+    out.iter_mut().for_each(|g| g.sort());
+    out.sort();
+    out.dedup();
+    out
+}

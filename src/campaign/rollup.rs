@@ -1,0 +1,139 @@
+//! Identity roll-ups: what the campaign layer needs to know about one
+//! identity, derived from its member observations. A roll-up is a pure
+//! function of the member set, so an identity that gains or loses a member
+//! or evidence simply gets its roll-up recomputed from its members (only
+//! changed identities are recomputed).
+
+use crate::evidence::{Millis, Observation};
+use crate::identity::clusterer::simhash_centroid;
+use crate::phase::Phase;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The first and last phase an identity showed on one decky.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeckyActivity {
+    pub first_phase: Option<(Phase, Millis)>,
+    pub last_phase: Option<(Phase, Millis)>,
+    /// End of the identity's last activity on this decky.
+    pub last_activity: Millis,
+}
+
+/// Everything the campaign layer compares.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IdentityRollup {
+    pub observation_count: usize,
+    pub ja3: BTreeSet<String>,
+    pub ja4: BTreeSet<String>,
+    pub hassh: BTreeSet<String>,
+    pub other_fingerprints: BTreeSet<String>,
+    /// Payload hashes and C2 endpoints, prefixed `payload:` / `c2:`.
+    pub infra: BTreeSet<String>,
+    pub asns: BTreeSet<u32>,
+    pub ips: BTreeSet<String>,
+    pub deckies: BTreeMap<String, DeckyActivity>,
+    /// Merged, sorted session windows `[start, end]`.
+    pub windows: Vec<(Millis, Millis)>,
+    /// `kind:value` of every tooling fingerprint.
+    pub tool_labels: BTreeSet<String>,
+    pub first_seen: Option<Millis>,
+    pub last_seen: Option<Millis>,
+    /// Bitwise majority of the sessions' digraph SimHashes.
+    pub keystroke_centroid: Option<u64>,
+}
+
+impl IdentityRollup {
+    /// The roll-up of an identity with these member observations.
+    pub fn from_observations<'a>(
+        members: impl IntoIterator<Item = &'a Observation>,
+    ) -> IdentityRollup {
+        let mut r = IdentityRollup::default();
+        let mut hashes = Vec::new();
+        let mut windows = Vec::new();
+        // (decky, start, end, phase) of every session with a decky.
+        let mut sessions: Vec<(&str, Millis, Millis, Option<Phase>)> = Vec::new();
+        for o in members {
+            r.observation_count += 1;
+            r.asns.extend(o.asn());
+            r.ips.extend(o.ip().map(str::to_string));
+            for fp in &o.fingerprints {
+                let set = match fp.kind.as_str() {
+                    "ja3" => &mut r.ja3,
+                    "ja4" => &mut r.ja4,
+                    "hassh" => &mut r.hassh,
+                    _ => &mut r.other_fingerprints,
+                };
+                set.insert(fp.value.clone());
+                if fp.is_tooling() {
+                    r.tool_labels.insert(format!("{}:{}", fp.kind, fp.value));
+                }
+            }
+            r.first_seen = r.first_seen.into_iter().chain(o.first_seen).min();
+            r.last_seen = r.last_seen.into_iter().chain(o.last_seen).max();
+            for s in o.sessions.values() {
+                r.infra
+                    .extend(s.payload_hashes.iter().map(|p| format!("payload:{p}")));
+                r.infra
+                    .extend(s.c2_endpoints.iter().map(|c| format!("c2:{c}")));
+                hashes.extend(s.kd_digraph_simhash);
+                let start = s.started_at.or(s.ended_at);
+                let end = s.ended_at.or(s.started_at);
+                if let (Some(a), Some(b)) = (start, end) {
+                    let (a, b) = (a.min(b), a.max(b));
+                    windows.push((a, b));
+                    r.first_seen = r.first_seen.into_iter().chain(Some(a)).min();
+                    r.last_seen = r.last_seen.into_iter().chain(Some(b)).max();
+                    if let Some(d) = &s.decky_id {
+                        sessions.push((d.as_str(), a, b, s.phase));
+                    }
+                }
+            }
+        }
+        windows.sort_unstable();
+        for (a, b) in windows {
+            match r.windows.last_mut() {
+                Some(last) if a <= last.1 => last.1 = last.1.max(b),
+                _ => r.windows.push((a, b)),
+            }
+        }
+        // Phase order on a decky is session time order; ties by phase.
+        sessions.sort_by(|x, y| (x.0, x.1, x.3).cmp(&(y.0, y.1, y.3)));
+        for (decky, start, end, phase) in sessions {
+            let entry = r.deckies.entry(decky.to_string()).or_insert(DeckyActivity {
+                first_phase: None,
+                last_phase: None,
+                last_activity: end,
+            });
+            entry.last_activity = entry.last_activity.max(end);
+            if let Some(p) = phase {
+                if entry.first_phase.is_none() {
+                    entry.first_phase = Some((p, start));
+                }
+                entry.last_phase = Some((p, start));
+            }
+        }
+        r.keystroke_centroid =
+            simhash_centroid(hashes).and_then(|h| u64::from_str_radix(&h, 16).ok());
+        r
+    }
+
+    /// Total session time.
+    pub fn active_ms(&self) -> Millis {
+        self.windows.iter().map(|w| w.1 - w.0).sum()
+    }
+
+    /// Shifts every timestamp by `offset` (for shift-invariance tests).
+    pub fn shifted(&self, offset: Millis) -> IdentityRollup {
+        let mut r = self.clone();
+        r.windows
+            .iter_mut()
+            .for_each(|w| *w = (w.0 + offset, w.1 + offset));
+        r.first_seen = r.first_seen.map(|t| t + offset);
+        r.last_seen = r.last_seen.map(|t| t + offset);
+        for d in r.deckies.values_mut() {
+            d.first_phase = d.first_phase.map(|(p, t)| (p, t + offset));
+            d.last_phase = d.last_phase.map(|(p, t)| (p, t + offset));
+            d.last_activity += offset;
+        }
+        r
+    }
+}

@@ -1,0 +1,337 @@
+//! Campaign edges (SPEC §8, campaign layer): phase hand-off (discounted by
+//! how likely a follow-up on that decky is by chance), shared
+//! infrastructure, temporal overlap, cohort and keystroke rhythm. Edge
+//! weights depend only on differences between the two identities' times.
+//!
+//! **Hand-off specificity.** On decky D let `N` be the number of identities
+//! whose first phase there is discovery or lateral movement (arrivals), and
+//! `span` the time between the first and the last arrival. The decky's
+//! arrival rate is `N / max(span, window)`, so the number of arrivals a
+//! window after A's last activity should see by chance — not counting B,
+//! nor A itself if A also arrived there — is
+//! `μ = max(0, N − 1 − [A arrived on D]) × window / max(span, window)`,
+//! and a hand-off weighs `handoff × e^(−μ)`: the probability (Poisson) that
+//! no unrelated identity arrives in that window. A quiet decky (only A and
+//! B) gives μ = 0 and the full weight; a decky where several unrelated
+//! identities arrive per day gives almost nothing, so a crowded fleet is not
+//! chained into one campaign through chance hand-offs.
+
+use super::rollup::IdentityRollup;
+use crate::evidence::Millis;
+use crate::phase::Phase;
+use serde::{Deserialize, Serialize};
+
+/// Weights of the campaign layer (defaults from SPEC §8).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CampaignWeights {
+    pub threshold: f64,
+    pub handoff: f64,
+    /// Longest gap between A's last activity and B's first phase on a decky.
+    pub handoff_window_ms: Millis,
+    pub infra: f64,
+    pub overlap: f64,
+    pub cohort: f64,
+    pub rhythm: f64,
+    /// Largest Hamming distance between keystroke centroids that counts.
+    pub rhythm_max_bits: u32,
+    /// A member whose strongest tie reaches this adds full cohesion.
+    pub confidence_saturation: f64,
+}
+
+impl Default for CampaignWeights {
+    fn default() -> Self {
+        CampaignWeights {
+            threshold: 1.0,
+            handoff: 1.0,
+            handoff_window_ms: 24 * 3_600_000,
+            infra: 1.0,
+            overlap: 0.4,
+            cohort: 0.1,
+            rhythm: 0.6,
+            rhythm_max_bits: 8,
+            confidence_saturation: 2.0,
+        }
+    }
+}
+
+/// A weight outside its domain, named by key.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{key}: {problem}")]
+pub struct CampaignWeightError {
+    pub key: &'static str,
+    pub problem: String,
+}
+
+impl CampaignWeights {
+    pub fn validate(&self) -> Result<(), CampaignWeightError> {
+        for (key, v) in [
+            ("threshold", self.threshold),
+            ("handoff", self.handoff),
+            ("infra", self.infra),
+            ("overlap", self.overlap),
+            ("cohort", self.cohort),
+            ("rhythm", self.rhythm),
+            ("confidence_saturation", self.confidence_saturation),
+        ] {
+            if !v.is_finite() || v < 0.0 {
+                return Err(CampaignWeightError {
+                    key,
+                    problem: format!("must be a finite number >= 0, got {v}"),
+                });
+            }
+        }
+        if self.threshold <= 0.0 || self.confidence_saturation <= 0.0 {
+            let key = if self.threshold <= 0.0 {
+                "threshold"
+            } else {
+                "confidence_saturation"
+            };
+            return Err(CampaignWeightError {
+                key,
+                problem: "must be > 0".into(),
+            });
+        }
+        if self.handoff_window_ms <= 0 {
+            return Err(CampaignWeightError {
+                key: "handoff_window_ms",
+                problem: "must be > 0".into(),
+            });
+        }
+        if self.rhythm_max_bits > 64 {
+            return Err(CampaignWeightError {
+                key: "rhythm_max_bits",
+                problem: "must be <= 64".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Whether a phase ends a stage that another actor may pick up.
+pub fn is_handoff_end(p: Phase) -> bool {
+    matches!(p, Phase::Persistence | Phase::CommandAndControl)
+}
+
+/// Whether a phase begins a follow-up stage.
+pub fn is_handoff_start(p: Phase) -> bool {
+    matches!(p, Phase::Discovery | Phase::LateralMovement)
+}
+
+/// Arrival statistics of one decky.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DeckyArrivals {
+    pub count: u32,
+    pub first: Millis,
+    pub last: Millis,
+}
+
+impl DeckyArrivals {
+    /// Expected chance arrivals in a window after `a`'s last activity.
+    pub fn chance(&self, a_arrived: bool, window: Millis) -> f64 {
+        let others = (self.count as i64 - 1 - a_arrived as i64).max(0) as f64;
+        let span = (self.last - self.first).max(window) as f64;
+        others * window as f64 / span
+    }
+}
+
+/// The hand-off behind an edge.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Handoff {
+    pub decky: String,
+    /// Which of the pair handed off (`a` or `b`).
+    pub from: String,
+    pub from_phase: String,
+    pub to_phase: String,
+    pub gap_ms: Millis,
+    /// Expected chance arrivals in the window (μ).
+    pub chance: f64,
+    pub weight: f64,
+}
+
+/// A pair's campaign evidence, signal by signal.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CampaignPairScore {
+    pub handoff: f64,
+    pub handoff_detail: Option<Handoff>,
+    pub infra: f64,
+    pub shared_infra: Vec<String>,
+    pub overlap: f64,
+    pub overlap_share: f64,
+    pub cohort: f64,
+    pub shared_cohort: Vec<String>,
+    pub rhythm: f64,
+    pub hamming: Option<u32>,
+    pub total: f64,
+    pub threshold: f64,
+    pub edge: bool,
+}
+
+/// Cohort tokens: ASNs, tooling labels and deckies.
+pub fn cohort(r: &IdentityRollup) -> Vec<String> {
+    let mut v: Vec<String> = r.asns.iter().map(|a| format!("asn:AS{a}")).collect();
+    v.extend(r.tool_labels.iter().cloned());
+    v.extend(r.deckies.keys().map(|d| format!("decky:{d}")));
+    v.sort();
+    v
+}
+
+fn jaccard_shared<T: Ord + Clone>(a: &[T], b: &[T]) -> (f64, Vec<T>) {
+    let shared: Vec<T> = a
+        .iter()
+        .filter(|x| b.binary_search(x).is_ok())
+        .cloned()
+        .collect();
+    if a.is_empty() || b.is_empty() {
+        return (0.0, shared);
+    }
+    let j = shared.len() as f64 / (a.len() + b.len() - shared.len()) as f64;
+    (j, shared)
+}
+
+/// Length of the intersection of two sorted, merged window lists.
+pub fn overlap_ms(a: &[(Millis, Millis)], b: &[(Millis, Millis)]) -> Millis {
+    let (mut i, mut j, mut total) = (0, 0, 0);
+    while i < a.len() && j < b.len() {
+        let lo = a[i].0.max(b[j].0);
+        let hi = a[i].1.min(b[j].1);
+        if hi > lo {
+            total += hi - lo;
+        }
+        if a[i].1 < b[j].1 {
+            i += 1;
+        } else {
+            j += 1;
+        }
+    }
+    total
+}
+
+/// Scores a pair of identities. `arrivals(decky)` gives the decky's
+/// arrival statistics.
+pub fn score<'a>(
+    (ua, a): (&str, &IdentityRollup),
+    (ub, b): (&str, &IdentityRollup),
+    w: &CampaignWeights,
+    arrivals: impl Fn(&str) -> Option<&'a DeckyArrivals>,
+) -> CampaignPairScore {
+    let mut handoff = 0.0;
+    let mut detail = None;
+    for (decky, da) in &a.deckies {
+        let Some(db) = b.deckies.get(decky) else {
+            continue;
+        };
+        for (from, x, y) in [(ua, da, db), (ub, db, da)] {
+            let (Some((end_phase, _)), Some((start_phase, start))) = (x.last_phase, y.first_phase)
+            else {
+                continue;
+            };
+            if !is_handoff_end(end_phase) || !is_handoff_start(start_phase) {
+                continue;
+            }
+            let gap = start - x.last_activity;
+            if !(0..=w.handoff_window_ms).contains(&gap) {
+                continue;
+            }
+            let x_arrived = x.first_phase.is_some_and(|(p, _)| is_handoff_start(p));
+            let chance = arrivals(decky).map_or(0.0, |s| s.chance(x_arrived, w.handoff_window_ms));
+            let weight = w.handoff * (-chance).exp();
+            if weight > handoff {
+                handoff = weight;
+                detail = Some(Handoff {
+                    decky: decky.clone(),
+                    from: from.to_string(),
+                    from_phase: end_phase.name().to_string(),
+                    to_phase: start_phase.name().to_string(),
+                    gap_ms: gap,
+                    chance,
+                    weight,
+                });
+            }
+        }
+    }
+    let ia: Vec<&String> = a.infra.iter().collect();
+    let ib: Vec<&String> = b.infra.iter().collect();
+    let (ji, shared_infra) = jaccard_shared(&ia, &ib);
+    let (aa, ab) = (a.active_ms(), b.active_ms());
+    let both = overlap_ms(&a.windows, &b.windows);
+    let share = [(both, aa), (both, ab)]
+        .iter()
+        .filter(|(_, t)| *t > 0)
+        .map(|(o, t)| *o as f64 / *t as f64)
+        .fold(0.0, f64::max);
+    let (ca, cb) = (cohort(a), cohort(b));
+    let (jc, shared_cohort) = jaccard_shared(&ca, &cb);
+    let hamming = match (a.keystroke_centroid, b.keystroke_centroid) {
+        (Some(x), Some(y)) => Some((x ^ y).count_ones()),
+        _ => None,
+    };
+    let rhythm = match hamming {
+        Some(d) if d <= w.rhythm_max_bits => {
+            if w.rhythm_max_bits == 0 {
+                w.rhythm
+            } else {
+                w.rhythm * (1.0 - d as f64 / w.rhythm_max_bits as f64)
+            }
+        }
+        _ => 0.0,
+    };
+    let infra = w.infra * ji;
+    let overlap = w.overlap * share;
+    let cohort = w.cohort * jc;
+    let total = handoff + infra + overlap + cohort + rhythm;
+    CampaignPairScore {
+        handoff,
+        handoff_detail: detail,
+        infra,
+        shared_infra: shared_infra.into_iter().cloned().collect(),
+        overlap,
+        overlap_share: share,
+        cohort,
+        shared_cohort,
+        rhythm,
+        hamming,
+        total,
+        threshold: w.threshold,
+        edge: total >= w.threshold,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chance_grows_with_the_arrival_rate() {
+        let day = 86_400_000;
+        let quiet = DeckyArrivals {
+            count: 2,
+            first: 0,
+            last: 3_600_000,
+        };
+        assert_eq!(quiet.chance(true, day), 0.0);
+        assert_eq!(quiet.chance(false, day), 1.0);
+        let busy = DeckyArrivals {
+            count: 101,
+            first: 0,
+            last: 10 * day,
+        };
+        assert!((busy.chance(false, day) - 10.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn overlap_of_windows() {
+        assert_eq!(overlap_ms(&[(0, 10), (20, 30)], &[(5, 25)]), 10);
+        assert_eq!(overlap_ms(&[(0, 10)], &[(10, 20)]), 0);
+    }
+
+    #[test]
+    fn validation_names_the_key() {
+        let w = CampaignWeights {
+            handoff_window_ms: 0,
+            ..Default::default()
+        };
+        assert_eq!(w.validate().unwrap_err().key, "handoff_window_ms");
+        assert!(CampaignWeights::default().validate().is_ok());
+    }
+}
