@@ -3,6 +3,7 @@
 //! latency of one new observation into the settled graph. Timings only;
 //! the CLI adds memory figures.
 
+use crate::campaign::{CampaignGraph, CampaignWeights, IdentityRollup};
 use crate::evidence::{Fingerprint, Observation};
 use crate::identity::{IdentityGraph, IdentityWeights};
 use crate::scenario::corpus::stream_corpus;
@@ -36,7 +37,7 @@ pub fn run(
         IdentityGraph::new(IdentityWeights::default()).expect("default weights are valid");
     let mut load = Duration::ZERO;
     let started = Instant::now();
-    stream_corpus(observations, seed, |o, _| {
+    stream_corpus(observations, seed, |o, _, _| {
         let t = Instant::now();
         graph.upsert(&o);
         load += t.elapsed();
@@ -81,5 +82,63 @@ pub fn run(
         incremental_samples,
         incremental_median: at(0.5),
         incremental_p99: at(0.99),
+    }
+}
+
+/// Roll-ups of `identities` synthetic identities: the benchmark corpus's
+/// truth groups (lone scanners, rotating actors, botnets), rolled up.
+pub fn corpus_rollups(identities: usize, seed: u64) -> Vec<(String, IdentityRollup)> {
+    let mut out: Vec<(String, IdentityRollup)> = Vec::with_capacity(identities);
+    let mut current: Option<String> = None;
+    let mut members: Vec<Observation> = Vec::new();
+    // Generous upper bound on observations; stops early once enough groups closed.
+    let mut done = false;
+    stream_corpus(identities * 8, seed, |o, label, _| {
+        if done {
+            return;
+        }
+        if current.as_deref() != Some(label) {
+            if let Some(l) = current.take() {
+                out.push((l, IdentityRollup::from_observations(members.iter())));
+                members.clear();
+                done = out.len() == identities;
+            }
+            current = Some(label.to_string());
+        }
+        members.push(o);
+    });
+    if !done {
+        if let Some(l) = current {
+            out.push((l, IdentityRollup::from_observations(members.iter())));
+        }
+    }
+    out
+}
+
+/// The campaign benchmark: rebuild over `identities` roll-ups.
+#[derive(Clone, Debug)]
+pub struct CampaignBenchReport {
+    pub identities: usize,
+    pub campaigns: usize,
+    pub rollup: Duration,
+    pub cluster: Duration,
+}
+
+/// Clusters `identities` synthetic identities into campaigns.
+pub fn run_campaigns(identities: usize, seed: u64) -> CampaignBenchReport {
+    let t = Instant::now();
+    let rollups = corpus_rollups(identities, seed);
+    let rollup = t.elapsed();
+    let t = Instant::now();
+    let mut g = CampaignGraph::new(CampaignWeights::default()).expect("default weights are valid");
+    for (id, r) in rollups {
+        g.upsert(&id, r);
+    }
+    let campaigns = g.rebuild().len();
+    CampaignBenchReport {
+        identities: g.len(),
+        campaigns,
+        rollup,
+        cluster: t.elapsed(),
     }
 }

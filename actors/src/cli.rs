@@ -43,6 +43,9 @@ pub enum Verb {
         /// New observations timed one by one after the full run.
         #[arg(long, default_value_t = 2_000)]
         samples: usize,
+        /// Identities in the campaign benchmark (0 skips it).
+        #[arg(long, default_value_t = 100_000)]
+        campaign_identities: usize,
     },
 }
 
@@ -80,6 +83,7 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
             observations,
             seed,
             samples,
-        } => offline::bench(observations, seed, samples),
+            campaign_identities,
+        } => offline::bench(observations, seed, samples, campaign_identities),
     }
 }

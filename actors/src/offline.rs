@@ -90,7 +90,12 @@ fn peak_rss_mib() -> Option<f64> {
 }
 
 /// `clusterd bench`.
-pub fn bench(observations: usize, seed: u64, samples: usize) -> Result<i32, CliError> {
+pub fn bench(
+    observations: usize,
+    seed: u64,
+    samples: usize,
+    campaign_identities: usize,
+) -> Result<i32, CliError> {
     if observations == 0 {
         return Err(CliError::Usage("--observations must be at least 1".into()));
     }
@@ -129,6 +134,20 @@ pub fn bench(observations: usize, seed: u64, samples: usize) -> Result<i32, CliE
     );
     if let Some(mib) = peak_rss_mib() {
         println!("  peak RSS            {mib:.0} MiB (whole process; the corpus is streamed, never held)");
+    }
+    if campaign_identities > 0 {
+        let c = benchmark::run_campaigns(campaign_identities, seed);
+        println!("campaign clustering benchmark");
+        println!(
+            "  identities          {} (roll-ups built in {:.2} s)",
+            c.identities,
+            secs(c.rollup)
+        );
+        println!(
+            "  cluster (index+components) {:.3} s → {} campaigns",
+            secs(c.cluster),
+            c.campaigns
+        );
     }
     Ok(0)
 }

@@ -133,6 +133,8 @@ pub struct CampaignGraph {
     free: Vec<u32>,
     dirty: Vec<u32>,
     is_dirty: Vec<bool>,
+    /// Set by the first rebuild; until then nothing needs re-examining.
+    built: bool,
 }
 
 /// A campaign as computed: sorted member identity ids and its cohesion.
@@ -160,6 +162,7 @@ impl CampaignGraph {
             free: Vec::new(),
             dirty: Vec::new(),
             is_dirty: Vec::new(),
+            built: false,
         })
     }
 
@@ -189,8 +192,15 @@ impl CampaignGraph {
     /// Adds (`add`) or removes a node's postings; marks every identity whose
     /// hand-off weights change with a decky's arrival statistics.
     fn index(&mut self, n: u32, add: bool) {
-        let r = self.nodes[n as usize].rollup.clone();
+        // Taken out and put back so the indexes can be edited while reading it.
+        let r = std::mem::take(&mut self.nodes[n as usize].rollup);
+        self.index_rollup(n, &r, add);
+        self.nodes[n as usize].rollup = r;
+    }
+
+    fn index_rollup(&mut self, n: u32, r: &IdentityRollup, add: bool) {
         let plan = self.plan;
+        let window = self.weights.handoff_window_ms;
         if plan.handoff {
             let mut touched = Vec::new();
             for (decky, act) in &r.deckies {
@@ -205,7 +215,22 @@ impl CampaignGraph {
                 }
                 if changed {
                     d.refresh();
-                    touched.extend(d.enders.iter().map(|e| e.1));
+                    // The decky's arrival rate changed: every hand-off weight
+                    // on it changes. Only enders with an arrival inside their
+                    // window have a hand-off there; before the first build
+                    // there is nothing to re-examine.
+                    if self.built {
+                        let arrivals = &d.arrivals;
+                        touched.extend(
+                            d.enders
+                                .iter()
+                                .filter(|e| {
+                                    let i = arrivals.partition_point(|a| a.0 < e.0);
+                                    arrivals.get(i).is_some_and(|a| a.0 <= e.0 + window)
+                                })
+                                .map(|e| e.1),
+                        );
+                    }
                 }
             }
             for t in touched {
@@ -238,8 +263,8 @@ impl CampaignGraph {
             }
         }
         if plan.cohort {
-            for t in similarity::cohort(&r) {
-                post(&mut self.cohort, t, n, add);
+            for t in similarity::cohort(r) {
+                post(&mut self.cohort, t.clone(), n, add);
             }
         }
     }
@@ -287,11 +312,19 @@ impl CampaignGraph {
         self.mark(n);
     }
 
-    fn score(&self, x: u32, y: u32) -> CampaignPairScore {
+    fn score_with(&self, x: u32, y: u32, detailed: bool) -> CampaignPairScore {
         let (a, b) = (&self.nodes[x as usize], &self.nodes[y as usize]);
-        similarity::score((&a.id, &a.rollup), (&b.id, &b.rollup), &self.weights, |d| {
-            self.deckies.get(d).map(|i| &i.stats)
-        })
+        similarity::score(
+            (&a.id, &a.rollup),
+            (&b.id, &b.rollup),
+            &self.weights,
+            |d| self.deckies.get(d).map(|i| &i.stats),
+            detailed,
+        )
+    }
+
+    fn score(&self, x: u32, y: u32) -> CampaignPairScore {
+        self.score_with(x, y, false)
     }
 
     /// Candidate partners of `x` (possibly repeated).
@@ -363,7 +396,7 @@ impl CampaignGraph {
         if self.plan.cohort {
             for t in similarity::cohort(r) {
                 self.cohort
-                    .get(&t)
+                    .get(t)
                     .into_iter()
                     .flatten()
                     .for_each(|&y| visit(y));
@@ -373,6 +406,7 @@ impl CampaignGraph {
 
     /// Every campaign from scratch.
     pub fn rebuild(&mut self) -> Vec<ComputedCampaign> {
+        self.built = true;
         for d in std::mem::take(&mut self.dirty) {
             self.is_dirty[d as usize] = false;
         }
@@ -453,13 +487,17 @@ impl CampaignGraph {
             .collect();
         let mut uf = UnionFind::<u32>::new(scope.len());
         let mut best = vec![0.0f64; scope.len()];
+        let mut seen = vec![NONE; scope.len()];
         for (i, &x) in scope.iter().enumerate() {
-            let mut seen = FxHashSet::default();
             self.for_each_candidate(x, |y| {
-                if y <= x || !seen.insert(y) {
+                if y <= x {
                     return;
                 }
                 let Some(&j) = local.get(&y) else { return };
+                if seen[j as usize] == i as u32 {
+                    return;
+                }
+                seen[j as usize] = i as u32;
                 let s = self.score(x, y);
                 if s.edge {
                     uf.union(i as u32, j);
@@ -534,7 +572,7 @@ impl CampaignGraph {
     /// The evidence between two identities.
     pub fn explain(&self, a: &str, b: &str) -> Option<CampaignPairScore> {
         let (&x, &y) = (self.index_of.get(a)?, self.index_of.get(b)?);
-        Some(self.score(x, y))
+        Some(self.score_with(x, y, true))
     }
 
     /// The edges that hold the campaign of `id` together (a maximum spanning tree).
@@ -557,7 +595,7 @@ impl CampaignGraph {
             let mut seen = FxHashSet::default();
             self.for_each_candidate(x, |y| {
                 if y > x && seen.insert(y) && local.contains_key(&y) {
-                    let s = self.score(x, y);
+                    let s = self.score_with(x, y, true);
                     if s.edge {
                         edges.push((s.total, x, y, s));
                     }

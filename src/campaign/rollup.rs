@@ -39,6 +39,8 @@ pub struct IdentityRollup {
     pub last_seen: Option<Millis>,
     /// Bitwise majority of the sessions' digraph SimHashes.
     pub keystroke_centroid: Option<u64>,
+    /// Cohort tokens (`asn:AS…`, tooling labels, `decky:…`), sorted.
+    pub cohort: Vec<String>,
 }
 
 impl IdentityRollup {

@@ -168,25 +168,43 @@ pub struct CampaignPairScore {
 }
 
 /// Cohort tokens: ASNs, tooling labels and deckies.
-pub fn cohort(r: &IdentityRollup) -> Vec<String> {
-    let mut v: Vec<String> = r.asns.iter().map(|a| format!("asn:AS{a}")).collect();
-    v.extend(r.tool_labels.iter().cloned());
-    v.extend(r.deckies.keys().map(|d| format!("decky:{d}")));
-    v.sort();
-    v
+pub fn cohort(r: &IdentityRollup) -> &[String] {
+    &r.cohort
 }
 
-fn jaccard_shared<T: Ord + Clone>(a: &[T], b: &[T]) -> (f64, Vec<T>) {
-    let shared: Vec<T> = a
-        .iter()
-        .filter(|x| b.binary_search(x).is_ok())
-        .cloned()
-        .collect();
-    if a.is_empty() || b.is_empty() {
+/// Jaccard of two sorted sequences, and the shared items when `detailed`.
+fn jaccard_shared<'a, I>(a: I, b: I, detailed: bool) -> (f64, Vec<String>)
+where
+    I: IntoIterator<Item = &'a String>,
+    I::IntoIter: Clone,
+{
+    let (a, b) = (a.into_iter(), b.into_iter());
+    let (na, nb) = (a.clone().count(), b.clone().count());
+    let mut shared = Vec::new();
+    let mut inter = 0usize;
+    let (mut x, mut y) = (a.peekable(), b.peekable());
+    while let (Some(p), Some(q)) = (x.peek(), y.peek()) {
+        match p.cmp(q) {
+            std::cmp::Ordering::Less => {
+                x.next();
+            }
+            std::cmp::Ordering::Greater => {
+                y.next();
+            }
+            std::cmp::Ordering::Equal => {
+                inter += 1;
+                if detailed {
+                    shared.push((*p).clone());
+                }
+                x.next();
+                y.next();
+            }
+        }
+    }
+    if na == 0 || nb == 0 {
         return (0.0, shared);
     }
-    let j = shared.len() as f64 / (a.len() + b.len() - shared.len()) as f64;
-    (j, shared)
+    (inter as f64 / (na + nb - inter) as f64, shared)
 }
 
 /// Length of the intersection of two sorted, merged window lists.
@@ -208,12 +226,13 @@ pub fn overlap_ms(a: &[(Millis, Millis)], b: &[(Millis, Millis)]) -> Millis {
 }
 
 /// Scores a pair of identities. `arrivals(decky)` gives the decky's
-/// arrival statistics.
+/// arrival statistics; `detailed` also lists the shared values.
 pub fn score<'a>(
     (ua, a): (&str, &IdentityRollup),
     (ub, b): (&str, &IdentityRollup),
     w: &CampaignWeights,
     arrivals: impl Fn(&str) -> Option<&'a DeckyArrivals>,
+    detailed: bool,
 ) -> CampaignPairScore {
     let mut handoff = 0.0;
     let mut detail = None;
@@ -250,9 +269,7 @@ pub fn score<'a>(
             }
         }
     }
-    let ia: Vec<&String> = a.infra.iter().collect();
-    let ib: Vec<&String> = b.infra.iter().collect();
-    let (ji, shared_infra) = jaccard_shared(&ia, &ib);
+    let (ji, shared_infra) = jaccard_shared(&a.infra, &b.infra, detailed);
     let (aa, ab) = (a.active_ms(), b.active_ms());
     let both = overlap_ms(&a.windows, &b.windows);
     let share = [(both, aa), (both, ab)]
@@ -260,8 +277,7 @@ pub fn score<'a>(
         .filter(|(_, t)| *t > 0)
         .map(|(o, t)| *o as f64 / *t as f64)
         .fold(0.0, f64::max);
-    let (ca, cb) = (cohort(a), cohort(b));
-    let (jc, shared_cohort) = jaccard_shared(&ca, &cb);
+    let (jc, shared_cohort) = jaccard_shared(&a.cohort, &b.cohort, detailed);
     let hamming = match (a.keystroke_centroid, b.keystroke_centroid) {
         (Some(x), Some(y)) => Some((x ^ y).count_ones()),
         _ => None,
@@ -284,7 +300,7 @@ pub fn score<'a>(
         handoff,
         handoff_detail: detail,
         infra,
-        shared_infra: shared_infra.into_iter().cloned().collect(),
+        shared_infra,
         overlap,
         overlap_share: share,
         cohort,

@@ -41,29 +41,47 @@ fn session(id: &str, decky: u32, at: i64, phase: Phase) -> Session {
 pub fn large_corpus(observations: usize, seed: u64) -> (Vec<Observation>, Truth) {
     let mut out = Vec::with_capacity(observations);
     let mut truth = Truth::default();
-    stream_corpus(observations, seed, |o, label| {
-        truth.identity.insert(o.uuid.clone(), label.to_string());
-        truth.campaign.insert(o.uuid.clone(), label.to_string());
+    stream_corpus(observations, seed, |o, identity, campaign| {
+        truth.identity.insert(o.uuid.clone(), identity.to_string());
+        truth.campaign.insert(o.uuid.clone(), campaign.to_string());
         out.push(o);
     });
     (out, truth)
 }
 
-/// The same corpus, handed over one observation at a time (with its truth
-/// label) so a consumer never holds all of it: the benchmark measures the
-/// clustering's memory, not the corpus's.
-pub fn stream_corpus(observations: usize, seed: u64, mut f: impl FnMut(Observation, &str)) {
+/// The same corpus, handed over one observation at a time (with its
+/// identity and campaign labels) so a consumer never holds all of it: the
+/// benchmark measures the clustering's memory, not the corpus's. A third of
+/// the actors without library tooling share the C2 of the previous such
+/// actor and its payload: two identities (their tooling disagrees, which
+/// vetoes the shared infrastructure at identity level), one campaign.
+pub fn stream_corpus(observations: usize, seed: u64, mut f: impl FnMut(Observation, &str, &str)) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut produced = 0usize;
     let mut group = 0u64;
+    let mut open_campaign: Option<u64> = None;
     while produced < observations {
         group += 1;
         let roll: f64 = rng.random();
         let label = format!("g{group}");
+        let mut campaign = label.clone();
         let members: Vec<Observation> = if roll < 0.8 {
             vec![noise(&mut rng, produced)]
         } else if roll < 0.9995 {
-            actor(&mut rng, group, produced)
+            let join = match open_campaign {
+                Some(c) if rng.random_bool(0.33) => Some(c),
+                _ => None,
+            };
+            let (members, plain) = actor(&mut rng, group, produced, join);
+            match join {
+                Some(c) => {
+                    campaign = format!("g{c}");
+                    open_campaign = None;
+                }
+                None if plain => open_campaign = Some(group),
+                None => {}
+            }
+            members
         } else {
             botnet(&mut rng, group, produced)
         };
@@ -72,7 +90,7 @@ pub fn stream_corpus(observations: usize, seed: u64, mut f: impl FnMut(Observati
                 break;
             }
             produced += 1;
-            f(o, &label);
+            f(o, &label, &campaign);
         }
     }
 }
@@ -119,13 +137,26 @@ fn noise(rng: &mut ChaCha8Rng, index: usize) -> Observation {
     o
 }
 
-fn actor(rng: &mut ChaCha8Rng, group: u64, index: usize) -> Vec<Observation> {
+/// An actor; with `join`, it shares that earlier actor's C2. Returns the
+/// observations and whether the actor carries no library tooling (so a later
+/// actor may join it without sharing a tooling value).
+fn actor(
+    rng: &mut ChaCha8Rng,
+    group: u64,
+    index: usize,
+    join: Option<u64>,
+) -> (Vec<Observation>, bool) {
     let ips = rng.random_range(5..=40);
-    let common_hassh = rng.random_bool(0.5).then(|| rng.random_range(0..LIBRARIES));
+    let common_hassh = if join.is_some() {
+        None
+    } else {
+        rng.random_bool(0.5).then(|| rng.random_range(0..LIBRARIES))
+    };
+    let c2_group = join.unwrap_or(group);
     let deckies: Vec<u32> = (0..3).map(|_| rng.random_range(0..DECKIES)).collect();
     let simhash: u64 = rng.random();
     let start = T0 + rng.random_range(0..YEAR_MS);
-    (0..ips)
+    let members = (0..ips)
         .map(|i| {
             let mut o = base(rng, index + i);
             let t = start + i as i64 * 3_600_000;
@@ -147,14 +178,15 @@ fn actor(rng: &mut ChaCha8Rng, group: u64, index: usize) -> Vec<Observation> {
                 s.commands.insert("id".to_string());
                 s.kd_digraph_simhash = Some(simhash);
                 if j == 2 {
-                    s.payload_hashes.insert(format!("payload-{group}"));
-                    s.c2_endpoints.insert(format!("c2-{group}.example"));
+                    s.payload_hashes.insert(format!("payload-{c2_group}"));
+                    s.c2_endpoints.insert(format!("c2-{c2_group}.example"));
                 }
                 o.sessions.insert(id, s);
             }
             o
         })
-        .collect()
+        .collect();
+    (members, common_hassh.is_none())
 }
 
 fn botnet(rng: &mut ChaCha8Rng, group: u64, index: usize) -> Vec<Observation> {
