@@ -23,6 +23,10 @@ pub struct QualityConfig {
     pub limits: Limits,
     /// Tick after this many events (0: only at the end).
     pub tick_every: usize,
+    /// Identity algorithm (`DECNET_CLUSTERER_TYPE`).
+    pub clusterer: String,
+    /// Campaign algorithm (`DECNET_CAMPAIGN_CLUSTERER_TYPE`).
+    pub campaign_clusterer: String,
 }
 
 impl Default for QualityConfig {
@@ -32,6 +36,8 @@ impl Default for QualityConfig {
             campaign: CampaignWeights::default(),
             limits: Limits::default(),
             tick_every: 97,
+            clusterer: "connected_components".into(),
+            campaign_clusterer: "connected_components".into(),
         }
     }
 }

@@ -6,12 +6,48 @@ use crate::cli::CliError;
 use crate::report;
 use anyhow::Context;
 use decnet_clusterd::benchmark;
+use decnet_clusterd::campaign::clusterer::campaign_clusterer;
 use decnet_clusterd::identity::clusterer::{identity_clusterer, TickContext};
 use decnet_clusterd::metrics::format_table;
-use decnet_clusterd::quality::{counter_ids, feed, identity_predictions, run, QualityConfig};
+use decnet_clusterd::metrics::score as score_labels;
+use decnet_clusterd::quality::{
+    campaign_predictions, counter_ids, feed, identity_predictions, run, QualityConfig,
+};
 use decnet_clusterd::scenario::{builtin, builtin_names, Scenario};
 use decnet_clusterd::store::Store;
 use indicatif::{ProgressBar, ProgressStyle};
+
+/// The quality configuration, with the algorithms named by
+/// `DECNET_CLUSTERER_TYPE` / `DECNET_CAMPAIGN_CLUSTERER_TYPE` (an unknown
+/// name is a usage error that lists the known ones).
+fn quality_config() -> Result<QualityConfig, CliError> {
+    use decnet_clusterd::campaign::clusterer::KNOWN_CAMPAIGN_CLUSTERERS;
+    use decnet_clusterd::identity::clusterer::KNOWN_CLUSTERERS;
+    let mut cfg = QualityConfig::default();
+    for (var, known, slot) in [
+        (
+            "DECNET_CLUSTERER_TYPE",
+            KNOWN_CLUSTERERS,
+            &mut cfg.clusterer,
+        ),
+        (
+            "DECNET_CAMPAIGN_CLUSTERER_TYPE",
+            KNOWN_CAMPAIGN_CLUSTERERS,
+            &mut cfg.campaign_clusterer,
+        ),
+    ] {
+        if let Ok(v) = std::env::var(var) {
+            if !known.contains(&v.as_str()) {
+                return Err(CliError::Usage(format!(
+                    "{var}: unknown type `{v}`; known: {}",
+                    known.join(", ")
+                )));
+            }
+            *slot = v;
+        }
+    }
+    Ok(cfg)
+}
 
 fn load_scenario(name: &str) -> Result<Scenario, CliError> {
     if let Some(s) = builtin(name) {
@@ -42,6 +78,7 @@ pub fn score(names: &[String], json: bool, check: bool, list: bool) -> Result<i3
     } else {
         names.to_vec()
     };
+    let cfg = quality_config()?;
     let mut rows = Vec::new();
     let mut campaign_rows = Vec::new();
     let mut all_perfect = true;
@@ -49,7 +86,7 @@ pub fn score(names: &[String], json: bool, check: bool, list: bool) -> Result<i3
     for name in &names {
         let scenario = load_scenario(name)?;
         let generated = scenario.generate();
-        let (r, _) = run(&generated, &QualityConfig::default()).context("clustering failed")?;
+        let (r, _) = run(&generated, &cfg).context("clustering failed")?;
         all_perfect &= r.identity.perfect() && r.rejected == 0;
         json_rows.push(serde_json::json!({
             "scenario": r.name, "events": r.events, "rejected": r.rejected,
@@ -166,10 +203,12 @@ pub fn demo(top: usize) -> Result<i32, CliError> {
         ProgressStyle::with_template("publishing {bar:40} {pos}/{len} events")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
+    let cfg = quality_config()?;
     let mut store = Store::default();
-    let cfg = QualityConfig::default();
-    let mut clusterer = identity_clusterer("connected_components", cfg.identity.clone())
-        .context("building the clusterer")?;
+    let mut identities = identity_clusterer(&cfg.clusterer, cfg.identity.clone())
+        .context("building the identity clusterer")?;
+    let mut campaigns = campaign_clusterer(&cfg.campaign_clusterer, cfg.campaign.clone())
+        .context("building the campaign clusterer")?;
     let mut new_id = counter_ids(0xdec0);
     let mut seen = 0;
     feed(&generated, &cfg, &mut store, |store| {
@@ -177,7 +216,8 @@ pub fn demo(top: usize) -> Result<i32, CliError> {
             now: 0,
             new_id: &mut new_id,
         };
-        clusterer.tick(store, &mut ctx)?;
+        identities.tick(store, &mut ctx)?;
+        campaigns.tick(store, &mut ctx)?;
         store.take_journal();
         seen = (seen + cfg.tick_every).min(generated.events.len());
         bar.set_position(seen as u64);
@@ -185,13 +225,22 @@ pub fn demo(top: usize) -> Result<i32, CliError> {
     })
     .context("clustering failed")?;
     bar.finish_and_clear();
-    let predicted = identity_predictions(&store);
-    let quality = decnet_clusterd::metrics::score(&generated.truth.identity, &predicted);
+    let quality = [
+        (
+            "identity level".to_string(),
+            score_labels(&generated.truth.identity, &identity_predictions(&store)),
+        ),
+        (
+            "campaign level".to_string(),
+            score_labels(&generated.truth.campaign, &campaign_predictions(&store)),
+        ),
+    ];
     print!(
         "{}",
         report::summary(
             &store,
-            clusterer.graph(),
+            identities.graph(),
+            campaigns.graph(),
             generated.events.len(),
             &quality,
             top

@@ -1,8 +1,10 @@
 //! Human-readable rendering for the terminal. Attacker-supplied strings are
 //! escaped (control characters, quotes) and shortened before printing.
 
+use decnet_clusterd::campaign::{CampaignGraph, CampaignPairScore};
 use decnet_clusterd::identity::IdentityGraph;
 use decnet_clusterd::metrics::{format_table, Scores};
+use decnet_clusterd::phase::Phase;
 use decnet_clusterd::store::Store;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
@@ -16,80 +18,178 @@ pub fn clean(s: &str, max: usize) -> String {
     out
 }
 
+/// Observations of each effective identity.
+fn members_by_identity(store: &Store) -> BTreeMap<String, Vec<&str>> {
+    let mut by: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    for o in store.observations.keys() {
+        if let Some(i) = store.effective_identity(o) {
+            by.entry(i).or_default().push(o);
+        }
+    }
+    by
+}
+
+/// ASNs and kill-chain phases (in chain order) of some observations.
+fn asns_and_phases(store: &Store, members: &[&str]) -> (String, String) {
+    let obs: Vec<_> = members
+        .iter()
+        .filter_map(|m| store.observations.get(*m))
+        .collect();
+    let asns: BTreeSet<u32> = obs.iter().filter_map(|o| o.asn()).collect();
+    // Phase's Ord is kill-chain order, not alphabetical.
+    let phases: BTreeSet<Phase> = obs
+        .iter()
+        .flat_map(|o| o.sessions.values().filter_map(|s| s.phase))
+        .collect();
+    (
+        asns.iter()
+            .map(|a| format!("AS{a}"))
+            .collect::<Vec<_>>()
+            .join(" "),
+        phases
+            .iter()
+            .map(|p| p.name())
+            .collect::<Vec<_>>()
+            .join(" → "),
+    )
+}
+
+/// What holds an identity together, most frequent first.
+fn identity_signals(graph: &IdentityGraph, member: &str) -> Vec<(String, usize)> {
+    let mut signals: BTreeMap<String, usize> = BTreeMap::new();
+    for e in graph.explain_identity(member).unwrap_or_default() {
+        let key = e
+            .explanation
+            .high_signal
+            .clone()
+            .unwrap_or_else(|| "operator link".into());
+        *signals.entry(key).or_default() += 1;
+    }
+    let mut v: Vec<_> = signals.into_iter().collect();
+    v.sort_by_key(|s| std::cmp::Reverse(s.1));
+    v
+}
+
+/// One line per campaign edge: which signals tied the two identities.
+fn campaign_signal(s: &CampaignPairScore) -> String {
+    let mut parts = Vec::new();
+    if let Some(h) = &s.handoff_detail {
+        parts.push(format!(
+            "hand-off on {} ({} → {}, {:.1} h later, weight {:.2})",
+            clean(&h.decky, 40),
+            h.from_phase,
+            h.to_phase,
+            h.gap_ms as f64 / 3_600_000.0,
+            h.weight
+        ));
+    }
+    if s.infra > 0.0 {
+        let shared: Vec<String> = s.shared_infra.iter().map(|v| clean(v, 40)).collect();
+        parts.push(format!(
+            "shared infrastructure {} ({:.2})",
+            shared.join(", "),
+            s.infra
+        ));
+    }
+    if s.rhythm > 0.0 {
+        parts.push(format!(
+            "keystroke rhythm {} bits apart ({:.2})",
+            s.hamming.unwrap_or(0),
+            s.rhythm
+        ));
+    }
+    if s.overlap > 0.0 {
+        parts.push(format!(
+            "overlapping activity {:.0}% ({:.2})",
+            s.overlap_share * 100.0,
+            s.overlap
+        ));
+    }
+    parts.join(" + ")
+}
+
 /// The demo summary.
 pub fn summary(
     store: &Store,
-    graph: &IdentityGraph,
+    identities: &IdentityGraph,
+    campaigns: &CampaignGraph,
     events: usize,
-    quality: &Scores,
+    quality: &[(String, Scores)],
     top: usize,
 ) -> String {
-    let mut by_identity: BTreeMap<String, Vec<&str>> = BTreeMap::new();
-    for o in store.observations.keys() {
-        if let Some(i) = store.effective_identity(o) {
-            by_identity.entry(i).or_default().push(o);
+    let by_identity = members_by_identity(store);
+    let mut by_campaign: BTreeMap<String, Vec<&String>> = BTreeMap::new();
+    for id in by_identity.keys() {
+        if let Some(c) = store.effective_campaign(id) {
+            by_campaign.entry(c).or_default().push(id);
         }
     }
     let multi = by_identity.values().filter(|m| m.len() > 1).count();
+    let multi_campaigns = by_campaign.values().filter(|m| m.len() > 1).count();
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{events} events → {} observations → {} identities ({multi} of them span several IPs; the rest are lone scanners)\n",
+        "{events} events → {} observations → {} identities → {} campaigns\n({multi} identities span several IPs, {multi_campaigns} campaigns join several identities; the rest are lone scanners)\n",
         store.observations.len(),
-        by_identity.len()
+        by_identity.len(),
+        by_campaign.len()
     );
-    let mut largest: Vec<(&String, &Vec<&str>)> = by_identity.iter().collect();
-    largest.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(b.0)));
-    let _ = writeln!(out, "Largest identities:");
-    for (id, members) in largest.into_iter().take(top) {
-        let obs: Vec<_> = members
+    let mut largest: Vec<(&String, &Vec<&String>)> = by_campaign.iter().collect();
+    let size = |ids: &Vec<&String>| ids.iter().map(|i| by_identity[*i].len()).sum::<usize>();
+    largest.sort_by(|a, b| {
+        (b.1.len(), size(b.1))
+            .cmp(&(a.1.len(), size(a.1)))
+            .then(a.0.cmp(b.0))
+    });
+    let _ = writeln!(out, "Largest campaigns:");
+    for (campaign, ids) in largest.into_iter().take(top) {
+        let members: Vec<&str> = ids
             .iter()
-            .filter_map(|m| store.observations.get(*m))
+            .flat_map(|i| by_identity[*i].iter().copied())
             .collect();
-        let asns: BTreeSet<u32> = obs.iter().filter_map(|o| o.asn()).collect();
-        // Phases in kill-chain order (Phase's Ord), not alphabetical.
-        let phases: BTreeSet<decnet_clusterd::phase::Phase> = obs
-            .iter()
-            .flat_map(|o| o.sessions.values().filter_map(|s| s.phase))
-            .collect();
-        let conf = store.identities.get(id).map_or(0.0, |r| r.confidence);
+        let (asns, phases) = asns_and_phases(store, &members);
+        let conf = store.campaigns.get(campaign).map_or(0.0, |r| r.confidence);
         let _ = writeln!(
             out,
-            "  {id}  {} IPs  confidence {conf:.2}\n      ASNs {}\n      phases {}",
-            members.len(),
-            asns.iter()
-                .map(|a| format!("AS{a}"))
-                .collect::<Vec<_>>()
-                .join(" "),
-            phases
-                .iter()
-                .map(|p| p.name())
-                .collect::<Vec<_>>()
-                .join(" → ")
+            "  campaign {campaign}: {} identities, {} IPs, confidence {conf:.2}\n    ASNs {asns}\n    phases {phases}",
+            ids.len(),
+            members.len()
         );
-        let mut signals: BTreeMap<String, usize> = BTreeMap::new();
-        for e in graph.explain_identity(members[0]).unwrap_or_default() {
-            let key = e
-                .explanation
-                .high_signal
-                .clone()
-                .unwrap_or_else(|| "operator link".into());
-            *signals.entry(key).or_default() += 1;
+        for (a, b, s) in campaigns.explain_campaign(ids[0]) {
+            let _ = writeln!(
+                out,
+                "    …{} ↔ …{}: {}",
+                &a[a.len().saturating_sub(6)..],
+                &b[b.len().saturating_sub(6)..],
+                campaign_signal(&s)
+            );
         }
-        let mut signals: Vec<_> = signals.into_iter().collect();
-        signals.sort_by_key(|s| std::cmp::Reverse(s.1));
-        for (signal, n) in signals.into_iter().take(3) {
-            let _ = writeln!(out, "      tied by {} ({n} links)", clean(&signal, 60));
+        for id in ids {
+            let m = &by_identity[*id];
+            let conf = store.identities.get(*id).map_or(0.0, |r| r.confidence);
+            let tied: Vec<String> = identity_signals(identities, m[0])
+                .into_iter()
+                .take(2)
+                .map(|(s, n)| format!("{} ×{n}", clean(&s, 48)))
+                .collect();
+            let tied = if tied.is_empty() {
+                "a single observation".to_string()
+            } else {
+                format!("tied by {}", tied.join(", "))
+            };
+            let _ = writeln!(
+                out,
+                "    identity …{}: {} IPs, confidence {conf:.2}, {tied}",
+                &id[id.len().saturating_sub(6)..],
+                m.len()
+            );
         }
     }
+    let _ = writeln!(out, "\nQuality against the scenario's truth labels:\n");
+    out.push_str(&format_table(quality));
     let _ = writeln!(
         out,
-        "\nQuality against the scenario's truth labels (identity level):\n"
-    );
-    out.push_str(&format_table(&[("all_with_noise".to_string(), *quality)]));
-    let _ = writeln!(
-        out,
-        "\nNext: `clusterd score` scores every built-in scenario, `clusterd score --list` lists them,\n`clusterd bench` measures clustering of 1,000,000 observations."
+        "\nNext: `clusterd score` scores every built-in scenario at both levels (`--list` lists them),\n`clusterd bench` measures clustering of 1,000,000 observations and 100,000 identities."
     );
     out
 }
