@@ -133,7 +133,7 @@ pub struct CampaignGraph {
     free: Vec<u32>,
     dirty: Vec<u32>,
     is_dirty: Vec<bool>,
-    /// Set by the first rebuild; until then nothing needs re-examining.
+    /// Set once components exist; until then nothing needs re-examining.
     built: bool,
 }
 
@@ -406,7 +406,6 @@ impl CampaignGraph {
 
     /// Every campaign from scratch.
     pub fn rebuild(&mut self) -> Vec<ComputedCampaign> {
-        self.built = true;
         for d in std::mem::take(&mut self.dirty) {
             self.is_dirty[d as usize] = false;
         }
@@ -480,6 +479,7 @@ impl CampaignGraph {
     }
 
     fn cluster_and_store(&mut self, scope: &[u32]) -> Vec<ComputedCampaign> {
+        self.built = true;
         let local: FxHashMap<u32, u32> = scope
             .iter()
             .enumerate()
