@@ -15,3 +15,4 @@
 pub mod cli;
 pub mod offline;
 pub mod report;
+pub mod settings;

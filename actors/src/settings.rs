@@ -1,0 +1,358 @@
+//! Configuration (SPEC §9): `config/default.toml` (embedded) overlaid by
+//! `--config FILE`, overlaid by the environment (`REDIS_URL`,
+//! `CLUSTERD_KEY_PREFIX`, `CLUSTERD_<SECTION>__<KEY>`,
+//! `DECNET_CLUSTERER_TYPE`, `DECNET_CAMPAIGN_CLUSTERER_TYPE`). Every bad
+//! value is an error naming its key.
+
+use decnet_clusterd::campaign::clusterer::KNOWN_CAMPAIGN_CLUSTERERS;
+use decnet_clusterd::campaign::CampaignWeights;
+use decnet_clusterd::evidence::event::Limits;
+use decnet_clusterd::identity::clusterer::KNOWN_CLUSTERERS;
+use decnet_clusterd::identity::IdentityWeights;
+use serde::Deserialize;
+use std::path::Path;
+
+/// The embedded defaults.
+pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub redis: RedisSettings,
+    pub instance: InstanceSettings,
+    pub lease: LeaseSettings,
+    pub heartbeat: HeartbeatSettings,
+    pub ingest: IngestSettings,
+    pub limits: Limits,
+    pub output: OutputSettings,
+    pub clustering: ClusteringSettings,
+    pub identity: IdentityWeights,
+    pub campaign: CampaignWeights,
+    pub log: LogSettings,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisSettings {
+    pub url: String,
+    pub key_prefix: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstanceSettings {
+    pub id: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeaseSettings {
+    pub period_ms: u64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeartbeatSettings {
+    pub interval_ms: u64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestSettings {
+    pub batch: usize,
+    pub block_ms: u64,
+    pub max_deliveries: u64,
+    pub claim_idle_ms: u64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputSettings {
+    pub stream_maxlen: u64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusteringSettings {
+    pub debounce_ms: u64,
+    pub slow_tick_ms: u64,
+    pub clusterer: String,
+    pub campaign_clusterer: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub format: String,
+    pub level: String,
+}
+
+/// A configuration problem, naming the key.
+#[derive(Debug, thiserror::Error)]
+#[error("{key}: {problem}")]
+pub struct SettingsError {
+    pub key: String,
+    pub problem: String,
+}
+
+fn err(key: impl Into<String>, problem: impl Into<String>) -> SettingsError {
+    SettingsError {
+        key: key.into(),
+        problem: problem.into(),
+    }
+}
+
+/// Overlays `over` onto `base`, table by table.
+fn overlay(base: &mut toml::Table, over: toml::Table, path: &str) -> Result<(), SettingsError> {
+    for (k, v) in over {
+        let key = if path.is_empty() {
+            k.clone()
+        } else {
+            format!("{path}.{k}")
+        };
+        match (base.get_mut(&k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => overlay(b, o, &key)?,
+            (Some(_), toml::Value::Table(_)) => return Err(err(key, "is not a section")),
+            (None, _) if path.is_empty() => return Err(err(key, "unknown section")),
+            (None, _) => return Err(err(key, "unknown key")),
+            (Some(slot), v) => *slot = typed_like(slot, v, &key)?,
+        }
+    }
+    Ok(())
+}
+
+/// Checks an overlaid value against the default's type (so the error can
+/// name the key), widening an integer where a float is expected.
+fn typed_like(
+    default: &toml::Value,
+    v: toml::Value,
+    key: &str,
+) -> Result<toml::Value, SettingsError> {
+    use toml::Value as V;
+    match (default, v) {
+        (V::Float(_), V::Integer(i)) => Ok(V::Float(i as f64)),
+        (V::Float(_), v @ V::Float(_))
+        | (V::Integer(_), v @ V::Integer(_))
+        | (V::String(_), v @ V::String(_))
+        | (V::Boolean(_), v @ V::Boolean(_)) => Ok(v),
+        (d, v) => Err(err(
+            key,
+            format!("expected {}, got {}", d.type_str(), v.type_str()),
+        )),
+    }
+}
+
+/// Parses an environment value as a TOML scalar (number, bool) or a string.
+fn env_value(raw: &str) -> toml::Value {
+    match format!("v = {raw}").parse::<toml::Table>() {
+        Ok(mut t) => match t.remove("v") {
+            Some(
+                v @ (toml::Value::Integer(_) | toml::Value::Float(_) | toml::Value::Boolean(_)),
+            ) => v,
+            _ => toml::Value::String(raw.to_string()),
+        },
+        Err(_) => toml::Value::String(raw.to_string()),
+    }
+}
+
+impl Settings {
+    /// Loads defaults, the optional file, then `env` (name, value) pairs.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Settings, SettingsError> {
+        let mut table: toml::Table = DEFAULT_TOML
+            .parse()
+            .map_err(|e| err("config/default.toml", format!("{e}")))?;
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| err(path.display().to_string(), format!("cannot read: {e}")))?;
+            let over: toml::Table = text
+                .parse()
+                .map_err(|e| err(path.display().to_string(), format!("not valid TOML: {e}")))?;
+            overlay(&mut table, over, "")?;
+        }
+        for (name, value) in env {
+            let (section, key) = match name.as_str() {
+                "REDIS_URL" => ("redis".to_string(), "url".to_string()),
+                "CLUSTERD_KEY_PREFIX" => ("redis".to_string(), "key_prefix".to_string()),
+                "DECNET_CLUSTERER_TYPE" => ("clustering".to_string(), "clusterer".to_string()),
+                "DECNET_CAMPAIGN_CLUSTERER_TYPE" => {
+                    ("clustering".to_string(), "campaign_clusterer".to_string())
+                }
+                other => match other
+                    .strip_prefix("CLUSTERD_")
+                    .and_then(|rest| rest.split_once("__"))
+                {
+                    Some((s, k)) => (s.to_lowercase(), k.to_lowercase()),
+                    None => continue,
+                },
+            };
+            let v = if key == "url"
+                || key == "key_prefix"
+                || section == "clustering" && key.ends_with("clusterer")
+            {
+                toml::Value::String(value)
+            } else {
+                env_value(&value)
+            };
+            let mut over = toml::Table::new();
+            let mut inner = toml::Table::new();
+            inner.insert(key, v);
+            over.insert(section, toml::Value::Table(inner));
+            overlay(&mut table, over, "")
+                .map_err(|e| err(format!("{name} ({})", e.key), e.problem))?;
+        }
+        let settings: Settings = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| err("configuration", e.message().to_string()))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), SettingsError> {
+        let url = &self.redis.url;
+        if !(url.starts_with("redis://")
+            || url.starts_with("rediss://")
+            || url.starts_with("unix://"))
+        {
+            return Err(err(
+                "redis.url",
+                "must start with redis://, rediss:// or unix://",
+            ));
+        }
+        let p = &self.redis.key_prefix;
+        if p.is_empty()
+            || p.len() > 64
+            || !p
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c))
+        {
+            return Err(err(
+                "redis.key_prefix",
+                "must be 1–64 characters of [A-Za-z0-9-_.:]",
+            ));
+        }
+        for (key, v) in [
+            ("lease.period_ms", self.lease.period_ms),
+            ("heartbeat.interval_ms", self.heartbeat.interval_ms),
+            ("ingest.block_ms", self.ingest.block_ms),
+            ("ingest.max_deliveries", self.ingest.max_deliveries),
+            ("ingest.claim_idle_ms", self.ingest.claim_idle_ms),
+            ("output.stream_maxlen", self.output.stream_maxlen),
+            ("clustering.slow_tick_ms", self.clustering.slow_tick_ms),
+        ] {
+            if v == 0 {
+                return Err(err(key, "must be > 0"));
+            }
+        }
+        if self.lease.period_ms < 300 {
+            return Err(err("lease.period_ms", "must be at least 300"));
+        }
+        if self.ingest.batch == 0 || self.ingest.batch > 10_000 {
+            return Err(err("ingest.batch", "must be between 1 and 10000"));
+        }
+        for (key, v) in [
+            ("limits.max_entry_bytes", self.limits.max_entry_bytes),
+            ("limits.max_list_len", self.limits.max_list_len),
+            ("limits.max_string_len", self.limits.max_string_len),
+            ("limits.max_uuid_len", self.limits.max_uuid_len),
+        ] {
+            if v == 0 {
+                return Err(err(key, "must be > 0"));
+            }
+        }
+        if !KNOWN_CLUSTERERS.contains(&self.clustering.clusterer.as_str()) {
+            return Err(err(
+                "clustering.clusterer (DECNET_CLUSTERER_TYPE)",
+                format!(
+                    "unknown type `{}`; known: {}",
+                    self.clustering.clusterer,
+                    KNOWN_CLUSTERERS.join(", ")
+                ),
+            ));
+        }
+        if !KNOWN_CAMPAIGN_CLUSTERERS.contains(&self.clustering.campaign_clusterer.as_str()) {
+            return Err(err(
+                "clustering.campaign_clusterer (DECNET_CAMPAIGN_CLUSTERER_TYPE)",
+                format!(
+                    "unknown type `{}`; known: {}",
+                    self.clustering.campaign_clusterer,
+                    KNOWN_CAMPAIGN_CLUSTERERS.join(", ")
+                ),
+            ));
+        }
+        self.identity
+            .validate()
+            .map_err(|e| err(format!("identity.{}", e.key), e.problem))?;
+        self.campaign
+            .validate()
+            .map_err(|e| err(format!("campaign.{}", e.key), e.problem))?;
+        if !["text", "json"].contains(&self.log.format.as_str()) {
+            return Err(err("log.format", "must be `text` or `json`"));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_load() {
+        let s = Settings::load(None, env(&[])).unwrap();
+        assert_eq!(s.redis.key_prefix, "decnet");
+        assert_eq!(s.identity, IdentityWeights::default());
+        assert_eq!(s.campaign, CampaignWeights::default());
+        assert_eq!(s.limits, Limits::default());
+    }
+
+    #[test]
+    fn env_overlays_and_names_bad_keys() {
+        let s = Settings::load(
+            None,
+            env(&[
+                ("REDIS_URL", "rediss://u:p@h:6380/0"),
+                ("CLUSTERD_KEY_PREFIX", "t1"),
+                ("CLUSTERD_INGEST__BATCH", "7"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.redis.url, "rediss://u:p@h:6380/0");
+        assert_eq!(s.redis.key_prefix, "t1");
+        assert_eq!(s.ingest.batch, 7);
+        let e = Settings::load(None, env(&[("CLUSTERD_INGEST__BATCH", "0")])).unwrap_err();
+        assert_eq!(e.key, "ingest.batch");
+        let e = Settings::load(None, env(&[("CLUSTERD_INGEST__NOPE", "1")])).unwrap_err();
+        assert!(e.key.contains("ingest.nope"), "{e}");
+        let e = Settings::load(None, env(&[("DECNET_CLUSTERER_TYPE", "louvain")])).unwrap_err();
+        assert!(e.to_string().contains("connected_components"), "{e}");
+        let e =
+            Settings::load(None, env(&[("CLUSTERD_IDENTITY__RARITY_ZERO_AT", "10")])).unwrap_err();
+        assert_eq!(e.key, "identity.rarity_zero_at");
+        let e =
+            Settings::load(None, env(&[("CLUSTERD_HEARTBEAT__INTERVAL_MS", "soon")])).unwrap_err();
+        assert!(e.to_string().contains("interval_ms"), "{e}");
+    }
+
+    #[test]
+    fn file_overlay() {
+        let dir = std::env::temp_dir().join(format!("clusterd-settings-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("c.toml");
+        std::fs::write(&f, "[lease]\nperiod_ms = 2000\n").unwrap();
+        let s = Settings::load(Some(&f), env(&[])).unwrap();
+        assert_eq!(s.lease.period_ms, 2000);
+        std::fs::write(&f, "[bogus]\nx = 1\n").unwrap();
+        assert_eq!(Settings::load(Some(&f), env(&[])).unwrap_err().key, "bogus");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
