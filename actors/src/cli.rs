@@ -13,6 +13,23 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Verb {
+    /// Run the daemon against Redis (REDIS_URL, CLUSTERD_KEY_PREFIX, --config).
+    Run {
+        /// A TOML file overlaid on config/default.toml.
+        #[arg(long)]
+        config: Option<std::path::PathBuf>,
+    },
+    /// Publish a scenario's events into the input stream.
+    Simulate {
+        /// A built-in scenario name or a YAML file.
+        scenario: String,
+        /// Events per second (default: as fast as Redis takes them).
+        #[arg(long)]
+        rate: Option<u32>,
+        /// A TOML file overlaid on config/default.toml (for the Redis URL and prefix).
+        #[arg(long)]
+        config: Option<std::path::PathBuf>,
+    },
     /// Cluster a built-in mix of scenarios in-process and print a summary.
     Demo {
         /// Show this many of the largest identities.
@@ -72,6 +89,12 @@ impl CliError {
 /// Runs one verb; returns the exit status.
 pub fn run(cli: Cli) -> Result<i32, CliError> {
     match cli.verb {
+        Verb::Run { config } => crate::run::run(config.as_deref()),
+        Verb::Simulate {
+            scenario,
+            rate,
+            config,
+        } => crate::run::simulate(&scenario, rate, config.as_deref()),
         Verb::Demo { top } => offline::demo(top),
         Verb::Score {
             scenarios,

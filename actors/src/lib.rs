@@ -12,7 +12,13 @@
 //! report.rs  human-readable rendering of identities, campaigns and scores
 //! ```
 
+pub mod bus;
 pub mod cli;
+pub mod daemon;
+pub mod keys;
+pub mod lease;
 pub mod offline;
 pub mod report;
+pub mod repository;
+pub mod run;
 pub mod settings;

@@ -49,7 +49,7 @@ fn quality_config() -> Result<QualityConfig, CliError> {
     Ok(cfg)
 }
 
-fn load_scenario(name: &str) -> Result<Scenario, CliError> {
+pub fn load_scenario(name: &str) -> Result<Scenario, CliError> {
     if let Some(s) = builtin(name) {
         return Ok(s);
     }

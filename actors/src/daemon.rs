@@ -1,0 +1,488 @@
+//! `clusterd run`: the daemon's main loop. It waits for the leader lease
+//! (standby until then), loads the stored state, then repeatedly reads a
+//! batch from the input stream's consumer group, merges the evidence into
+//! the store, commits the observation writes, dead-letters and acks in one
+//! fenced script, and — after a short debounce, or on the slow tick — runs
+//! the identity and campaign clusterers on a blocking thread (where a panic
+//! becomes an error value) and commits their journal, events included, in
+//! one fenced script. SIGTERM/SIGINT finish the batch in hand, commit, ack,
+//! release the lease and exit 0.
+//!
+//! Not yet here (see CHANGELOG): the per-worker actors with supervision and
+//! restart budgets, the control channel, XAUTOCLAIM of other consumers'
+//! pending entries and per-worker heartbeats; this loop plays all the
+//! workers' parts in one task and writes the process heartbeat.
+
+use crate::keys::{Keys, CONSUMER_GROUP};
+use crate::lease::{CommitError, Lease};
+use crate::repository::{self, journal_ops, observation_op, Op};
+use crate::settings::Settings;
+use decnet_clusterd::campaign::clusterer::{campaign_clusterer, CampaignClusterer};
+use decnet_clusterd::evidence::event::parse_entry;
+use decnet_clusterd::identity::clusterer::{identity_clusterer, Clusterer, TickContext};
+use decnet_clusterd::store::Store;
+use redis::aio::MultiplexedConnection;
+use redis::AsyncConnectionConfig;
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+use tracing::{error, info, warn};
+
+/// How long connecting to Redis may take before it counts as down.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Response timeout of the command connection.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why the daemon stopped with a failure.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error("loading the repository: {0}")]
+    Load(#[from] repository::LoadError),
+    #[error("lost the leader lease; another instance took over")]
+    LostLease,
+    #[error("clustering failed: {0}")]
+    Cluster(String),
+}
+
+impl From<CommitError> for DaemonError {
+    fn from(e: CommitError) -> Self {
+        match e {
+            CommitError::Fenced => DaemonError::LostLease,
+            CommitError::Redis(r) => DaemonError::Redis(r),
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+async fn connect(
+    client: &redis::Client,
+    response: Duration,
+) -> Result<MultiplexedConnection, redis::RedisError> {
+    let cfg = AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(CONNECT_TIMEOUT))
+        .set_response_timeout(Some(response));
+    client
+        .get_multiplexed_async_connection_with_config(&cfg)
+        .await
+}
+
+/// Counters for the heartbeat.
+#[derive(Default, Debug)]
+struct Counters {
+    ingested: u64,
+    dead_lettered: u64,
+    unknown_topics: u64,
+    ticks: u64,
+    last_tick_ms: u64,
+    restarts: u64,
+}
+
+struct Daemon {
+    settings: Settings,
+    keys: Keys,
+    lease: Lease,
+    conn: MultiplexedConnection,
+    reader: MultiplexedConnection,
+    consumer: String,
+    store: Option<Box<Store>>,
+    identities: Option<Box<dyn Clusterer>>,
+    campaigns: Option<Box<dyn CampaignClusterer>>,
+    counters: Counters,
+    started: Instant,
+    state: &'static str,
+}
+
+/// Runs the daemon until `shutdown` resolves.
+pub async fn run(
+    settings: Settings,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), DaemonError> {
+    let client = redis::Client::open(settings.redis.url.as_str())?;
+    let conn = connect(&client, RESPONSE_TIMEOUT).await?;
+    // Blocking reads get their own connection with a timeout past the block.
+    let reader = connect(
+        &client,
+        Duration::from_millis(settings.ingest.block_ms) + RESPONSE_TIMEOUT,
+    )
+    .await?;
+    let instance = if settings.instance.id.is_empty() {
+        uuid::Uuid::new_v4().to_string()
+    } else {
+        settings.instance.id.clone()
+    };
+    let keys = Keys::new(&settings.redis.key_prefix);
+    let lease = Lease {
+        key: keys.leader(),
+        instance: instance.clone(),
+        period_ms: settings.lease.period_ms,
+    };
+    let identities = identity_clusterer(&settings.clustering.clusterer, settings.identity.clone())
+        .map_err(|e| DaemonError::Cluster(e.to_string()))?;
+    let campaigns = campaign_clusterer(
+        &settings.clustering.campaign_clusterer,
+        settings.campaign.clone(),
+    )
+    .map_err(|e| DaemonError::Cluster(e.to_string()))?;
+    let mut d = Daemon {
+        consumer: format!("clusterd-{instance}"),
+        settings,
+        keys,
+        lease,
+        conn,
+        reader,
+        store: None,
+        identities: Some(identities),
+        campaigns: Some(campaigns),
+        counters: Counters::default(),
+        started: Instant::now(),
+        state: "standby",
+    };
+    tokio::pin!(shutdown);
+    tokio::select! {
+        r = d.main() => r,
+        _ = &mut shutdown => {
+            info!("stop requested; finishing the work in hand");
+            d.finish().await
+        }
+    }
+}
+
+impl Daemon {
+    async fn main(&mut self) -> Result<(), DaemonError> {
+        self.wait_for_lease().await?;
+        self.state = "running";
+        self.ensure_group().await?;
+        self.load().await?;
+        self.tick().await?;
+        let mut last_renew = Instant::now();
+        let mut last_beat = Instant::now() - Duration::from_secs(3600);
+        let mut last_tick = Instant::now();
+        let mut last_change: Option<Instant> = None;
+        let mut pending_first = true;
+        let renew_every = Duration::from_millis(self.settings.lease.period_ms / 3);
+        loop {
+            if last_renew.elapsed() >= renew_every {
+                if !self.lease.renew(&mut self.conn).await? {
+                    return Err(DaemonError::LostLease);
+                }
+                last_renew = Instant::now();
+            }
+            if last_beat.elapsed() >= Duration::from_millis(self.settings.heartbeat.interval_ms) {
+                self.heartbeat().await?;
+                last_beat = Instant::now();
+            }
+            // Our own pending entries (a crash between read and ack) first.
+            let read = self
+                .read_batch(if pending_first { "0" } else { ">" })
+                .await?;
+            if pending_first && read == 0 {
+                pending_first = false;
+            }
+            if read > 0 {
+                last_change = Some(Instant::now());
+            }
+            let debounced = last_change.is_some_and(|t| {
+                t.elapsed() >= Duration::from_millis(self.settings.clustering.debounce_ms)
+                    || read == 0
+            });
+            let slow =
+                last_tick.elapsed() >= Duration::from_millis(self.settings.clustering.slow_tick_ms);
+            if debounced || slow {
+                self.tick().await?;
+                last_tick = Instant::now();
+                last_change = None;
+            }
+        }
+    }
+
+    async fn wait_for_lease(&mut self) -> Result<(), DaemonError> {
+        let mut announced = false;
+        loop {
+            if self.lease.acquire(&mut self.conn).await? {
+                info!(instance = %self.lease.instance, "holding the leader lease");
+                return Ok(());
+            }
+            if !announced {
+                info!("another instance holds the leader lease; waiting as standby");
+                announced = true;
+            }
+            self.heartbeat().await?;
+            tokio::time::sleep(Duration::from_millis(
+                (self.settings.lease.period_ms / 5).max(50),
+            ))
+            .await;
+        }
+    }
+
+    async fn ensure_group(&mut self) -> Result<(), DaemonError> {
+        let r: Result<String, _> = redis::cmd("XGROUP")
+            .arg("CREATE")
+            .arg(self.keys.input())
+            .arg(CONSUMER_GROUP)
+            .arg("0")
+            .arg("MKSTREAM")
+            .query_async(&mut self.conn)
+            .await;
+        match r {
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn load(&mut self) -> Result<(), DaemonError> {
+        let t = Instant::now();
+        let store = repository::load(&mut self.conn, &self.keys, |what, n| {
+            if n % 100_000 == 0 {
+                info!(what, loaded = n, "loading the repository");
+            }
+        })
+        .await?;
+        info!(
+            observations = store.observations.len(),
+            identities = store.identities.len(),
+            campaigns = store.campaigns.len(),
+            elapsed_ms = t.elapsed().as_millis() as u64,
+            "repository loaded"
+        );
+        self.store = Some(Box::new(store));
+        Ok(())
+    }
+
+    /// Reads, merges, commits and acks one batch; returns entries read.
+    async fn read_batch(&mut self, from: &str) -> Result<usize, DaemonError> {
+        // A read that times out replies nil.
+        let reply: Option<redis::streams::StreamReadReply> = redis::cmd("XREADGROUP")
+            .arg("GROUP")
+            .arg(CONSUMER_GROUP)
+            .arg(&self.consumer)
+            .arg("COUNT")
+            .arg(self.settings.ingest.batch)
+            .arg("BLOCK")
+            .arg(self.settings.ingest.block_ms)
+            .arg("STREAMS")
+            .arg(self.keys.input())
+            .arg(from)
+            .query_async(&mut self.reader)
+            .await?;
+        let reply = reply.unwrap_or_default();
+        let Some(store) = self.store.as_mut() else {
+            return Ok(0);
+        };
+        let mut ops: Vec<Op> = Vec::new();
+        let mut acks = Vec::new();
+        let mut changed = BTreeSet::new();
+        let mut n = 0;
+        for key in reply.keys {
+            for entry in key.ids {
+                n += 1;
+                let fields: Vec<(String, Vec<u8>)> = entry
+                    .map
+                    .iter()
+                    .map(|(k, v)| {
+                        (
+                            k.clone(),
+                            redis::from_redis_value::<Vec<u8>>(v.clone()).unwrap_or_default(),
+                        )
+                    })
+                    .collect();
+                match parse_entry(&fields, &self.settings.limits) {
+                    Ok(parsed) => {
+                        if store.merge_observation(&parsed.observation) {
+                            changed.insert(parsed.observation.uuid.clone());
+                        }
+                        self.counters.ingested += 1;
+                    }
+                    Err(e) if e.is_unknown_topic() => self.counters.unknown_topics += 1,
+                    Err(e) => {
+                        self.counters.dead_lettered += 1;
+                        let mut args = vec![
+                            self.keys.deadletter(),
+                            "MAXLEN".into(),
+                            "~".into(),
+                            self.settings.output.stream_maxlen.to_string(),
+                            "*".into(),
+                        ];
+                        for (k, v) in &fields {
+                            args.push(format!("orig_{k}"));
+                            args.push(String::from_utf8_lossy(v).into_owned());
+                        }
+                        args.extend([
+                            "entry_id".to_string(),
+                            entry.id.clone(),
+                            "reason".to_string(),
+                            e.reason(),
+                        ]);
+                        ops.push(Op { cmd: "XADD", args });
+                    }
+                }
+                acks.push(entry.id);
+            }
+        }
+        if n == 0 {
+            return Ok(0);
+        }
+        for uuid in &changed {
+            if let Some(o) = store.observations.get(uuid) {
+                let identity = store.identity_groups.direct.get(uuid).map(String::as_str);
+                ops.extend(observation_op(&self.keys, o, identity));
+            }
+        }
+        let mut ack = vec![self.keys.input(), CONSUMER_GROUP.to_string()];
+        ack.extend(acks);
+        ops.push(Op {
+            cmd: "XACK",
+            args: ack,
+        });
+        self.lease.commit(&mut self.conn, &ops).await?;
+        Ok(n)
+    }
+
+    /// Runs both clusterers on a blocking thread and commits their journal.
+    async fn tick(&mut self) -> Result<(), DaemonError> {
+        let (Some(mut store), Some(mut ids), Some(mut camps)) = (
+            self.store.take(),
+            self.identities.take(),
+            self.campaigns.take(),
+        ) else {
+            return Ok(());
+        };
+        let t = Instant::now();
+        let now = now_ms();
+        let joined = tokio::task::spawn_blocking(move || {
+            let mut new_id = || uuid::Uuid::new_v4().to_string();
+            let mut ctx = TickContext {
+                now,
+                new_id: &mut new_id,
+            };
+            let r = ids
+                .tick(&mut store, &mut ctx)
+                .map_err(|e| e.to_string())
+                .and_then(|_| camps.tick(&mut store, &mut ctx).map_err(|e| e.to_string()));
+            (store, ids, camps, r)
+        })
+        .await;
+        let (mut store, ids, camps, r) = match joined {
+            Ok(v) => v,
+            Err(e) => {
+                // A panic inside clustering: the in-memory state is suspect,
+                // the stored state untouched. Rebuild both from Redis.
+                error!(
+                    panic = e.is_panic(),
+                    "clustering crashed; reloading the repository"
+                );
+                self.counters.restarts += 1;
+                self.rebuild_clusterers()?;
+                self.load().await?;
+                return Ok(());
+            }
+        };
+        self.identities = Some(ids);
+        self.campaigns = Some(camps);
+        if let Err(e) = r {
+            return Err(DaemonError::Cluster(e));
+        }
+        let journal = store.take_journal();
+        self.counters.ticks += 1;
+        self.counters.last_tick_ms = t.elapsed().as_millis() as u64;
+        if journal.is_empty() {
+            self.store = Some(store);
+            return Ok(());
+        }
+        let ops = journal_ops(
+            &self.keys,
+            &journal,
+            self.settings.output.stream_maxlen,
+            now,
+        );
+        match self.lease.commit(&mut self.conn, &ops).await {
+            Ok(_) => {
+                info!(
+                    events = journal.events.len(),
+                    identities = journal.identities.len(),
+                    campaigns = journal.campaigns.len(),
+                    "committed a clustering pass"
+                );
+                self.store = Some(store);
+                Ok(())
+            }
+            Err(e) => {
+                warn!(error = %e, "commit failed; reloading the stored state");
+                self.rebuild_clusterers()?;
+                if matches!(e, CommitError::Fenced) {
+                    return Err(DaemonError::LostLease);
+                }
+                self.load().await?;
+                Err(e.into())
+            }
+        }
+    }
+
+    fn rebuild_clusterers(&mut self) -> Result<(), DaemonError> {
+        self.identities = Some(
+            identity_clusterer(
+                &self.settings.clustering.clusterer,
+                self.settings.identity.clone(),
+            )
+            .map_err(|e| DaemonError::Cluster(e.to_string()))?,
+        );
+        self.campaigns = Some(
+            campaign_clusterer(
+                &self.settings.clustering.campaign_clusterer,
+                self.settings.campaign.clone(),
+            )
+            .map_err(|e| DaemonError::Cluster(e.to_string()))?,
+        );
+        Ok(())
+    }
+
+    async fn heartbeat(&mut self) -> Result<(), DaemonError> {
+        let interval = self.settings.heartbeat.interval_ms;
+        let dirty = self.store.as_ref().map_or(0, |s| {
+            s.changed_observations.len() + s.changed_identities.len()
+        });
+        let payload = serde_json::json!({
+            "worker": "clusterd",
+            "instance_id": self.lease.instance,
+            "pid": std::process::id(),
+            "host": std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_default(),
+            "version": env!("CARGO_PKG_VERSION"),
+            "ts": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "uptime_s": self.started.elapsed().as_secs(),
+            "state": self.state,
+            "restarts": self.counters.restarts,
+            "ticks": self.counters.ticks,
+            "last_tick_ms": self.counters.last_tick_ms,
+            "dirty": dirty,
+            "ingested": self.counters.ingested,
+            "dead_lettered": self.counters.dead_lettered,
+            "unknown_topics": self.counters.unknown_topics,
+        });
+        let _: () = redis::cmd("SET")
+            .arg(self.keys.health("clusterd"))
+            .arg(payload.to_string())
+            .arg("PX")
+            .arg(interval * 3)
+            .query_async(&mut self.conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Graceful stop: cluster what was read, commit, release the lease.
+    async fn finish(&mut self) -> Result<(), DaemonError> {
+        if self.state == "running" && self.store.is_some() {
+            self.tick().await?;
+        }
+        self.lease.release(&mut self.conn).await?;
+        let _: () = redis::cmd("DEL")
+            .arg(self.keys.health("clusterd"))
+            .query_async(&mut self.conn)
+            .await?;
+        info!("stopped cleanly");
+        Ok(())
+    }
+}

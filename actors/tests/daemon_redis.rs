@@ -1,0 +1,384 @@
+//! The daemon against the real Redis at 127.0.0.1:6379: scenarios published
+//! as shuffled, split, duplicated events settle to perfect identity and
+//! campaign scores read back from the hashes; a restart publishes and
+//! renames nothing; poison entries are dead-lettered with a reason while
+//! good entries flow; a stale leader's commit is refused; SIGTERM exits 0;
+//! bad configuration exits 2 naming the key. Each test uses its own key
+//! prefix and deletes its keys at the end.
+
+use clusterd::keys::Keys;
+use clusterd::lease::{CommitError, Lease};
+use clusterd::repository::Op;
+use decnet_clusterd::metrics::score;
+use decnet_clusterd::scenario::builtin;
+use redis::Commands;
+use std::collections::BTreeMap;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const URL: &str = "redis://127.0.0.1:6379";
+
+/// A key prefix of its own, deleted (all `{prefix}:*` keys) on drop.
+struct Prefix(String);
+
+impl Prefix {
+    fn new(tag: &str) -> Prefix {
+        Prefix(format!("test-{tag}-{}", uuid::Uuid::new_v4().simple()))
+    }
+}
+
+impl Drop for Prefix {
+    fn drop(&mut self) {
+        if let Ok(mut c) = redis::Client::open(URL).and_then(|c| c.get_connection()) {
+            let keys: Vec<String> = c
+                .scan_match::<_, String>(format!("{}:*", self.0))
+                .map(|i| i.filter_map(Result::ok).collect())
+                .unwrap_or_default();
+            for k in keys {
+                let _: Result<(), _> = c.del(k);
+            }
+        }
+    }
+}
+
+fn conn() -> redis::Connection {
+    redis::Client::open(URL)
+        .and_then(|c| c.get_connection())
+        .expect("Redis must answer on 127.0.0.1:6379")
+}
+
+struct Daemon(Child);
+
+impl Daemon {
+    fn start(prefix: &str) -> Daemon {
+        let child = Command::new(env!("CARGO_BIN_EXE_clusterd"))
+            .arg("run")
+            .env("REDIS_URL", URL)
+            .env("CLUSTERD_KEY_PREFIX", prefix)
+            .env("CLUSTERD_LEASE__PERIOD_MS", "2000")
+            .env("CLUSTERD_HEARTBEAT__INTERVAL_MS", "500")
+            .env("CLUSTERD_INGEST__BLOCK_MS", "200")
+            .env("CLUSTERD_LOG__LEVEL", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn clusterd");
+        Daemon(child)
+    }
+
+    /// SIGTERM, then the exit status.
+    fn stop(mut self) -> i32 {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.0.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(Some(s)) = self.0.try_wait() {
+                return s.code().unwrap_or(-1);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "clusterd did not stop within 10 s of SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Polls `cond` until it holds or the deadline passes.
+fn eventually(what: &str, secs: u64, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn publish(prefix: &str, name: &str) -> decnet_clusterd::scenario::Generated {
+    let g = builtin(name).unwrap().generate();
+    let mut c = conn();
+    let keys = Keys::new(prefix);
+    for e in &g.events {
+        let mut cmd = redis::cmd("XADD");
+        cmd.arg(keys.input()).arg("*");
+        for (k, v) in e.fields() {
+            cmd.arg(k).arg(v);
+        }
+        let _: String = cmd.query(&mut c).unwrap();
+    }
+    g
+}
+
+fn follow(c: &mut redis::Connection, key: String) -> Option<String> {
+    let mut id: String = c.hget(&key, "uuid").ok()?;
+    let base = key.rsplit_once(':')?.0.to_string();
+    for _ in 0..64 {
+        let next: Option<String> = c
+            .hget(format!("{base}:{id}"), "merged_into_uuid")
+            .ok()
+            .filter(|s: &String| !s.is_empty());
+        match next {
+            Some(n) => id = n,
+            None => return Some(id),
+        }
+    }
+    None
+}
+
+/// Effective identity and campaign of every observation, from the hashes.
+fn predictions(prefix: &str) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
+    let mut c = conn();
+    let keys = Keys::new(prefix);
+    let obs: Vec<String> = c.smembers(keys.attackers()).unwrap();
+    let (mut ids, mut camps) = (BTreeMap::new(), BTreeMap::new());
+    for o in obs {
+        let direct: Option<String> = c.hget(keys.attacker(&o), "identity_id").ok();
+        let Some(direct) = direct.filter(|d| !d.is_empty()) else {
+            continue;
+        };
+        let Some(identity) = follow(&mut c, keys.identity(&direct)) else {
+            continue;
+        };
+        let campaign: Option<String> = c.hget(keys.identity(&identity), "campaign_id").ok();
+        if let Some(camp) = campaign
+            .filter(|c| !c.is_empty())
+            .and_then(|cid| follow(&mut c, keys.campaign(&cid)))
+        {
+            camps.insert(o.clone(), camp);
+        }
+        ids.insert(o, identity);
+    }
+    (ids, camps)
+}
+
+fn settled(prefix: &str, observations: usize) -> bool {
+    let mut c = conn();
+    let keys = Keys::new(prefix);
+    let pending: redis::Value = redis::cmd("XPENDING")
+        .arg(keys.input())
+        .arg("clusterd")
+        .query(&mut c)
+        .unwrap_or(redis::Value::Nil);
+    let none_pending = matches!(&pending, redis::Value::Array(v) if matches!(v.first(), Some(redis::Value::Int(0))));
+    let health: Option<String> = c.get(keys.health("clusterd")).ok();
+    let clean = health
+        .and_then(|h| serde_json::from_str::<serde_json::Value>(&h).ok())
+        .is_some_and(|h| h["dirty"] == 0);
+    let (ids, camps) = predictions(prefix);
+    none_pending && clean && ids.len() == observations && camps.len() == observations
+}
+
+#[test]
+fn scenarios_settle_perfectly_and_restarts_publish_nothing() {
+    for name in [
+        "multi_operator",
+        "partial_evidence",
+        "common_library",
+        "busy_fleet",
+    ] {
+        let prefix = Prefix::new(name);
+        let daemon = Daemon::start(&prefix.0);
+        let g = publish(&prefix.0, name);
+        let n = g.truth.identity.len();
+        eventually(&format!("{name} to settle"), 60, || settled(&prefix.0, n));
+        let (ids, camps) = predictions(&prefix.0);
+        assert!(
+            score(&g.truth.identity, &ids).perfect(),
+            "{name} identity {:?}",
+            score(&g.truth.identity, &ids)
+        );
+        assert!(
+            score(&g.truth.campaign, &camps).perfect(),
+            "{name} campaign {:?}",
+            score(&g.truth.campaign, &camps)
+        );
+        assert_eq!(daemon.stop(), 0, "{name}: SIGTERM must exit 0");
+
+        // Restart over the stored state: nothing renamed, nothing published.
+        let mut c = conn();
+        let keys = Keys::new(&prefix.0);
+        let before: (usize, usize) = (
+            c.xlen(keys.identity_stream()).unwrap(),
+            c.xlen(keys.campaign_stream()).unwrap(),
+        );
+        let daemon = Daemon::start(&prefix.0);
+        eventually("the restarted daemon to take the lease", 20, || {
+            let h: Option<String> = c.get(keys.health("clusterd")).ok();
+            h.is_some_and(|h| h.contains("\"running\"") && h.contains("\"ticks\":1"))
+        });
+        let after: (usize, usize) = (
+            c.xlen(keys.identity_stream()).unwrap(),
+            c.xlen(keys.campaign_stream()).unwrap(),
+        );
+        assert_eq!(before, after, "{name}: a restart published events");
+        assert_eq!(
+            predictions(&prefix.0),
+            (ids, camps),
+            "{name}: a restart renamed something"
+        );
+        assert_eq!(daemon.stop(), 0);
+    }
+}
+
+#[test]
+fn poison_entries_are_dead_lettered_while_good_ones_flow() {
+    let prefix = Prefix::new("poison");
+    let keys = Keys::new(&prefix.0);
+    let daemon = Daemon::start(&prefix.0);
+    let mut c = conn();
+    let poison: Vec<Vec<(&str, Vec<u8>)>> = vec![
+        vec![
+            ("topic", b"attacker.observed".to_vec()),
+            ("payload", b"not json".to_vec()),
+        ],
+        vec![
+            ("topic", b"attacker.observed".to_vec()),
+            ("payload", br#"{"ip":"1.2.3.4"}"#.to_vec()),
+        ],
+        vec![
+            ("topic", b"attacker.observed".to_vec()),
+            (
+                "payload",
+                br#"{"uuid":"a","sessions":[{"session_id":"s","phase":"hax"}]}"#.to_vec(),
+            ),
+        ],
+        vec![("topic", vec![0xff, 0xfe]), ("payload", b"{}".to_vec())],
+        vec![
+            ("topic", b"attacker.observed".to_vec()),
+            (
+                "payload",
+                format!(r#"{{"uuid":"big","x":"{}"}}"#, "x".repeat(70_000)).into_bytes(),
+            ),
+        ],
+        vec![
+            ("topic", b"attacker.observed".to_vec()),
+            ("payload", br#"{"uuid":"a b\n{}"}"#.to_vec()),
+        ],
+    ];
+    for fields in &poison {
+        let mut cmd = redis::cmd("XADD");
+        cmd.arg(keys.input()).arg("*");
+        for (k, v) in fields {
+            cmd.arg(*k).arg(v.as_slice());
+        }
+        let _: String = cmd.query(&mut c).unwrap();
+    }
+    let _: String = redis::cmd("XADD")
+        .arg(keys.input())
+        .arg("*")
+        .arg("topic")
+        .arg("attacker.rumoured")
+        .arg("payload")
+        .arg("{}")
+        .query(&mut c)
+        .unwrap();
+    let _: String = redis::cmd("XADD")
+        .arg(keys.input())
+        .arg("*")
+        .arg("topic")
+        .arg("attacker.observed")
+        .arg("payload")
+        .arg(r#"{"uuid":"good-1","ip":"198.51.100.1"}"#)
+        .query(&mut c)
+        .unwrap();
+    eventually("the good entry to be stored", 30, || {
+        c.sismember(keys.attackers(), "good-1").unwrap_or(false)
+    });
+    eventually("every poison entry to be dead-lettered", 30, || {
+        c.xlen::<_, usize>(keys.deadletter()).unwrap_or(0) == poison.len()
+    });
+    let entries: redis::streams::StreamRangeReply = c.xrange_all(keys.deadletter()).unwrap();
+    for e in &entries.ids {
+        let reason: String = e.get("reason").expect("a reason");
+        assert!(!reason.is_empty());
+    }
+    let pending: redis::Value = redis::cmd("XPENDING")
+        .arg(keys.input())
+        .arg("clusterd")
+        .query(&mut c)
+        .unwrap();
+    assert!(
+        matches!(&pending, redis::Value::Array(v) if matches!(v.first(), Some(redis::Value::Int(0)))),
+        "all acked: {pending:?}"
+    );
+    assert_eq!(daemon.stop(), 0);
+}
+
+#[test]
+fn a_stale_leaders_commit_is_refused() {
+    let prefix = Prefix::new("fence");
+    let keys = Keys::new(&prefix.0);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let client = redis::Client::open(URL).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        let old = Lease {
+            key: keys.leader(),
+            instance: "old".into(),
+            period_ms: 300,
+        };
+        let new = Lease {
+            key: keys.leader(),
+            instance: "new".into(),
+            period_ms: 5_000,
+        };
+        assert!(old.acquire(&mut conn).await.unwrap());
+        assert!(
+            !new.acquire(&mut conn).await.unwrap(),
+            "a held lease cannot be taken"
+        );
+        let op = |v: &str| {
+            vec![Op {
+                cmd: "SADD",
+                args: vec![keys.attackers(), v.to_string()],
+            }]
+        };
+        assert_eq!(old.commit(&mut conn, &op("by-old")).await.unwrap(), 1);
+        tokio::time::sleep(std::time::Duration::from_millis(400)).await; // old leader pauses
+        assert!(
+            new.acquire(&mut conn).await.unwrap(),
+            "the lease expired: a standby takes over"
+        );
+        assert!(matches!(
+            old.commit(&mut conn, &op("late")).await,
+            Err(CommitError::Fenced)
+        ));
+        assert!(!old.renew(&mut conn).await.unwrap());
+        new.commit(&mut conn, &op("by-new")).await.unwrap();
+        let members: Vec<String> = redis::cmd("SMEMBERS")
+            .arg(keys.attackers())
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert!(members.contains(&"by-new".to_string()) && !members.contains(&"late".to_string()));
+    });
+}
+
+#[test]
+fn bad_configuration_exits_2_naming_the_key() {
+    let out = Command::new(env!("CARGO_BIN_EXE_clusterd"))
+        .arg("run")
+        .env("CLUSTERD_INGEST__BATCH", "0")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ingest.batch"));
+    let out = Command::new(env!("CARGO_BIN_EXE_clusterd"))
+        .arg("run")
+        .env("DECNET_CLUSTERER_TYPE", "louvain")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("connected_components"));
+}
