@@ -19,6 +19,28 @@ pub enum Verb {
         #[arg(long)]
         config: Option<std::path::PathBuf>,
     },
+    /// Send a control command (SPEC §7) to the running daemon and print its reply.
+    Ctl {
+        /// status, pause, resume, tick, recluster, restart, stop, link, separate, forget.
+        action: String,
+        /// For link / separate / forget: the two observation uuids.
+        observations: Vec<String>,
+        /// The worker the command is for.
+        #[arg(long, default_value = "all")]
+        target: String,
+        /// Who asks (recorded with operator decisions).
+        #[arg(long, env = "USER", default_value = "operator")]
+        by: String,
+        /// Print the raw reply as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Seconds to wait for the reply.
+        #[arg(long, default_value_t = 10)]
+        timeout: u64,
+        /// A TOML file overlaid on config/default.toml (for the Redis URL and prefix).
+        #[arg(long)]
+        config: Option<std::path::PathBuf>,
+    },
     /// Publish a scenario's events into the input stream.
     Simulate {
         /// A built-in scenario name or a YAML file.
@@ -90,6 +112,23 @@ impl CliError {
 pub fn run(cli: Cli) -> Result<i32, CliError> {
     match cli.verb {
         Verb::Run { config } => crate::run::run(config.as_deref()),
+        Verb::Ctl {
+            action,
+            observations,
+            target,
+            by,
+            json,
+            timeout,
+            config,
+        } => crate::run::ctl(
+            &action,
+            &observations,
+            &target,
+            &by,
+            json,
+            timeout,
+            config.as_deref(),
+        ),
         Verb::Simulate {
             scenario,
             rate,

@@ -13,6 +13,7 @@
 //! pending entries and per-worker heartbeats; this loop plays all the
 //! workers' parts in one task and writes the process heartbeat.
 
+use crate::control::{self, Action, Command, Rejected};
 use crate::keys::{Keys, CONSUMER_GROUP};
 use crate::lease::{CommitError, Lease};
 use crate::repository::{self, journal_ops, observation_op, Op};
@@ -20,11 +21,14 @@ use crate::settings::Settings;
 use decnet_clusterd::campaign::clusterer::{campaign_clusterer, CampaignClusterer};
 use decnet_clusterd::evidence::event::parse_entry;
 use decnet_clusterd::identity::clusterer::{identity_clusterer, Clusterer, TickContext};
+use decnet_clusterd::identity::{Decision, DecisionKind};
 use decnet_clusterd::store::Store;
 use redis::aio::MultiplexedConnection;
 use redis::AsyncConnectionConfig;
+use serde_json::Value;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
 use tracing::{error, info, warn};
 
 /// How long connecting to Redis may take before it counts as down.
@@ -94,6 +98,16 @@ struct Daemon {
     counters: Counters,
     started: Instant,
     state: &'static str,
+    client: redis::Client,
+    commands: Option<mpsc::Receiver<Result<Command, Rejected>>>,
+    /// Set by a command that wants a clustering pass soon.
+    tick_requested: bool,
+}
+
+/// What the main loop should do after a command.
+enum Next {
+    Continue,
+    Stop,
 }
 
 /// Runs the daemon until `shutdown` resolves.
@@ -140,10 +154,17 @@ pub async fn run(
         counters: Counters::default(),
         started: Instant::now(),
         state: "standby",
+        client,
+        commands: None,
+        tick_requested: false,
     };
     tokio::pin!(shutdown);
     tokio::select! {
-        r = d.main() => r,
+        r = d.main() => {
+            r?;
+            info!("stop command received; finishing the work in hand");
+            d.finish().await
+        }
         _ = &mut shutdown => {
             info!("stop requested; finishing the work in hand");
             d.finish().await
@@ -155,6 +176,14 @@ impl Daemon {
     async fn main(&mut self) -> Result<(), DaemonError> {
         self.wait_for_lease().await?;
         self.state = "running";
+        // Only the leader listens, so every request gets exactly one reply.
+        let (tx, rx) = mpsc::channel(64);
+        tokio::spawn(control::listen(
+            self.client.clone(),
+            self.keys.control(),
+            tx,
+        ));
+        self.commands = Some(rx);
         self.ensure_group().await?;
         self.load().await?;
         self.tick().await?;
@@ -175,6 +204,13 @@ impl Daemon {
                 self.heartbeat().await?;
                 last_beat = Instant::now();
             }
+            if let Next::Stop = self.drain_commands().await? {
+                return Ok(());
+            }
+            if self.state == "paused" {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
             // Our own pending entries (a crash between read and ack) first.
             let read = self
                 .read_batch(if pending_first { "0" } else { ">" })
@@ -191,7 +227,7 @@ impl Daemon {
             });
             let slow =
                 last_tick.elapsed() >= Duration::from_millis(self.settings.clustering.slow_tick_ms);
-            if debounced || slow {
+            if debounced || slow || std::mem::take(&mut self.tick_requested) {
                 self.tick().await?;
                 last_tick = Instant::now();
                 last_change = None;
@@ -442,10 +478,23 @@ impl Daemon {
 
     async fn heartbeat(&mut self) -> Result<(), DaemonError> {
         let interval = self.settings.heartbeat.interval_ms;
+        let payload = self.health();
+        let _: () = redis::cmd("SET")
+            .arg(self.keys.health("clusterd"))
+            .arg(payload.to_string())
+            .arg("PX")
+            .arg(interval * 3)
+            .query_async(&mut self.conn)
+            .await?;
+        Ok(())
+    }
+
+    /// The heartbeat payload (SPEC §6).
+    fn health(&self) -> Value {
         let dirty = self.store.as_ref().map_or(0, |s| {
             s.changed_observations.len() + s.changed_identities.len()
         });
-        let payload = serde_json::json!({
+        serde_json::json!({
             "worker": "clusterd",
             "instance_id": self.lease.instance,
             "pid": std::process::id(),
@@ -461,15 +510,182 @@ impl Daemon {
             "ingested": self.counters.ingested,
             "dead_lettered": self.counters.dead_lettered,
             "unknown_topics": self.counters.unknown_topics,
-        });
-        let _: () = redis::cmd("SET")
-            .arg(self.keys.health("clusterd"))
-            .arg(payload.to_string())
-            .arg("PX")
-            .arg(interval * 3)
+        })
+    }
+
+    /// Runs every command waiting on the control channel.
+    async fn drain_commands(&mut self) -> Result<Next, DaemonError> {
+        loop {
+            let Some(msg) = self.commands.as_mut().and_then(|rx| rx.try_recv().ok()) else {
+                return Ok(Next::Continue);
+            };
+            let (request_id, result, next) = match msg {
+                Err(rejected) => (rejected.request_id, Err(rejected.error), Next::Continue),
+                Ok(cmd) => {
+                    let id = cmd.request_id.clone();
+                    let (result, next) = self.handle(cmd).await?;
+                    (id, result, next)
+                }
+            };
+            if let Some(id) = request_id {
+                let body = control::reply(&id, result).to_string();
+                let _: i64 = redis::cmd("PUBLISH")
+                    .arg(self.keys.control_reply())
+                    .arg(body)
+                    .query_async(&mut self.conn)
+                    .await?;
+            }
+            if let Next::Stop = next {
+                return Ok(Next::Stop);
+            }
+        }
+    }
+
+    async fn handle(&mut self, cmd: Command) -> Result<(Result<Value, String>, Next), DaemonError> {
+        let worker_scope = |t: &str| {
+            [
+                "all",
+                "clusterd",
+                "bus-ingest",
+                "clusterer",
+                "campaign-clusterer",
+            ]
+            .contains(&t)
+        };
+        let r = match cmd.action {
+            Action::Status => Ok(self.status().await?),
+            Action::Pause | Action::Resume if !worker_scope(&cmd.target) => {
+                Err(format!("`{}` cannot be paused; this daemon pauses ingest and clustering together (target all)", cmd.target))
+            }
+            Action::Pause => {
+                self.state = "paused";
+                Ok(serde_json::json!({"state": "paused"}))
+            }
+            Action::Resume => {
+                self.state = "running";
+                Ok(serde_json::json!({"state": "running"}))
+            }
+            Action::Tick => {
+                self.tick().await?;
+                Ok(serde_json::json!({"ticks": self.counters.ticks, "last_tick_ms": self.counters.last_tick_ms}))
+            }
+            Action::Recluster | Action::Restart => {
+                if matches!(cmd.action, Action::Restart) && !["clusterer", "campaign-clusterer", "all"].contains(&cmd.target.as_str()) {
+                    return Ok((Err(format!("`{}` cannot be restarted on its own yet; restart `clusterer` or `all`", cmd.target)), Next::Continue));
+                }
+                self.rebuild_clusterers()?;
+                self.load().await?;
+                self.counters.restarts += u64::from(matches!(cmd.action, Action::Restart));
+                self.tick().await?;
+                Ok(serde_json::json!({"reloaded": true, "observations": self.store.as_ref().map_or(0, |s| s.observations.len())}))
+            }
+            Action::Stop => return Ok((Ok(serde_json::json!({"stopping": true})), Next::Stop)),
+            Action::Link(a, b) => self.decide(&a, &b, Some(DecisionKind::Link), &cmd.requested_by).await?,
+            Action::Separate(a, b) => self.decide(&a, &b, Some(DecisionKind::Separate), &cmd.requested_by).await?,
+            Action::Forget(a, b) => self.decide(&a, &b, None, &cmd.requested_by).await?,
+        };
+        Ok((r, Next::Continue))
+    }
+
+    /// Persists (or forgets) an operator decision and schedules a pass.
+    async fn decide(
+        &mut self,
+        a: &str,
+        b: &str,
+        kind: Option<DecisionKind>,
+        by: &str,
+    ) -> Result<Result<Value, String>, DaemonError> {
+        let Some(store) = self.store.as_mut() else {
+            return Ok(Err("the repository is not loaded yet".into()));
+        };
+        let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+        let field = format!("{lo}|{hi}");
+        let mut decisions = store.decisions.clone();
+        let op = match kind {
+            Some(kind) => {
+                let d = Decision {
+                    kind,
+                    requested_by: by.to_string(),
+                    at: now_ms(),
+                };
+                let json = serde_json::to_string(&d).unwrap_or_default();
+                decisions.set(lo, hi, d);
+                Op {
+                    cmd: "HSET",
+                    args: vec![self.keys.decisions(), field, json],
+                }
+            }
+            None => {
+                if decisions.forget(lo, hi).is_none() {
+                    return Ok(Err(format!("no decision on {lo} and {hi} to forget")));
+                }
+                Op {
+                    cmd: "HDEL",
+                    args: vec![self.keys.decisions(), field],
+                }
+            }
+        };
+        self.lease.commit(&mut self.conn, &[op]).await?;
+        if let Some(store) = self.store.as_mut() {
+            store.set_decisions(decisions);
+        }
+        self.tick_requested = true;
+        Ok(Ok(serde_json::json!({
+            "observation_uuids": [lo, hi],
+            "decision": kind.map(|k| k.as_str()),
+            "requested_by": by,
+            "applied": "at the next clustering pass",
+        })))
+    }
+
+    async fn status(&mut self) -> Result<Value, DaemonError> {
+        let leader: Option<String> = redis::cmd("GET")
+            .arg(self.keys.leader())
             .query_async(&mut self.conn)
             .await?;
-        Ok(())
+        let input: u64 = redis::cmd("XLEN")
+            .arg(self.keys.input())
+            .query_async(&mut self.conn)
+            .await?;
+        let deadletter: u64 = redis::cmd("XLEN")
+            .arg(self.keys.deadletter())
+            .query_async(&mut self.conn)
+            .await?;
+        let pending: redis::Value = redis::cmd("XPENDING")
+            .arg(self.keys.input())
+            .arg(CONSUMER_GROUP)
+            .query_async(&mut self.conn)
+            .await?;
+        let pending = match pending {
+            redis::Value::Array(v) => match v.first() {
+                Some(redis::Value::Int(n)) => *n,
+                _ => 0,
+            },
+            _ => 0,
+        };
+        let lag: Option<i64> = redis::cmd("XINFO")
+            .arg("GROUPS")
+            .arg(self.keys.input())
+            .query_async::<Vec<std::collections::HashMap<String, redis::Value>>>(&mut self.conn)
+            .await
+            .ok()
+            .and_then(|groups| {
+                groups
+                    .into_iter()
+                    .find_map(|g| match (g.get("name"), g.get("lag")) {
+                        (Some(redis::Value::BulkString(n)), Some(redis::Value::Int(l)))
+                            if n.as_slice() == CONSUMER_GROUP.as_bytes() =>
+                        {
+                            Some(*l)
+                        }
+                        _ => None,
+                    })
+            });
+        Ok(serde_json::json!({
+            "workers": {"clusterd": self.health()},
+            "leader": leader,
+            "queues": {"input": input, "pending": pending, "lag": lag, "deadletter": deadletter},
+        }))
     }
 
     /// Graceful stop: cluster what was read, commit, release the lease.

@@ -14,6 +14,7 @@
 
 pub mod bus;
 pub mod cli;
+pub mod control;
 pub mod daemon;
 pub mod keys;
 pub mod lease;

@@ -194,6 +194,53 @@ pub fn summary(
     out
 }
 
+/// A readable rendering of a control reply's result.
+pub fn control_reply(action: &str, result: &serde_json::Value) -> String {
+    let mut out = String::new();
+    if action != "status" {
+        let _ = writeln!(out, "{action}: ok");
+        if let Some(obj) = result.as_object() {
+            for (k, v) in obj {
+                let _ = writeln!(out, "  {k}: {}", clean(&v.to_string(), 200));
+            }
+        }
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "leader: {}",
+        clean(result["leader"].as_str().unwrap_or("(none)"), 64)
+    );
+    let q = &result["queues"];
+    let _ = writeln!(
+        out,
+        "queues: input {}  lag {}  pending {}  dead-letter {}\n",
+        q["input"], q["lag"], q["pending"], q["deadletter"]
+    );
+    let _ = writeln!(
+        out,
+        "{:<20} {:<10} {:>8} {:>8} {:>8} {:>6} {:>10} {:>6}",
+        "worker", "state", "uptime", "restarts", "ingested", "dirty", "last tick", "ticks"
+    );
+    if let Some(workers) = result["workers"].as_object() {
+        for (name, w) in workers {
+            let _ = writeln!(
+                out,
+                "{:<20} {:<10} {:>7}s {:>8} {:>8} {:>6} {:>8}ms {:>6}",
+                clean(name, 20),
+                w["state"].as_str().unwrap_or("?"),
+                w["uptime_s"],
+                w["restarts"],
+                w["ingested"],
+                w["dirty"],
+                w["last_tick_ms"],
+                w["ticks"]
+            );
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -88,3 +88,82 @@ pub fn simulate(name: &str, rate: Option<u32>, config: Option<&Path>) -> Result<
     );
     Ok(0)
 }
+
+/// `clusterd ctl`: publish one command, wait for its reply, print it.
+pub fn ctl(
+    action: &str,
+    observations: &[String],
+    target: &str,
+    by: &str,
+    json: bool,
+    timeout: u64,
+    config: Option<&Path>,
+) -> Result<i32, CliError> {
+    use futures_util::StreamExt;
+    let s = settings(config)?;
+    let keys = Keys::new(&s.redis.key_prefix);
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let mut command = serde_json::json!({
+        "action": action, "target": target, "request_id": request_id, "requested_by": by,
+    });
+    if !observations.is_empty() {
+        command["observation_uuids"] = serde_json::json!(observations);
+    }
+    let system = actix_rt::System::new();
+    let reply: Option<serde_json::Value> = system
+        .block_on(async {
+            let client = redis::Client::open(s.redis.url.as_str())?;
+            let mut pubsub = client.get_async_pubsub().await?;
+            // Subscribe before publishing so the reply cannot be missed.
+            pubsub.subscribe(keys.control_reply()).await?;
+            let mut conn = client.get_multiplexed_async_connection().await?;
+            let receivers: i64 = redis::cmd("PUBLISH")
+                .arg(keys.control())
+                .arg(command.to_string())
+                .query_async(&mut conn)
+                .await?;
+            if receivers == 0 {
+                return Ok::<_, redis::RedisError>(None);
+            }
+            let mut messages = pubsub.on_message();
+            let wait = async {
+                while let Some(m) = messages.next().await {
+                    if let Ok(v) =
+                        serde_json::from_slice::<serde_json::Value>(m.get_payload_bytes())
+                    {
+                        if v["request_id"] == request_id.as_str() {
+                            return Some(v);
+                        }
+                    }
+                }
+                None
+            };
+            Ok(
+                tokio::time::timeout(std::time::Duration::from_secs(timeout), wait)
+                    .await
+                    .ok()
+                    .flatten(),
+            )
+        })
+        .with_context(|| format!("talking to Redis at the {} prefix", keys.prefix()))?;
+    let Some(reply) = reply else {
+        return Err(CliError::Runtime(anyhow::anyhow!(
+            "no reply within {timeout} s: is `clusterd run` running with prefix `{}`?",
+            keys.prefix()
+        )));
+    };
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&reply).unwrap_or_default()
+        );
+    } else if reply["ok"] == true {
+        print!("{}", crate::report::control_reply(action, &reply["result"]));
+    } else {
+        eprintln!(
+            "clusterd: {action} refused: {}",
+            reply["error"].as_str().unwrap_or("no reason given")
+        );
+    }
+    Ok(if reply["ok"] == true { 0 } else { 1 })
+}

@@ -382,3 +382,143 @@ fn bad_configuration_exits_2_naming_the_key() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("connected_components"));
 }
+
+fn ctl(prefix: &str, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_clusterd"))
+        .arg("ctl")
+        .args(args)
+        .arg("--by")
+        .arg("test-analyst")
+        .env("REDIS_URL", URL)
+        .env("CLUSTERD_KEY_PREFIX", prefix)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn observe(prefix: &str, uuid: &str, ja3: &str) {
+    let mut c = conn();
+    let payload =
+        format!(r#"{{"uuid":"{uuid}","fingerprints":[{{"kind":"ja3","value":"{ja3}"}}]}}"#);
+    let _: String = redis::cmd("XADD")
+        .arg(Keys::new(prefix).input())
+        .arg("*")
+        .arg("topic")
+        .arg("attacker.observed")
+        .arg("payload")
+        .arg(payload)
+        .query(&mut c)
+        .unwrap();
+}
+
+fn identity_of(prefix: &str, obs: &str) -> Option<String> {
+    predictions(prefix).0.get(obs).cloned()
+}
+
+#[test]
+fn control_actions_and_operator_decisions() {
+    let prefix = Prefix::new("control");
+    let p = prefix.0.as_str();
+    let daemon = Daemon::start(p);
+    let mut c = conn();
+    let keys = Keys::new(p);
+    eventually("the daemon to lead", 20, || {
+        c.get::<_, Option<String>>(keys.leader())
+            .ok()
+            .flatten()
+            .is_some()
+    });
+    for (o, j) in [
+        ("op-a", "rare-1"),
+        ("op-b", "rare-1"),
+        ("op-c", "other-1"),
+        ("op-d", "other-2"),
+    ] {
+        observe(p, o, j);
+    }
+    eventually("identities", 20, || {
+        identity_of(p, "op-a").is_some()
+            && identity_of(p, "op-a") == identity_of(p, "op-b")
+            && identity_of(p, "op-d").is_some()
+    });
+
+    let (code, out, _) = ctl(p, &["status"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("leader:") && out.contains("clusterd"), "{out}");
+    let (code, out, _) = ctl(p, &["status", "--json"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["result"]["workers"]["clusterd"]["state"], "running");
+
+    let (code, _, err) = ctl(p, &["explode"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("unknown action"), "{err}");
+    let (code, _, err) = ctl(p, &["link", "op-a"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("exactly two"), "{err}");
+
+    // Separate: persisted with who and when, and applied.
+    let (code, _, err) = ctl(p, &["separate", "op-a", "op-b"]);
+    assert_eq!(code, 0, "{err}");
+    let stored: String = c.hget(keys.decisions(), "op-a|op-b").unwrap();
+    let d: serde_json::Value = serde_json::from_str(&stored).unwrap();
+    assert_eq!(d["kind"], "separate");
+    assert_eq!(d["requested_by"], "test-analyst");
+    assert!(d["at"].as_i64().unwrap() > 0);
+    eventually("the separation to apply", 20, || {
+        identity_of(p, "op-a") != identity_of(p, "op-b")
+    });
+    // Link two unrelated observations.
+    assert_eq!(ctl(p, &["link", "op-c", "op-d"]).0, 0);
+    eventually("the link to apply", 20, || {
+        identity_of(p, "op-c") == identity_of(p, "op-d")
+    });
+    // Forget the separation: the evidence joins them again.
+    assert_eq!(ctl(p, &["forget", "op-b", "op-a"]).0, 0);
+    assert!(c
+        .hget::<_, _, Option<String>>(keys.decisions(), "op-a|op-b")
+        .unwrap()
+        .is_none());
+    eventually("the forget to apply", 20, || {
+        identity_of(p, "op-a") == identity_of(p, "op-b")
+    });
+    assert_eq!(
+        ctl(p, &["forget", "op-a", "op-b"]).0,
+        1,
+        "nothing left to forget"
+    );
+
+    assert_eq!(ctl(p, &["pause"]).0, 0);
+    let (_, out, _) = ctl(p, &["status", "--json"]);
+    assert!(out.contains("\"paused\""), "{out}");
+    assert_eq!(ctl(p, &["resume"]).0, 0);
+    assert_eq!(ctl(p, &["tick"]).0, 0);
+    assert_eq!(ctl(p, &["recluster"]).0, 0);
+    assert_eq!(
+        identity_of(p, "op-c"),
+        identity_of(p, "op-d"),
+        "decisions survive a recluster"
+    );
+
+    // stop: a reply, then a clean exit.
+    assert_eq!(ctl(p, &["stop"]).0, 0);
+    let mut daemon = daemon;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(s) = daemon.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "no exit after stop");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(0));
+    // No daemon: ctl says so and exits non-zero.
+    let (code, _, err) = ctl(p, &["status", "--timeout", "1"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("no reply"), "{err}");
+}
