@@ -192,6 +192,8 @@ impl Daemon {
         let mut last_tick = Instant::now();
         let mut last_change: Option<Instant> = None;
         let mut pending_first = true;
+        let mut last_claim = Instant::now();
+        self.claim_stale().await?;
         let renew_every = Duration::from_millis(self.settings.lease.period_ms / 3);
         loop {
             if last_renew.elapsed() >= renew_every {
@@ -199,6 +201,12 @@ impl Daemon {
                     return Err(DaemonError::LostLease);
                 }
                 last_renew = Instant::now();
+            }
+            if last_claim.elapsed() >= Duration::from_millis(self.settings.ingest.claim_idle_ms) {
+                if self.claim_stale().await? > 0 {
+                    pending_first = true;
+                }
+                last_claim = Instant::now();
             }
             if last_beat.elapsed() >= Duration::from_millis(self.settings.heartbeat.interval_ms) {
                 self.heartbeat().await?;
@@ -254,6 +262,54 @@ impl Daemon {
         }
     }
 
+    /// Takes over entries another consumer (a crashed instance) read but
+    /// never acked, once they have been idle for `claim_idle_ms`.
+    async fn claim_stale(&mut self) -> Result<usize, DaemonError> {
+        let mut cursor = "0-0".to_string();
+        let mut claimed = 0;
+        for _ in 0..1000 {
+            let reply: redis::Value = redis::cmd("XAUTOCLAIM")
+                .arg(self.keys.input())
+                .arg(CONSUMER_GROUP)
+                .arg(&self.consumer)
+                .arg(self.settings.ingest.claim_idle_ms)
+                .arg(&cursor)
+                .arg("COUNT")
+                .arg(self.settings.ingest.batch)
+                .arg("JUSTID")
+                .query_async(&mut self.conn)
+                .await?;
+            let redis::Value::Array(parts) = reply else { break };
+            let next = parts.first().and_then(|v| redis::from_redis_value::<String>(v.clone()).ok()).unwrap_or_else(|| "0-0".into());
+            claimed += parts.get(1).map_or(0, |v| match v {
+                redis::Value::Array(ids) => ids.len(),
+                _ => 0,
+            });
+            if next == "0-0" {
+                break;
+            }
+            cursor = next;
+        }
+        if claimed > 0 {
+            info!(claimed, "took over pending entries of a dead consumer");
+        }
+        Ok(claimed)
+    }
+
+    /// Delivery counts of this consumer's pending entries.
+    async fn delivery_counts(&mut self) -> Result<std::collections::HashMap<String, u64>, DaemonError> {
+        let rows: Vec<(String, String, u64, u64)> = redis::cmd("XPENDING")
+            .arg(self.keys.input())
+            .arg(CONSUMER_GROUP)
+            .arg("-")
+            .arg("+")
+            .arg(self.settings.ingest.batch)
+            .arg(&self.consumer)
+            .query_async(&mut self.conn)
+            .await?;
+        Ok(rows.into_iter().map(|(id, _, _, count)| (id, count)).collect())
+    }
+
     async fn ensure_group(&mut self) -> Result<(), DaemonError> {
         let r: Result<String, _> = redis::cmd("XGROUP")
             .arg("CREATE")
@@ -306,6 +362,12 @@ impl Daemon {
             .query_async(&mut self.reader)
             .await?;
         let reply = reply.unwrap_or_default();
+        let deliveries = if from == "0" {
+            self.delivery_counts().await?
+        } else {
+            Default::default()
+        };
+        let max_deliveries = self.settings.ingest.max_deliveries;
         let Some(store) = self.store.as_mut() else {
             return Ok(0);
         };
@@ -326,15 +388,25 @@ impl Daemon {
                         )
                     })
                     .collect();
-                match parse_entry(&fields, &self.settings.limits) {
-                    Ok(parsed) => {
+                let delivered = deliveries.get(&entry.id).copied().unwrap_or(1);
+                let parsed = if delivered > max_deliveries {
+                    Err(format!("delivered {delivered} times without being acked (max_deliveries {max_deliveries})"))
+                } else {
+                    match parse_entry(&fields, &self.settings.limits) {
+                        Ok(p) => Ok(Ok(p)),
+                        Err(e) if e.is_unknown_topic() => Ok(Err(())),
+                        Err(e) => Err(e.reason()),
+                    }
+                };
+                match parsed {
+                    Ok(Ok(parsed)) => {
                         if store.merge_observation(&parsed.observation) {
                             changed.insert(parsed.observation.uuid.clone());
                         }
                         self.counters.ingested += 1;
                     }
-                    Err(e) if e.is_unknown_topic() => self.counters.unknown_topics += 1,
-                    Err(e) => {
+                    Ok(Err(())) => self.counters.unknown_topics += 1,
+                    Err(reason) => {
                         self.counters.dead_lettered += 1;
                         let mut args = vec![
                             self.keys.deadletter(),
@@ -351,7 +423,7 @@ impl Daemon {
                             "entry_id".to_string(),
                             entry.id.clone(),
                             "reason".to_string(),
-                            e.reason(),
+                            reason,
                         ]);
                         ops.push(Op { cmd: "XADD", args });
                     }
@@ -479,13 +551,17 @@ impl Daemon {
     async fn heartbeat(&mut self) -> Result<(), DaemonError> {
         let interval = self.settings.heartbeat.interval_ms;
         let payload = self.health();
-        let _: () = redis::cmd("SET")
-            .arg(self.keys.health("clusterd"))
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(self.keys.health("clusterd"))
             .arg(payload.to_string())
             .arg("PX")
-            .arg(interval * 3)
-            .query_async(&mut self.conn)
-            .await?;
+            .arg(interval * 3);
+        if self.state == "standby" {
+            // Two instances share the key: the leader's heartbeat wins, a
+            // standby's shows only while no leader reports.
+            cmd.arg("NX");
+        }
+        let _: Option<String> = cmd.query_async(&mut self.conn).await?;
         Ok(())
     }
 

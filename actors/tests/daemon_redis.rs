@@ -58,6 +58,7 @@ impl Daemon {
             .env("CLUSTERD_LEASE__PERIOD_MS", "2000")
             .env("CLUSTERD_HEARTBEAT__INTERVAL_MS", "500")
             .env("CLUSTERD_INGEST__BLOCK_MS", "200")
+            .env("CLUSTERD_INGEST__CLAIM_IDLE_MS", "1000")
             .env("CLUSTERD_LOG__LEVEL", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
@@ -521,4 +522,58 @@ fn control_actions_and_operator_decisions() {
     let (code, _, err) = ctl(p, &["status", "--timeout", "1"]);
     assert_eq!(code, 1);
     assert!(err.contains("no reply"), "{err}");
+}
+
+fn kill9(d: &mut Daemon) {
+    let _ = Command::new("kill").arg("-KILL").arg(d.0.id().to_string()).status();
+    let _ = d.0.wait();
+}
+
+#[test]
+fn kill_9_mid_ingest_loses_nothing_and_forms_nothing_twice() {
+    let prefix = Prefix::new("kill9");
+    let p = prefix.0.as_str();
+    let mut c = conn();
+    let keys = Keys::new(p);
+    let g = publish(p, "all_with_noise");
+    let mut daemon = Daemon::start(p);
+    // Let it get part of the way, then kill it without warning.
+    eventually("some progress", 30, || c.scard::<_, usize>(keys.attackers()).unwrap_or(0) > 0);
+    kill9(&mut daemon);
+    let daemon = Daemon::start(p);
+    let n = g.truth.identity.len();
+    eventually("the restarted daemon to settle", 60, || settled(p, n));
+    let (ids, camps) = predictions(p);
+    assert!(score(&g.truth.identity, &ids).perfect());
+    assert!(score(&g.truth.campaign, &camps).perfect());
+    // Every identity.formed created exactly one identity row: none twice.
+    let formed: redis::streams::StreamRangeReply = c.xrange_all(keys.identity_stream()).unwrap();
+    let formed = formed.ids.iter().filter(|e| e.get::<String>("topic").as_deref() == Some("identity.formed")).count();
+    assert_eq!(formed, c.scard::<_, usize>(keys.identities()).unwrap());
+    assert_eq!(daemon.stop(), 0);
+}
+
+#[test]
+fn a_standby_takes_over_when_the_leader_dies() {
+    let prefix = Prefix::new("failover");
+    let p = prefix.0.as_str();
+    let mut c = conn();
+    let keys = Keys::new(p);
+    let mut first = Daemon::start(p);
+    eventually("a leader", 20, || c.get::<_, Option<String>>(keys.leader()).ok().flatten().is_some());
+    let leader: String = c.get(keys.leader()).unwrap();
+    let second = Daemon::start(p);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(c.get::<_, String>(keys.leader()).unwrap(), leader, "one leader at a time");
+    let health: String = c.get(keys.health("clusterd")).unwrap();
+    assert!(health.contains(&leader), "the leader writes the heartbeat");
+    kill9(&mut first);
+    // The lease period is 2 s in these tests: the standby must lead within it (plus polling slack).
+    eventually("the standby to take over", 6, || {
+        c.get::<_, Option<String>>(keys.leader()).ok().flatten().is_some_and(|l| l != leader)
+    });
+    let g = publish(p, "tool_upgrade");
+    eventually("the new leader to cluster", 30, || settled(p, g.truth.identity.len()));
+    assert!(score(&g.truth.identity, &predictions(p).0).perfect());
+    assert_eq!(second.stop(), 0);
 }
