@@ -159,17 +159,63 @@ pub async fn run(
         tick_requested: false,
     };
     tokio::pin!(shutdown);
-    tokio::select! {
-        r = d.main() => {
-            r?;
-            info!("stop command received; finishing the work in hand");
-            d.finish().await
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        tokio::select! {
+            r = d.main() => match r {
+                Ok(()) => {
+                    info!("stop command received; finishing the work in hand");
+                    return d.finish().await;
+                }
+                Err(DaemonError::Redis(e) | DaemonError::Load(repository::LoadError::Redis(e))) if is_connection_error(&e) => {
+                    // Redis went away: nothing unacked is lost (entries stay
+                    // pending), so wait, reconnect, reload and carry on.
+                    warn!(error = %e, backoff_ms = backoff.as_millis() as u64, "lost Redis; reconnecting");
+                    d.state = "degraded";
+                }
+                Err(e) => return Err(e),
+            },
+            _ = &mut shutdown => {
+                info!("stop requested; finishing the work in hand");
+                return d.finish().await;
+            }
         }
-        _ = &mut shutdown => {
-            info!("stop requested; finishing the work in hand");
-            d.finish().await
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = &mut shutdown => return Ok(()),
+        }
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+        match reconnect(&d.client, &d.settings).await {
+            Ok((conn, reader)) => {
+                d.conn = conn;
+                d.reader = reader;
+                d.store = None;
+                d.rebuild_clusterers()?;
+                backoff = Duration::from_millis(100);
+            }
+            Err(e) => warn!(error = %e, "Redis still unreachable"),
         }
     }
+}
+
+/// Longest wait between reconnection attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+fn is_connection_error(e: &redis::RedisError) -> bool {
+    e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() || e.is_timeout()
+}
+
+async fn reconnect(
+    client: &redis::Client,
+    settings: &Settings,
+) -> Result<(MultiplexedConnection, MultiplexedConnection), redis::RedisError> {
+    let conn = connect(client, RESPONSE_TIMEOUT).await?;
+    let reader = connect(
+        client,
+        Duration::from_millis(settings.ingest.block_ms) + RESPONSE_TIMEOUT,
+    )
+    .await?;
+    Ok((conn, reader))
 }
 
 impl Daemon {
@@ -279,8 +325,13 @@ impl Daemon {
                 .arg("JUSTID")
                 .query_async(&mut self.conn)
                 .await?;
-            let redis::Value::Array(parts) = reply else { break };
-            let next = parts.first().and_then(|v| redis::from_redis_value::<String>(v.clone()).ok()).unwrap_or_else(|| "0-0".into());
+            let redis::Value::Array(parts) = reply else {
+                break;
+            };
+            let next = parts
+                .first()
+                .and_then(|v| redis::from_redis_value::<String>(v.clone()).ok())
+                .unwrap_or_else(|| "0-0".into());
             claimed += parts.get(1).map_or(0, |v| match v {
                 redis::Value::Array(ids) => ids.len(),
                 _ => 0,
@@ -297,7 +348,9 @@ impl Daemon {
     }
 
     /// Delivery counts of this consumer's pending entries.
-    async fn delivery_counts(&mut self) -> Result<std::collections::HashMap<String, u64>, DaemonError> {
+    async fn delivery_counts(
+        &mut self,
+    ) -> Result<std::collections::HashMap<String, u64>, DaemonError> {
         let rows: Vec<(String, String, u64, u64)> = redis::cmd("XPENDING")
             .arg(self.keys.input())
             .arg(CONSUMER_GROUP)
@@ -307,7 +360,10 @@ impl Daemon {
             .arg(&self.consumer)
             .query_async(&mut self.conn)
             .await?;
-        Ok(rows.into_iter().map(|(id, _, _, count)| (id, count)).collect())
+        Ok(rows
+            .into_iter()
+            .map(|(id, _, _, count)| (id, count))
+            .collect())
     }
 
     async fn ensure_group(&mut self) -> Result<(), DaemonError> {

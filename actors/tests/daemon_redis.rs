@@ -51,9 +51,13 @@ struct Daemon(Child);
 
 impl Daemon {
     fn start(prefix: &str) -> Daemon {
+        Daemon::start_on(prefix, URL)
+    }
+
+    fn start_on(prefix: &str, url: &str) -> Daemon {
         let child = Command::new(env!("CARGO_BIN_EXE_clusterd"))
             .arg("run")
-            .env("REDIS_URL", URL)
+            .env("REDIS_URL", url)
             .env("CLUSTERD_KEY_PREFIX", prefix)
             .env("CLUSTERD_LEASE__PERIOD_MS", "2000")
             .env("CLUSTERD_HEARTBEAT__INTERVAL_MS", "500")
@@ -525,7 +529,10 @@ fn control_actions_and_operator_decisions() {
 }
 
 fn kill9(d: &mut Daemon) {
-    let _ = Command::new("kill").arg("-KILL").arg(d.0.id().to_string()).status();
+    let _ = Command::new("kill")
+        .arg("-KILL")
+        .arg(d.0.id().to_string())
+        .status();
     let _ = d.0.wait();
 }
 
@@ -538,7 +545,9 @@ fn kill_9_mid_ingest_loses_nothing_and_forms_nothing_twice() {
     let g = publish(p, "all_with_noise");
     let mut daemon = Daemon::start(p);
     // Let it get part of the way, then kill it without warning.
-    eventually("some progress", 30, || c.scard::<_, usize>(keys.attackers()).unwrap_or(0) > 0);
+    eventually("some progress", 30, || {
+        c.scard::<_, usize>(keys.attackers()).unwrap_or(0) > 0
+    });
     kill9(&mut daemon);
     let daemon = Daemon::start(p);
     let n = g.truth.identity.len();
@@ -548,7 +557,11 @@ fn kill_9_mid_ingest_loses_nothing_and_forms_nothing_twice() {
     assert!(score(&g.truth.campaign, &camps).perfect());
     // Every identity.formed created exactly one identity row: none twice.
     let formed: redis::streams::StreamRangeReply = c.xrange_all(keys.identity_stream()).unwrap();
-    let formed = formed.ids.iter().filter(|e| e.get::<String>("topic").as_deref() == Some("identity.formed")).count();
+    let formed = formed
+        .ids
+        .iter()
+        .filter(|e| e.get::<String>("topic").as_deref() == Some("identity.formed"))
+        .count();
     assert_eq!(formed, c.scard::<_, usize>(keys.identities()).unwrap());
     assert_eq!(daemon.stop(), 0);
 }
@@ -560,20 +573,172 @@ fn a_standby_takes_over_when_the_leader_dies() {
     let mut c = conn();
     let keys = Keys::new(p);
     let mut first = Daemon::start(p);
-    eventually("a leader", 20, || c.get::<_, Option<String>>(keys.leader()).ok().flatten().is_some());
+    eventually("a leader", 20, || {
+        c.get::<_, Option<String>>(keys.leader())
+            .ok()
+            .flatten()
+            .is_some()
+    });
     let leader: String = c.get(keys.leader()).unwrap();
     let second = Daemon::start(p);
     std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(c.get::<_, String>(keys.leader()).unwrap(), leader, "one leader at a time");
+    assert_eq!(
+        c.get::<_, String>(keys.leader()).unwrap(),
+        leader,
+        "one leader at a time"
+    );
     let health: String = c.get(keys.health("clusterd")).unwrap();
     assert!(health.contains(&leader), "the leader writes the heartbeat");
     kill9(&mut first);
     // The lease period is 2 s in these tests: the standby must lead within it (plus polling slack).
     eventually("the standby to take over", 6, || {
-        c.get::<_, Option<String>>(keys.leader()).ok().flatten().is_some_and(|l| l != leader)
+        c.get::<_, Option<String>>(keys.leader())
+            .ok()
+            .flatten()
+            .is_some_and(|l| l != leader)
     });
     let g = publish(p, "tool_upgrade");
-    eventually("the new leader to cluster", 30, || settled(p, g.truth.identity.len()));
+    eventually("the new leader to cluster", 30, || {
+        settled(p, g.truth.identity.len())
+    });
     assert!(score(&g.truth.identity, &predictions(p).0).perfect());
     assert_eq!(second.stop(), 0);
+}
+
+/// A private redis-server with an append-only file, on a free port.
+struct PrivateRedis {
+    port: u16,
+    dir: std::path::PathBuf,
+    child: Option<Child>,
+}
+
+impl PrivateRedis {
+    fn start() -> PrivateRedis {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = std::env::temp_dir().join(format!("clusterd-redis-{port}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut r = PrivateRedis {
+            port,
+            dir,
+            child: None,
+        };
+        r.up();
+        r
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn up(&mut self) {
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+            ])
+            .arg("--dir")
+            .arg(&self.dir)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server on the PATH");
+        self.child = Some(child);
+        let url = self.url();
+        eventually("the private redis to answer", 10, || {
+            redis::Client::open(url.as_str())
+                .and_then(|c| c.get_connection())
+                .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
+                .is_ok()
+        });
+    }
+
+    fn down(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(c.id().to_string())
+                .status();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.down();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[test]
+fn the_daemon_recovers_when_redis_restarts() {
+    let mut redis_server = PrivateRedis::start();
+    let url = redis_server.url();
+    let prefix = "restart";
+    let daemon = Daemon::start_on(prefix, &url);
+    let g = builtin("vpn_hopping").unwrap().generate();
+    let c = || {
+        redis::Client::open(url.as_str())
+            .unwrap()
+            .get_connection()
+            .unwrap()
+    };
+    let keys = Keys::new(prefix);
+    let send = |events: &[decnet_clusterd::scenario::GeneratedEvent]| {
+        let mut conn = c();
+        for e in events {
+            let mut cmd = redis::cmd("XADD");
+            cmd.arg(keys.input()).arg("*");
+            for (k, v) in e.fields() {
+                cmd.arg(k).arg(v);
+            }
+            let _: String = cmd.query(&mut conn).unwrap();
+        }
+    };
+    let half = g.events.len() / 2;
+    send(&g.events[..half]);
+    eventually("the first half to be acked", 30, || {
+        let mut conn = c();
+        let stored: usize = conn.scard(keys.attackers()).unwrap_or(0);
+        stored > 0 && redis::cmd("XPENDING").arg(keys.input()).arg("clusterd").query::<redis::Value>(&mut conn)
+            .is_ok_and(|v| matches!(&v, redis::Value::Array(a) if matches!(a.first(), Some(redis::Value::Int(0)))))
+    });
+    redis_server.down();
+    std::thread::sleep(Duration::from_millis(300));
+    redis_server.up();
+    send(&g.events[half..]);
+    eventually("the daemon to settle after the restart", 60, || {
+        let mut conn = c();
+        let obs: Vec<String> = conn.smembers(keys.attackers()).unwrap_or_default();
+        obs.len() == g.truth.identity.len()
+            && obs.iter().all(|o| {
+                conn.hget::<_, _, Option<String>>(keys.attacker(o), "identity_id")
+                    .ok()
+                    .flatten()
+                    .is_some_and(|i| !i.is_empty())
+            })
+    });
+    let mut conn = c();
+    let mut ids = BTreeMap::new();
+    for o in conn.smembers::<_, Vec<String>>(keys.attackers()).unwrap() {
+        let i: String = conn.hget(keys.attacker(&o), "identity_id").unwrap();
+        ids.insert(o, i);
+    }
+    assert!(
+        score(&g.truth.identity, &ids).perfect(),
+        "{:?}",
+        score(&g.truth.identity, &ids)
+    );
+    assert_eq!(daemon.stop(), 0);
 }
