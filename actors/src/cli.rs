@@ -41,6 +41,35 @@ pub enum Verb {
         #[arg(long)]
         config: Option<std::path::PathBuf>,
     },
+    /// Show an observation, identity or campaign from the repository (follows merges).
+    Inspect {
+        /// observation, identity or campaign.
+        kind: String,
+        uuid: String,
+        #[arg(long)]
+        json: bool,
+        #[arg(long)]
+        config: Option<std::path::PathBuf>,
+    },
+    /// Explain the evidence between two observations: tiers, values, veto, rarity, verdict.
+    Explain {
+        a: String,
+        b: String,
+        #[arg(long)]
+        json: bool,
+        #[arg(long)]
+        config: Option<std::path::PathBuf>,
+    },
+    /// Write the identity/campaign graph (JSON, or Graphviz DOT with a cluster per campaign).
+    Export {
+        #[arg(long, default_value = "json", value_parser = ["json", "dot"])]
+        format: String,
+        /// Only this campaign.
+        #[arg(long)]
+        campaign: Option<String>,
+        #[arg(long)]
+        config: Option<std::path::PathBuf>,
+    },
     /// Publish a scenario's events into the input stream.
     Simulate {
         /// A built-in scenario name or a YAML file.
@@ -112,6 +141,20 @@ impl CliError {
 pub fn run(cli: Cli) -> Result<i32, CliError> {
     match cli.verb {
         Verb::Run { config } => crate::run::run(config.as_deref()),
+        Verb::Inspect {
+            kind,
+            uuid,
+            json,
+            config,
+        } => crate::run::inspect(&kind, &uuid, json, config.as_deref()),
+        Verb::Explain { a, b, json, config } => {
+            crate::run::explain(&a, &b, json, config.as_deref())
+        }
+        Verb::Export {
+            format,
+            campaign,
+            config,
+        } => crate::run::export(&format, campaign.as_deref(), config.as_deref()),
         Verb::Ctl {
             action,
             observations,

@@ -194,6 +194,187 @@ pub fn summary(
     out
 }
 
+/// A readable rendering of `inspect` output.
+pub fn inspection(kind: &str, v: &serde_json::Value) -> String {
+    let mut out = String::new();
+    let s = |v: &serde_json::Value| clean(v.as_str().unwrap_or("-"), 80);
+    match kind {
+        "observation" => {
+            let o = &v["observation"];
+            let _ = writeln!(out, "observation {}", s(&o["uuid"]));
+            let _ = writeln!(
+                out,
+                "  ip {}  asn {}",
+                s(&o["ip"]["value"]),
+                o["asn"]["value"]
+            );
+            let _ = writeln!(
+                out,
+                "  identity {} (effective {}), campaign {}",
+                s(&v["identity_id"]),
+                s(&v["effective_identity"]),
+                s(&v["effective_campaign"])
+            );
+            for f in o["fingerprints"].as_array().into_iter().flatten() {
+                let _ = writeln!(out, "  fingerprint {}: {}", s(&f["kind"]), s(&f["value"]));
+            }
+            for (id, sess) in o["sessions"].as_object().into_iter().flatten() {
+                let _ = writeln!(
+                    out,
+                    "  session {} on {} phase {} commands {}",
+                    clean(id, 40),
+                    s(&sess["decky_id"]),
+                    s(&sess["phase"]),
+                    clean(&sess["commands"].to_string(), 120)
+                );
+            }
+            for d in v["decisions"].as_array().into_iter().flatten() {
+                let _ = writeln!(
+                    out,
+                    "  operator decision: {} {} (by {} at {})",
+                    s(&d["kind"]),
+                    clean(&d["pair"].to_string(), 100),
+                    s(&d["requested_by"]),
+                    d["at"]
+                );
+            }
+        }
+        "identity" => {
+            let r = &v["row"];
+            let _ = writeln!(
+                out,
+                "identity {}{}",
+                s(&v["effective_identity"]),
+                if v["followed_merges"] == true {
+                    format!(" (asked for {}, merged into it)", s(&v["asked"]))
+                } else {
+                    String::new()
+                }
+            );
+            let _ = writeln!(
+                out,
+                "  {} observations, confidence {:.2}, campaign {}",
+                r["observation_count"],
+                r["confidence"].as_f64().unwrap_or(0.0),
+                s(&v["campaign"])
+            );
+            let _ = writeln!(
+                out,
+                "  merged in: {}",
+                clean(&v["merged_in"].to_string(), 200)
+            );
+            for m in v["members"].as_array().into_iter().flatten() {
+                let _ = writeln!(
+                    out,
+                    "  member {}  ip {}  asn {}",
+                    s(&m["uuid"]),
+                    s(&m["ip"]),
+                    m["asn"]
+                );
+            }
+            for e in v["edges"].as_array().into_iter().flatten() {
+                let x = &e["explanation"];
+                let _ = writeln!(
+                    out,
+                    "  edge {} — {}: weight {:.2} via {}",
+                    s(&x["a"]),
+                    s(&x["b"]),
+                    e["weight"].as_f64().unwrap_or(0.0),
+                    s(&x["high_signal"])
+                );
+            }
+        }
+        _ => {
+            let r = &v["row"];
+            let _ = writeln!(
+                out,
+                "campaign {} ({} identities, confidence {:.2})",
+                s(&v["effective_campaign"]),
+                r["identity_count"],
+                r["confidence"].as_f64().unwrap_or(0.0)
+            );
+            for i in v["identities"].as_array().into_iter().flatten() {
+                let _ = writeln!(out, "  identity {}", s(i));
+            }
+            for e in v["edges"].as_array().into_iter().flatten() {
+                let _ = writeln!(
+                    out,
+                    "  edge {} — {}: weight {:.2}",
+                    s(&e["a"]),
+                    s(&e["b"]),
+                    e["evidence"]["total"].as_f64().unwrap_or(0.0)
+                );
+            }
+        }
+    }
+    out
+}
+
+/// A readable rendering of a pair explanation.
+pub fn pair(e: &decnet_clusterd::identity::PairExplanation) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{} vs {}", clean(&e.a, 64), clean(&e.b, 64));
+    let _ = writeln!(
+        out,
+        "  high      {:.3}  {}",
+        e.high,
+        e.high_signal
+            .as_deref()
+            .map(|s| clean(s, 80))
+            .unwrap_or_else(|| "-".into())
+    );
+    for t in &e.shared_tooling {
+        let _ = writeln!(
+            out,
+            "            shared {} {} on {} observations → rarity {:.2}, weight {:.2}",
+            clean(&t.kind, 10),
+            clean(&t.value, 60),
+            t.carriers,
+            t.rarity,
+            t.weight
+        );
+    }
+    if e.vetoed {
+        let _ = writeln!(out, "            vetoed: both carry tooling and every common kind disagrees; shared payload/C2 count nothing");
+    }
+    let _ = writeln!(
+        out,
+        "  medium    {:.3}  phase {} commands {}",
+        e.medium,
+        e.medium_phase.as_deref().unwrap_or("-"),
+        clean(&e.shared_commands.join(", "), 100)
+    );
+    let _ = writeln!(
+        out,
+        "  low       {:.3}  {} shared credential pairs",
+        e.low,
+        e.shared_credentials.len()
+    );
+    let _ = writeln!(
+        out,
+        "  very low  {:.3}  {}",
+        e.asn,
+        e.same_asn
+            .map(|a| format!("both AS{a}"))
+            .unwrap_or_else(|| "-".into())
+    );
+    let _ = writeln!(
+        out,
+        "  total     {:.3} (threshold {:.2}) → {}",
+        e.total,
+        e.threshold,
+        if e.edge {
+            "edge: same hands"
+        } else {
+            "no edge"
+        }
+    );
+    if let Some(d) = &e.decision {
+        let _ = writeln!(out, "  operator decision: {d} (wins over evidence)");
+    }
+    out
+}
+
 /// A readable rendering of a control reply's result.
 pub fn control_reply(action: &str, result: &serde_json::Value) -> String {
     let mut out = String::new();

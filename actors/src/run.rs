@@ -167,3 +167,66 @@ pub fn ctl(
     }
     Ok(if reply["ok"] == true { 0 } else { 1 })
 }
+
+fn with_snapshot<T>(
+    config: Option<&Path>,
+    f: impl FnOnce(&crate::inspect::Snapshot) -> Result<T, CliError>,
+) -> Result<T, CliError> {
+    let s = settings(config)?;
+    let system = actix_rt::System::new();
+    let snap = system
+        .block_on(crate::inspect::snapshot(&s))
+        .context("reading the repository")?;
+    f(&snap)
+}
+
+/// `clusterd inspect`.
+pub fn inspect(kind: &str, uuid: &str, json: bool, config: Option<&Path>) -> Result<i32, CliError> {
+    with_snapshot(config, |snap| {
+        let v = crate::inspect::inspect(snap, kind, uuid).map_err(CliError::Usage)?;
+        if json {
+            println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        } else {
+            print!("{}", crate::report::inspection(kind, &v));
+        }
+        Ok(0)
+    })
+}
+
+/// `clusterd explain`.
+pub fn explain(a: &str, b: &str, json: bool, config: Option<&Path>) -> Result<i32, CliError> {
+    with_snapshot(config, |snap| {
+        let e = snap.identities.graph().explain_pair(a, b).ok_or_else(|| {
+            CliError::Usage(format!(
+                "unknown observation: `{}` or `{}` is not in the repository",
+                crate::report::clean(a, 64),
+                crate::report::clean(b, 64)
+            ))
+        })?;
+        if json {
+            println!("{}", serde_json::to_string_pretty(&e).unwrap_or_default());
+        } else {
+            print!("{}", crate::report::pair(&e));
+        }
+        Ok(0)
+    })
+}
+
+/// `clusterd export`.
+pub fn export(
+    format: &str,
+    campaign: Option<&str>,
+    config: Option<&Path>,
+) -> Result<i32, CliError> {
+    with_snapshot(config, |snap| {
+        match format {
+            "dot" => print!("{}", crate::inspect::export_dot(snap, campaign)),
+            _ => println!(
+                "{}",
+                serde_json::to_string_pretty(&crate::inspect::export_json(snap, campaign))
+                    .unwrap_or_default()
+            ),
+        }
+        Ok(0)
+    })
+}

@@ -742,3 +742,99 @@ fn the_daemon_recovers_when_redis_restarts() {
     );
     assert_eq!(daemon.stop(), 0);
 }
+
+fn verb(prefix: &str, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_clusterd"))
+        .args(args)
+        .env("REDIS_URL", URL)
+        .env("CLUSTERD_KEY_PREFIX", prefix)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn inspect_explain_and_export_read_the_repository_and_escape_attacker_strings() {
+    let prefix = Prefix::new("verbs");
+    let p = prefix.0.as_str();
+    let daemon = Daemon::start(p);
+    let g = publish(p, "multi_operator");
+    eventually("settled", 30, || settled(p, g.truth.identity.len()));
+    // Hostile strings in every free-text field an attacker controls.
+    let hostile = r#"evil\" -> \"x\"; } digraph { \n\u0007\u001b[31m"#;
+    for uuid in ["hostile-1", "hostile-2"] {
+        let payload = format!(
+            r#"{{"uuid":"{uuid}","fingerprints":[{{"kind":"ja3","value":"{hostile}"}}],"sessions":[{{"session_id":"s","decky_id":"{hostile}","phase":"persistence","commands":["{hostile}"],"c2_callback":"{hostile}","payload_hash":"{hostile}"}}]}}"#
+        );
+        let mut c = conn();
+        let _: String = redis::cmd("XADD")
+            .arg(Keys::new(p).input())
+            .arg("*")
+            .arg("topic")
+            .arg("attacker.observed")
+            .arg("payload")
+            .arg(payload)
+            .query(&mut c)
+            .unwrap();
+    }
+    eventually("the hostile observations to cluster", 30, || {
+        let ids = predictions(p).0;
+        ids.contains_key("hostile-1") && ids.get("hostile-1") == ids.get("hostile-2")
+    });
+    daemon.stop();
+
+    let (ids, camps) = predictions(p);
+    let some_obs = g.truth.identity.keys().next().unwrap();
+    let (code, out, err) = verb(p, &["inspect", "observation", some_obs]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(some_obs.as_str()));
+    let identity = &ids[some_obs];
+    let (code, out, _) = verb(p, &["inspect", "identity", identity, "--json"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["effective_identity"], identity.as_str());
+    assert!(!v["members"].as_array().unwrap().is_empty());
+    let (code, out, _) = verb(p, &["inspect", "campaign", &camps[some_obs]]);
+    assert_eq!(code, 0);
+    assert!(out.contains("campaign"));
+    let (code, _, err) = verb(p, &["inspect", "identity", "no-such-identity"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no identity"));
+
+    let (code, out, _) = verb(p, &["explain", "hostile-1", "hostile-2", "--json"]);
+    assert_eq!(code, 0);
+    let e: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(e["edge"], true);
+    let (code, out, _) = verb(p, &["explain", "hostile-1", "hostile-2"]);
+    assert_eq!(code, 0);
+    assert!(
+        !out.contains('\u{1b}') && !out.contains('\u{7}'),
+        "control characters reached the terminal"
+    );
+
+    let (code, dot, _) = verb(p, &["export", "--format", "dot"]);
+    assert_eq!(code, 0);
+    assert!(dot.starts_with("digraph clusterd {") && dot.trim_end().ends_with('}'));
+    assert!(!dot.contains('\u{1b}') && !dot.contains('\u{7}'));
+    for line in dot.lines() {
+        // Every quote inside a line is either a delimiter or escaped: count the unescaped ones.
+        let unescaped = line
+            .replace("\\\\", "")
+            .replace("\\\"", "")
+            .matches('"')
+            .count();
+        assert_eq!(unescaped % 2, 0, "unbalanced quotes in DOT line: {line}");
+    }
+    assert!(
+        !dot.contains("digraph { \n"),
+        "an attacker string broke out of its label"
+    );
+    let (code, json, _) = verb(p, &["export", "--format", "json"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert!(!v["campaigns"].as_array().unwrap().is_empty());
+}
