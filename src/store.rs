@@ -138,11 +138,7 @@ impl Store {
     /// stored observation changed.
     pub fn merge_observation(&mut self, partial: &Observation) -> bool {
         let changed = match self.observations.get_mut(&partial.uuid) {
-            Some(existing) => {
-                let before = existing.clone();
-                existing.merge(partial);
-                *existing != before
-            }
+            Some(existing) => existing.merge(partial),
             None => {
                 let mut o = Observation::new(partial.uuid.clone());
                 o.merge(partial);

@@ -142,6 +142,10 @@ proptest! {
         prop_assert_eq!(join(&x, &y), join(&y, &x));
         prop_assert_eq!(join(&join(&x, &y), &z), join(&x, &join(&y, &z)));
         prop_assert_eq!(join(&x, &x), x.clone());
+        // merge reports a change exactly when the observation changed.
+        let mut r = x.clone();
+        let changed = r.merge(&y);
+        prop_assert_eq!(changed, r != x);
     }
 
     #[test]

@@ -70,6 +70,21 @@ pub enum Verb {
         #[arg(long)]
         config: Option<std::path::PathBuf>,
     },
+    /// End-to-end benchmark against Redis: ingest throughput and event latency.
+    BenchE2e {
+        /// Observations in the ingest backlog.
+        #[arg(long, default_value_t = 100_000)]
+        observations: usize,
+        /// Events per second in the latency phase.
+        #[arg(long, default_value_t = 5_000)]
+        rate: u32,
+        /// Seconds of the latency phase.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Redis to use (default: REDIS_URL or redis://127.0.0.1:6379).
+        #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+        redis_url: String,
+    },
     /// Publish a scenario's events into the input stream.
     Simulate {
         /// A built-in scenario name or a YAML file.
@@ -141,6 +156,12 @@ impl CliError {
 pub fn run(cli: Cli) -> Result<i32, CliError> {
     match cli.verb {
         Verb::Run { config } => crate::run::run(config.as_deref()),
+        Verb::BenchE2e {
+            observations,
+            rate,
+            seconds,
+            redis_url,
+        } => crate::e2e::run(&redis_url, observations, rate, seconds),
         Verb::Inspect {
             kind,
             uuid,

@@ -79,35 +79,58 @@ pub struct Observation {
     pub sessions: BTreeMap<String, Session>,
 }
 
-fn join_min(a: &mut Option<Millis>, b: Option<Millis>) {
-    *a = match (*a, b) {
+/// Joins by minimum; true when `a` changed.
+fn join_min(a: &mut Option<Millis>, b: Option<Millis>) -> bool {
+    let joined = match (*a, b) {
         (Some(x), Some(y)) => Some(x.min(y)),
         (x, y) => x.or(y),
     };
+    let changed = joined != *a;
+    *a = joined;
+    changed
 }
 
-fn join_max<T: Ord + Clone>(a: &mut Option<T>, b: &Option<T>) {
+/// Joins by maximum; true when `a` changed.
+fn join_max<T: Ord + Clone>(a: &mut Option<T>, b: &Option<T>) -> bool {
     if b > a {
         a.clone_from(b);
+        return true;
     }
+    false
+}
+
+/// Unions `b` into `a`; true when `a` gained anything.
+fn join_set<T: Ord + Clone>(
+    a: &mut std::collections::BTreeSet<T>,
+    b: &std::collections::BTreeSet<T>,
+) -> bool {
+    let mut changed = false;
+    for x in b {
+        if !a.contains(x) {
+            a.insert(x.clone());
+            changed = true;
+        }
+    }
+    changed
 }
 
 impl Session {
     /// Joins another report of the same session into this one. Scalars take
     /// the earliest start, the latest end, and otherwise the greater value,
-    /// so that the result is independent of report order.
-    pub fn merge(&mut self, other: &Session) {
+    /// so that the result is independent of report order. Returns whether
+    /// anything changed.
+    pub fn merge(&mut self, other: &Session) -> bool {
         debug_assert_eq!(self.session_id, other.session_id);
-        join_max(&mut self.decky_id, &other.decky_id);
-        join_min(&mut self.started_at, other.started_at);
-        join_max(&mut self.ended_at, &other.ended_at);
-        join_max(&mut self.phase, &other.phase);
-        join_max(&mut self.kd_digraph_simhash, &other.kd_digraph_simhash);
-        self.commands.extend(other.commands.iter().cloned());
-        self.credentials.extend(other.credentials.iter().cloned());
-        self.payload_hashes
-            .extend(other.payload_hashes.iter().cloned());
-        self.c2_endpoints.extend(other.c2_endpoints.iter().cloned());
+        let mut c = join_max(&mut self.decky_id, &other.decky_id);
+        c |= join_min(&mut self.started_at, other.started_at);
+        c |= join_max(&mut self.ended_at, &other.ended_at);
+        c |= join_max(&mut self.phase, &other.phase);
+        c |= join_max(&mut self.kd_digraph_simhash, &other.kd_digraph_simhash);
+        c |= join_set(&mut self.commands, &other.commands);
+        c |= join_set(&mut self.credentials, &other.credentials);
+        c |= join_set(&mut self.payload_hashes, &other.payload_hashes);
+        c |= join_set(&mut self.c2_endpoints, &other.c2_endpoints);
+        c
     }
 }
 
@@ -121,21 +144,24 @@ impl Observation {
     }
 
     /// Folds another (partial) observation of the same uuid into this one.
-    pub fn merge(&mut self, other: &Observation) {
+    /// Returns whether anything changed (without cloning to compare).
+    pub fn merge(&mut self, other: &Observation) -> bool {
         debug_assert_eq!(self.uuid, other.uuid);
-        join_max(&mut self.ip, &other.ip);
-        join_max(&mut self.asn, &other.asn);
-        join_min(&mut self.first_seen, other.first_seen);
-        join_max(&mut self.last_seen, &other.last_seen);
-        self.fingerprints.extend(other.fingerprints.iter().cloned());
+        let mut c = join_max(&mut self.ip, &other.ip);
+        c |= join_max(&mut self.asn, &other.asn);
+        c |= join_min(&mut self.first_seen, other.first_seen);
+        c |= join_max(&mut self.last_seen, &other.last_seen);
+        c |= join_set(&mut self.fingerprints, &other.fingerprints);
         for (id, session) in &other.sessions {
             match self.sessions.get_mut(id) {
-                Some(mine) => mine.merge(session),
+                Some(mine) => c |= mine.merge(session),
                 None => {
                     self.sessions.insert(id.clone(), session.clone());
+                    c = true;
                 }
             }
         }
+        c
     }
 
     /// Tooling fingerprints (ja3/ja4/hassh) only.

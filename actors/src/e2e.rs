@@ -1,0 +1,248 @@
+//! `clusterd bench-e2e`: the end-to-end benchmark against a real Redis. It
+//! runs `clusterd run` as a child process on a private key prefix and
+//! measures (1) sustained ingest — a backlog of observation events published
+//! up front, timed from the daemon's start until every entry is acked and
+//! clustered — with the Redis commands per observation, and (2) latency — new
+//! observations published at a fixed rate, each timed from its XADD to the
+//! identity event that names it. The prefix's keys are deleted afterwards.
+
+use crate::cli::CliError;
+use crate::keys::Keys;
+use anyhow::Context;
+use decnet_clusterd::evidence::event::observed_payload;
+use decnet_clusterd::scenario::corpus::stream_corpus;
+use redis::Commands;
+use std::collections::HashMap;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn info_commands(c: &mut redis::Connection) -> u64 {
+    let info: String = redis::cmd("INFO").arg("stats").query(c).unwrap_or_default();
+    info.lines()
+        .find_map(|l| l.strip_prefix("total_commands_processed:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn eval_calls(c: &mut redis::Connection) -> u64 {
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query(c)
+        .unwrap_or_default();
+    info.lines()
+        .filter(|l| l.starts_with("cmdstat_evalsha:") || l.starts_with("cmdstat_eval:"))
+        .filter_map(|l| {
+            l.split("calls=")
+                .nth(1)?
+                .split(',')
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum()
+}
+
+fn settled(c: &mut redis::Connection, keys: &Keys) -> bool {
+    let groups: Vec<HashMap<String, redis::Value>> = redis::cmd("XINFO")
+        .arg("GROUPS")
+        .arg(keys.input())
+        .query(c)
+        .unwrap_or_default();
+    let lag_zero = groups.iter().any(|g| {
+        matches!(g.get("lag"), Some(redis::Value::Int(0)))
+            && matches!(g.get("pending"), Some(redis::Value::Int(0)))
+    });
+    let health: Option<String> = c.get(keys.health("clusterd")).ok();
+    let clean = health
+        .and_then(|h| serde_json::from_str::<serde_json::Value>(&h).ok())
+        .is_some_and(|h| h["dirty"] == 0 && h["state"] == "running");
+    lag_zero && clean
+}
+
+fn publish(
+    c: &mut redis::Connection,
+    keys: &Keys,
+    payloads: &[(String, String)],
+) -> redis::RedisResult<()> {
+    let mut pipe = redis::pipe();
+    for (_, p) in payloads {
+        pipe.cmd("XADD")
+            .arg(keys.input())
+            .arg("*")
+            .arg("topic")
+            .arg("attacker.observed")
+            .arg("payload")
+            .arg(p)
+            .ignore();
+    }
+    pipe.query(c)
+}
+
+/// Runs the benchmark.
+pub fn run(url: &str, observations: usize, rate: u32, seconds: u64) -> Result<i32, CliError> {
+    let prefix = format!("bench-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let keys = Keys::new(&prefix);
+    let mut c = redis::Client::open(url)
+        .and_then(|cl| cl.get_connection())
+        .with_context(|| format!("connecting to {url}"))?;
+    let result = measure(url, &mut c, &keys, observations, rate, seconds);
+    let stale: Vec<String> = c
+        .scan_match::<_, String>(format!("{prefix}:*"))
+        .map(|i| i.filter_map(Result::ok).collect())
+        .unwrap_or_default();
+    for chunk in stale.chunks(500) {
+        let _: redis::RedisResult<()> = c.del(chunk);
+    }
+    result
+}
+
+fn measure(
+    url: &str,
+    c: &mut redis::Connection,
+    keys: &Keys,
+    observations: usize,
+    rate: u32,
+    seconds: u64,
+) -> Result<i32, CliError> {
+    println!(
+        "end-to-end benchmark on {} (prefix {})",
+        url.split('@').next_back().unwrap_or(url),
+        keys.prefix()
+    );
+    let mut payloads = Vec::with_capacity(observations);
+    stream_corpus(observations, 11, |o, _, _| {
+        payloads.push((o.uuid.clone(), observed_payload(&o).to_string()))
+    });
+    for chunk in payloads.chunks(1000) {
+        publish(c, keys, chunk).context("publishing the backlog")?;
+    }
+    println!("  backlog of {observations} observation events published");
+    let (cmds0, evals0) = (info_commands(c), eval_calls(c));
+    let exe = std::env::current_exe().context("locating clusterd")?;
+    let mut child = Command::new(exe)
+        .arg("run")
+        .env("REDIS_URL", url)
+        .env("CLUSTERD_KEY_PREFIX", keys.prefix())
+        .env("CLUSTERD_HEARTBEAT__INTERVAL_MS", "200")
+        .env("CLUSTERD_INGEST__BATCH", "2000")
+        .env("CLUSTERD_INGEST__BLOCK_MS", "100")
+        .env("CLUSTERD_CLUSTERING__DEBOUNCE_MS", "20")
+        .env("CLUSTERD_LOG__LEVEL", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .context("starting clusterd run")?;
+    let started = Instant::now();
+    std::thread::sleep(Duration::from_millis(300));
+    while !settled(c, keys) {
+        if started.elapsed() > Duration::from_secs(600) {
+            let _ = child.kill();
+            return Err(CliError::Runtime(anyhow::anyhow!(
+                "the backlog did not settle within 10 minutes"
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let elapsed = started.elapsed();
+    let (cmds, evals) = (info_commands(c) - cmds0, eval_calls(c) - evals0);
+    println!(
+        "  ingest: {observations} observations ingested and clustered in {:.2} s → {:.0} observations/s",
+        elapsed.as_secs_f64(),
+        observations as f64 / elapsed.as_secs_f64()
+    );
+    println!(
+        "          {:.2} Redis commands and {:.4} commit scripts per observation (server-side counts, including the daemon's reads and heartbeats)",
+        cmds as f64 / observations as f64,
+        evals as f64 / observations as f64
+    );
+
+    // Latency: publish at `rate`, time each observation to its identity event.
+    let tail_url = url.to_string();
+    let tail_keys = keys.clone();
+    let deadline = Instant::now() + Duration::from_secs(seconds + 5);
+    let tail = std::thread::spawn(move || -> HashMap<String, Instant> {
+        let mut seen = HashMap::new();
+        let Ok(mut t) = redis::Client::open(tail_url.as_str()).and_then(|cl| cl.get_connection())
+        else {
+            return seen;
+        };
+        let mut last = "$".to_string();
+        while Instant::now() < deadline {
+            let reply: Option<redis::streams::StreamReadReply> = redis::cmd("XREAD")
+                .arg("COUNT")
+                .arg(1000)
+                .arg("BLOCK")
+                .arg(200)
+                .arg("STREAMS")
+                .arg(tail_keys.identity_stream())
+                .arg(&last)
+                .query(&mut t)
+                .ok()
+                .flatten();
+            let now = Instant::now();
+            for k in reply.map(|r| r.keys).unwrap_or_default() {
+                for e in k.ids {
+                    last = e.id.clone();
+                    let payload: String = e.get("payload").unwrap_or_default();
+                    let v: serde_json::Value = serde_json::from_str(&payload).unwrap_or_default();
+                    let named = v["observation_uuids"]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default()
+                        .into_iter()
+                        .chain(v.get("observation_uuid").cloned());
+                    for o in named.filter_map(|o| o.as_str().map(str::to_string)) {
+                        seen.entry(o).or_insert(now);
+                    }
+                }
+            }
+        }
+        seen
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let mut fresh = Vec::new();
+    let total = rate as usize * seconds as usize;
+    stream_corpus(total, 12, |mut o, _, _| {
+        o.uuid = format!("lat-{}", o.uuid);
+        fresh.push((o.uuid.clone(), observed_payload(&o).to_string()));
+    });
+    let mut sent_at: HashMap<String, Instant> = HashMap::with_capacity(total);
+    let t0 = Instant::now();
+    let per_tick = (rate as usize / 100).max(1);
+    for (i, chunk) in fresh.chunks(per_tick).enumerate() {
+        let due = t0 + Duration::from_millis(10 * i as u64);
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        let now = Instant::now();
+        publish(c, keys, chunk).context("publishing")?;
+        for (u, _) in chunk {
+            sent_at.insert(u.clone(), now);
+        }
+    }
+    let seen = tail.join().unwrap_or_default();
+    let mut lat: Vec<Duration> = sent_at
+        .iter()
+        .filter_map(|(u, t)| seen.get(u).map(|s| s.saturating_duration_since(*t)))
+        .collect();
+    lat.sort();
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let _ = child.wait();
+    if lat.is_empty() {
+        return Err(CliError::Runtime(anyhow::anyhow!(
+            "no identity event named a published observation"
+        )));
+    }
+    let q = |p: f64| lat[((lat.len() - 1) as f64 * p) as usize].as_secs_f64() * 1000.0;
+    println!(
+        "  latency at {rate} events/s for {seconds} s: {} of {} observations seen in identity events; p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        lat.len(),
+        sent_at.len(),
+        q(0.5),
+        q(0.99),
+        q(1.0)
+    );
+    Ok(0)
+}
