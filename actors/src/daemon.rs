@@ -236,7 +236,10 @@ impl Daemon {
         let mut last_renew = Instant::now();
         let mut last_beat = Instant::now() - Duration::from_secs(3600);
         let mut last_tick = Instant::now();
-        let mut last_change: Option<Instant> = None;
+        // When the oldest not-yet-clustered change arrived: under continuous
+        // load a pass still runs every debounce period (batching), and a
+        // quiet stream is clustered as soon as a read comes back empty.
+        let mut first_change: Option<Instant> = None;
         let mut pending_first = true;
         let mut last_claim = Instant::now();
         self.claim_stale().await?;
@@ -272,10 +275,10 @@ impl Daemon {
             if pending_first && read == 0 {
                 pending_first = false;
             }
-            if read > 0 {
-                last_change = Some(Instant::now());
+            if read > 0 && first_change.is_none() {
+                first_change = Some(Instant::now());
             }
-            let debounced = last_change.is_some_and(|t| {
+            let debounced = first_change.is_some_and(|t| {
                 t.elapsed() >= Duration::from_millis(self.settings.clustering.debounce_ms)
                     || read == 0
             });
@@ -284,7 +287,7 @@ impl Daemon {
             if debounced || slow || std::mem::take(&mut self.tick_requested) {
                 self.tick().await?;
                 last_tick = Instant::now();
-                last_change = None;
+                first_change = None;
             }
         }
     }
