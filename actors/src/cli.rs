@@ -96,11 +96,17 @@ pub enum Verb {
         #[arg(long)]
         config: Option<std::path::PathBuf>,
     },
-    /// Cluster a built-in mix of scenarios in-process and print a summary.
+    /// The daemon on a built-in scenario mix, end to end, with a summary.
     Demo {
-        /// Show this many of the largest identities.
+        /// Show this many of the largest campaigns.
         #[arg(long, default_value_t = 5)]
         top: usize,
+        /// Keep the demo's data in Redis afterwards.
+        #[arg(long)]
+        keep: bool,
+        /// Skip Redis: run the core in-process only.
+        #[arg(long)]
+        offline: bool,
     },
     /// Score scenarios against their truth labels (identity and campaign level).
     Score {
@@ -198,7 +204,7 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
             rate,
             config,
         } => crate::run::simulate(&scenario, rate, config.as_deref()),
-        Verb::Demo { top } => offline::demo(top),
+        Verb::Demo { top, keep, offline } => crate::demo::demo(top, keep, offline),
         Verb::Score {
             scenarios,
             json,

@@ -42,7 +42,10 @@ fn eval_calls(c: &mut redis::Connection) -> u64 {
         .sum()
 }
 
-fn settled(c: &mut redis::Connection, keys: &Keys) -> bool {
+/// Every published entry was consumed (the daemon's counters say so, which
+/// rules out a heartbeat written before the batch), nothing is pending or
+/// unread, and nothing is left to cluster.
+fn settled(c: &mut redis::Connection, keys: &Keys, published: u64) -> bool {
     let groups: Vec<HashMap<String, redis::Value>> = redis::cmd("XINFO")
         .arg("GROUPS")
         .arg(keys.input())
@@ -55,7 +58,14 @@ fn settled(c: &mut redis::Connection, keys: &Keys) -> bool {
     let health: Option<String> = c.get(keys.health("clusterd")).ok();
     let clean = health
         .and_then(|h| serde_json::from_str::<serde_json::Value>(&h).ok())
-        .is_some_and(|h| h["dirty"] == 0 && h["state"] == "running");
+        .is_some_and(|h| {
+            h["dirty"] == 0
+                && h["state"] == "running"
+                && h["ingested"].as_u64().unwrap_or(0)
+                    + h["dead_lettered"].as_u64().unwrap_or(0)
+                    + h["unknown_topics"].as_u64().unwrap_or(0)
+                    >= published
+        });
     lag_zero && clean
 }
 
@@ -133,7 +143,7 @@ fn measure(
         .context("starting clusterd run")?;
     let started = Instant::now();
     std::thread::sleep(Duration::from_millis(300));
-    while !settled(c, keys) {
+    while !settled(c, keys, observations as u64) {
         if started.elapsed() > Duration::from_secs(600) {
             let _ = child.kill();
             return Err(CliError::Runtime(anyhow::anyhow!(

@@ -16,6 +16,7 @@ pub mod bus;
 pub mod cli;
 pub mod control;
 pub mod daemon;
+pub mod demo;
 pub mod e2e;
 pub mod inspect;
 pub mod keys;

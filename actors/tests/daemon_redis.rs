@@ -838,3 +838,61 @@ fn inspect_explain_and_export_read_the_repository_and_escape_attacker_strings() 
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert!(!v["campaigns"].as_array().unwrap().is_empty());
 }
+
+#[test]
+fn the_demo_runs_end_to_end_and_cleans_up() {
+    let out = Command::new(env!("CARGO_BIN_EXE_clusterd"))
+        .arg("demo")
+        .env("REDIS_URL", URL)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("691 observations → 648 identities → 647 campaigns"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("identity level   1.000        1.000         1.000             1.000"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("campaign level   1.000        1.000         1.000             1.000"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("hand-off on decky-07"), "{stdout}");
+    let prefix = stdout
+        .split("key prefix `")
+        .nth(1)
+        .and_then(|s| s.split('`').next())
+        .unwrap()
+        .to_string();
+    let mut c = conn();
+    let left: Vec<String> = c
+        .scan_match::<_, String>(format!("{prefix}:*"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .collect();
+    assert!(left.is_empty(), "the demo left keys behind: {left:?}");
+}
+
+#[test]
+fn the_demo_starts_a_private_redis_when_none_answers() {
+    let out = Command::new(env!("CARGO_BIN_EXE_clusterd"))
+        .arg("demo")
+        .env("REDIS_URL", "redis://127.0.0.1:1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("started a private redis-server"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("campaign level   1.000"), "{stdout}");
+}
