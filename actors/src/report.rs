@@ -179,8 +179,7 @@ pub fn summary(
             };
             let _ = writeln!(
                 out,
-                "    identity …{}: {} IPs, confidence {conf:.2}, {tied}",
-                &id[id.len().saturating_sub(6)..],
+                "    identity {id}: {} IPs, confidence {conf:.2}, {tied}",
                 m.len()
             );
         }
@@ -189,7 +188,7 @@ pub fn summary(
     out.push_str(&format_table(quality));
     let _ = writeln!(
         out,
-        "\nNext: `clusterd score` scores every built-in scenario at both levels (`--list` lists them),\n`clusterd bench` measures clustering of 1,000,000 observations and 100,000 identities."
+        "\nAlso: `clusterd score` scores every built-in scenario at both levels (`--list` lists them);\n`clusterd bench` and `clusterd bench-e2e` measure clustering speed."
     );
     out
 }
