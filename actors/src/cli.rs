@@ -45,28 +45,37 @@ pub enum Verb {
     Inspect {
         /// observation, identity or campaign.
         kind: String,
+        /// Its uuid (merged-out identities and campaigns are followed to the winner).
         uuid: String,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        /// A TOML file overlaid on config/default.toml (for the Redis URL and prefix).
         #[arg(long)]
         config: Option<std::path::PathBuf>,
     },
     /// Explain the evidence between two observations: tiers, values, veto, rarity, verdict.
     Explain {
+        /// The first observation's uuid.
         a: String,
+        /// The second observation's uuid.
         b: String,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        /// A TOML file overlaid on config/default.toml (for the Redis URL and prefix).
         #[arg(long)]
         config: Option<std::path::PathBuf>,
     },
     /// Write the identity/campaign graph (JSON, or Graphviz DOT with a cluster per campaign).
     Export {
+        /// json, or dot for Graphviz (`| dot -Tsvg > graph.svg`).
         #[arg(long, default_value = "json", value_parser = ["json", "dot"])]
         format: String,
         /// Only this campaign.
         #[arg(long)]
         campaign: Option<String>,
+        /// A TOML file overlaid on config/default.toml (for the Redis URL and prefix).
         #[arg(long)]
         config: Option<std::path::PathBuf>,
     },
@@ -92,6 +101,12 @@ pub enum Verb {
         /// Events per second (default: as fast as Redis takes them).
         #[arg(long)]
         rate: Option<u32>,
+        /// Shuffle the events (overrides the scenario's delivery).
+        #[arg(long)]
+        shuffle: bool,
+        /// Replay this share (0..1) of the events a second time.
+        #[arg(long)]
+        duplicate: Option<f64>,
         /// A TOML file overlaid on config/default.toml (for the Redis URL and prefix).
         #[arg(long)]
         config: Option<std::path::PathBuf>,
@@ -127,6 +142,7 @@ pub enum Verb {
         /// Observations in the corpus.
         #[arg(long, default_value_t = 1_000_000)]
         observations: usize,
+        /// Seed of the generated corpus.
         #[arg(long, default_value_t = 7)]
         seed: u64,
         /// New observations timed one by one after the full run.
@@ -202,8 +218,10 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
         Verb::Simulate {
             scenario,
             rate,
+            shuffle,
+            duplicate,
             config,
-        } => crate::run::simulate(&scenario, rate, config.as_deref()),
+        } => crate::run::simulate(&scenario, rate, shuffle, duplicate, config.as_deref()),
         Verb::Demo { top, keep, offline } => crate::demo::demo(top, keep, offline),
         Verb::Score {
             scenarios,

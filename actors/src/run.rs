@@ -57,9 +57,24 @@ pub fn run(config: Option<&Path>) -> Result<i32, CliError> {
 }
 
 /// `clusterd simulate`.
-pub fn simulate(name: &str, rate: Option<u32>, config: Option<&Path>) -> Result<i32, CliError> {
+pub fn simulate(
+    name: &str,
+    rate: Option<u32>,
+    shuffle: bool,
+    duplicate: Option<f64>,
+    config: Option<&Path>,
+) -> Result<i32, CliError> {
     let s = settings(config)?;
-    let scenario = crate::offline::load_scenario(name)?;
+    let mut scenario = crate::offline::load_scenario(name)?;
+    scenario.delivery.shuffle |= shuffle;
+    if let Some(d) = duplicate {
+        if !(0.0..=1.0).contains(&d) {
+            return Err(CliError::Usage(format!(
+                "--duplicate must be between 0 and 1, got {d}"
+            )));
+        }
+        scenario.delivery.duplicate = d;
+    }
     let generated = scenario.generate();
     let keys = Keys::new(&s.redis.key_prefix);
     let bar = ProgressBar::new(generated.events.len() as u64);

@@ -896,3 +896,32 @@ fn the_demo_starts_a_private_redis_when_none_answers() {
     );
     assert!(stdout.contains("campaign level   1.000"), "{stdout}");
 }
+
+#[test]
+fn simulate_publishes_a_scenario_with_delivery_options() {
+    let prefix = Prefix::new("simulate");
+    let (code, out, err) = verb(
+        &prefix.0,
+        &[
+            "simulate",
+            "tool_upgrade",
+            "--shuffle",
+            "--duplicate",
+            "0.5",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("published"), "{out}");
+    let g = builtin("tool_upgrade").unwrap().generate();
+    let published: usize = conn().xlen(Keys::new(&prefix.0).input()).unwrap();
+    assert!(
+        published > g.events.len(),
+        "duplicates were added: {published}"
+    );
+    let (code, _, err) = verb(&prefix.0, &["simulate", "tool_upgrade", "--duplicate", "2"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--duplicate"), "{err}");
+    let (code, _, err) = verb(&prefix.0, &["simulate", "no-such-scenario"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("built-in scenario"), "{err}");
+}
