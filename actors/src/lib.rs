@@ -1,16 +1,34 @@
 //! # clusterd — the daemon package
 //!
 //! The imperative shell around the pure core (`decnet_clusterd`): the
-//! command line and the offline verbs that drive the core directly.
+//! daemon, its Redis repository and bus, the control channel, and the
+//! command line. Only data moves here; every decision about identities and
+//! campaigns is made by the core.
 //!
 //! # Layout
 //!
 //! ```text
-//! main.rs    parses the command line, calls one verb, maps errors to exit codes
-//! cli.rs     the verbs and their flags (clap)
-//! offline.rs verbs that run the core in-process without Redis: score, bench, demo
-//! report.rs  human-readable rendering of identities, campaigns and scores
+//! main.rs        parses the command line, runs one verb, maps errors to exit codes
+//! cli.rs         the verbs and their flags (clap)
+//! settings.rs    configuration: embedded defaults, file and environment overlays
+//! keys.rs        every Redis key name, from the prefix
+//! lease.rs       leader lease and the fenced commit script (all writes)
+//! repository.rs  rows → write operations; loading the whole store at start
+//! daemon.rs      `run`: lease → load → read/merge/commit/ack → cluster → commit
+//! control.rs     control commands: parsing, replies, the re-subscribing listener
+//! bus.rs         publishing events into the input stream
+//! run.rs         the Redis-facing verbs: run, ctl, simulate, inspect, explain, export
+//! inspect.rs     snapshots of the repository and their JSON/DOT renderings
+//! demo.rs        `demo`: Redis (or a private one), the daemon in-process, a summary
+//! offline.rs     in-process verbs: score, bench, the offline demo
+//! e2e.rs         `bench-e2e`: ingest throughput and latency against Redis
+//! report.rs      terminal renderings (attacker strings escaped)
 //! ```
+//!
+//! The daemon is one task today: it plays the parts of SPEC §2's BusIngest,
+//! IdentityClusterer, CampaignClusterer, Publisher, Heartbeat and Control in
+//! one loop, with clustering on a blocking thread where a panic becomes an
+//! error value. Splitting them into supervised actix actors is open work.
 
 pub mod bus;
 pub mod cli;
