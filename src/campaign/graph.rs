@@ -214,12 +214,14 @@ impl CampaignGraph {
                     edit_sorted(&mut d.enders, (act.last_activity, n), add);
                 }
                 if changed {
+                    let before = d.stats.chances(window);
                     d.refresh();
+                    let changed = d.stats.chances(window) != before;
                     // The decky's arrival rate changed: every hand-off weight
                     // on it changes. Only enders with an arrival inside their
                     // window have a hand-off there; before the first build
                     // there is nothing to re-examine.
-                    if self.built {
+                    if self.built && changed {
                         let arrivals = &d.arrivals;
                         touched.extend(
                             d.enders

@@ -11,7 +11,9 @@
 //! nor A itself if A also arrived there — is
 //! `μ = max(0, N − 1 − [A arrived on D]) × window / max(span, window)`,
 //! and a hand-off weighs `handoff × e^(−μ)`: the probability (Poisson) that
-//! no unrelated identity arrives in that window. A quiet decky (only A and
+//! no unrelated identity arrives in that window. μ is rounded to a
+//! quarter-octave grid so a busy decky's weights move only when its rate
+//! moves noticeably. A quiet decky (only A and
 //! B) gives μ = 0 and the full weight; a decky where several unrelated
 //! identities arrive per day gives almost nothing, so a crowded fleet is not
 //! chained into one campaign through chance hand-offs.
@@ -127,12 +129,31 @@ pub struct DeckyArrivals {
 }
 
 impl DeckyArrivals {
-    /// Expected chance arrivals in a window after `a`'s last activity.
+    /// Expected chance arrivals in a window after `a`'s last activity,
+    /// rounded to a quarter-octave grid (steps of about 19 %): a decky's
+    /// hand-off weights then change only when its arrival rate moves
+    /// noticeably, which keeps incremental updates local on busy deckies.
+    /// The rounding depends only on the current counts, so a rebuild and an
+    /// incremental update agree.
     pub fn chance(&self, a_arrived: bool, window: Millis) -> f64 {
         let others = (self.count as i64 - 1 - a_arrived as i64).max(0) as f64;
         let span = (self.last - self.first).max(window) as f64;
-        others * window as f64 / span
+        quantize(others * window as f64 / span)
     }
+
+    /// Both rounded chances (A arrived or not) — what hand-off weights on
+    /// this decky depend on.
+    pub fn chances(&self, window: Millis) -> (f64, f64) {
+        (self.chance(true, window), self.chance(false, window))
+    }
+}
+
+/// Rounds a positive expectation to the nearest quarter octave.
+fn quantize(mu: f64) -> f64 {
+    if mu <= 0.0 || !mu.is_finite() {
+        return 0.0;
+    }
+    ((mu.log2() * 4.0).round() / 4.0).exp2()
 }
 
 /// The hand-off behind an edge.
@@ -327,12 +348,15 @@ mod tests {
         };
         assert_eq!(quiet.chance(true, day), 0.0);
         assert_eq!(quiet.chance(false, day), 1.0);
+        assert!((quantize(0.5) - 0.5).abs() < 1e-12);
+        assert!((quantize(0.55) - 0.5f64.powf(0.75)).abs() < 1e-12);
         let busy = DeckyArrivals {
             count: 101,
             first: 0,
             last: 10 * day,
         };
-        assert!((busy.chance(false, day) - 10.0).abs() < 1e-9);
+        // 100 others in ten windows: μ = 10, on the grid 2^(13/4) = 9.51.
+        assert!((busy.chance(false, day) - 2f64.powf(3.25)).abs() < 1e-9);
     }
 
     #[test]
