@@ -47,6 +47,8 @@ pub enum DaemonError {
     LostLease,
     #[error("clustering failed: {0}")]
     Cluster(String),
+    #[error("clustering failed {0} times within the restart window; giving up so the service manager restarts the daemon")]
+    RestartBudget(usize),
 }
 
 impl From<CommitError> for DaemonError {
@@ -102,6 +104,10 @@ struct Daemon {
     commands: Option<mpsc::Receiver<Result<Command, Rejected>>>,
     /// Set by a command that wants a clustering pass soon.
     tick_requested: bool,
+    /// When clustering was restarted, within the supervision window.
+    restart_times: std::collections::VecDeque<Instant>,
+    /// Test-only: passes still to panic.
+    fault_panics: u32,
 }
 
 /// What the main loop should do after a command.
@@ -157,7 +163,16 @@ pub async fn run(
         client,
         commands: None,
         tick_requested: false,
+        restart_times: Default::default(),
+        fault_panics: 0,
     };
+    d.fault_panics = d.settings.faults.clustering_panics;
+    if d.fault_panics > 0 {
+        warn!(
+            passes = d.fault_panics,
+            "fault injection is on: clustering passes will panic"
+        );
+    }
     tokio::pin!(shutdown);
     let mut backoff = Duration::from_millis(100);
     loop {
@@ -520,7 +535,12 @@ impl Daemon {
         };
         let t = Instant::now();
         let now = now_ms();
+        let inject = self.fault_panics > 0;
+        self.fault_panics = self.fault_panics.saturating_sub(1);
         let joined = tokio::task::spawn_blocking(move || {
+            if inject {
+                panic!("injected clustering fault (faults.clustering_panics)");
+            }
             let mut new_id = || uuid::Uuid::new_v4().to_string();
             let mut ctx = TickContext {
                 now,
@@ -542,16 +562,14 @@ impl Daemon {
                     panic = e.is_panic(),
                     "clustering crashed; reloading the repository"
                 );
-                self.counters.restarts += 1;
-                self.rebuild_clusterers()?;
-                self.load().await?;
-                return Ok(());
+                return self.restart_clustering().await;
             }
         };
         self.identities = Some(ids);
         self.campaigns = Some(camps);
         if let Err(e) = r {
-            return Err(DaemonError::Cluster(e));
+            error!(error = %e, "clustering failed; reloading the repository");
+            return self.restart_clustering().await;
         }
         let journal = store.take_journal();
         self.counters.ticks += 1;
@@ -587,6 +605,29 @@ impl Daemon {
                 Err(e.into())
             }
         }
+    }
+
+    /// Restarts clustering from the stored state, within the restart budget.
+    async fn restart_clustering(&mut self) -> Result<(), DaemonError> {
+        let window = Duration::from_millis(self.settings.supervision.window_ms);
+        let now = Instant::now();
+        self.restart_times
+            .retain(|t| now.duration_since(*t) < window);
+        self.restart_times.push_back(now);
+        if self.restart_times.len() > self.settings.supervision.max_restarts as usize {
+            return Err(DaemonError::RestartBudget(self.restart_times.len()));
+        }
+        self.state = "restarting";
+        self.counters.restarts += 1;
+        self.heartbeat().await?;
+        self.rebuild_clusterers()?;
+        self.load().await?;
+        self.state = "running";
+        self.heartbeat().await?;
+        // The reloaded store has evidence that was never clustered: cluster
+        // it (the rebuilt clusterers start with a full pass) right away.
+        self.tick_requested = true;
+        Ok(())
     }
 
     fn rebuild_clusterers(&mut self) -> Result<(), DaemonError> {

@@ -22,6 +22,8 @@ pub struct Settings {
     pub instance: InstanceSettings,
     pub lease: LeaseSettings,
     pub heartbeat: HeartbeatSettings,
+    pub supervision: SupervisionSettings,
+    pub faults: FaultSettings,
     pub ingest: IngestSettings,
     pub limits: Limits,
     pub output: OutputSettings,
@@ -54,6 +56,20 @@ pub struct LeaseSettings {
 #[serde(deny_unknown_fields)]
 pub struct HeartbeatSettings {
     pub interval_ms: u64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SupervisionSettings {
+    pub max_restarts: u32,
+    pub window_ms: u64,
+}
+
+/// Test-only fault injection (all zero in production).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultSettings {
+    pub clustering_panics: u32,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -236,6 +252,7 @@ impl Settings {
         for (key, v) in [
             ("lease.period_ms", self.lease.period_ms),
             ("heartbeat.interval_ms", self.heartbeat.interval_ms),
+            ("supervision.window_ms", self.supervision.window_ms),
             ("ingest.block_ms", self.ingest.block_ms),
             ("ingest.max_deliveries", self.ingest.max_deliveries),
             ("ingest.claim_idle_ms", self.ingest.claim_idle_ms),

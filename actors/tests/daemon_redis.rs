@@ -925,3 +925,74 @@ fn simulate_publishes_a_scenario_with_delivery_options() {
     assert_eq!(code, 2);
     assert!(err.contains("built-in scenario"), "{err}");
 }
+
+fn start_with(prefix: &str, extra: &[(&str, &str)]) -> Daemon {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_clusterd"));
+    cmd.arg("run")
+        .env("REDIS_URL", URL)
+        .env("CLUSTERD_KEY_PREFIX", prefix)
+        .env("CLUSTERD_LEASE__PERIOD_MS", "2000")
+        .env("CLUSTERD_HEARTBEAT__INTERVAL_MS", "200")
+        .env("CLUSTERD_INGEST__BLOCK_MS", "100")
+        .env("CLUSTERD_LOG__LEVEL", "error")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    for (k, v) in extra {
+        cmd.env(k, v);
+    }
+    Daemon(cmd.spawn().expect("spawn clusterd"))
+}
+
+#[test]
+fn a_panicking_clustering_pass_is_restarted_and_ingest_carries_on() {
+    let prefix = Prefix::new("faults");
+    let p = prefix.0.as_str();
+    let daemon = start_with(p, &[("CLUSTERD_FAULTS__CLUSTERING_PANICS", "2")]);
+    let g = publish(p, "multi_operator");
+    eventually("settled despite two injected panics", 30, || {
+        settled(p, g.truth.identity.len())
+    });
+    let (ids, camps) = predictions(p);
+    assert!(score(&g.truth.identity, &ids).perfect());
+    assert!(score(&g.truth.campaign, &camps).perfect());
+    let health = || -> serde_json::Value {
+        let raw: String = conn()
+            .get(Keys::new(p).health("clusterd"))
+            .unwrap_or_default();
+        serde_json::from_str(&raw).unwrap_or_default()
+    };
+    // The heartbeat is written every 200 ms: wait for one after the work.
+    eventually("the heartbeat to report the ingest", 5, || {
+        health()["ingested"].as_u64() == Some(g.events.len() as u64)
+    });
+    let h = health();
+    assert_eq!(h["restarts"], 2, "{h}");
+    assert_eq!(h["state"], "running");
+    assert_eq!(daemon.stop(), 0);
+}
+
+#[test]
+fn an_exhausted_restart_budget_exits_1() {
+    let prefix = Prefix::new("budget");
+    let p = prefix.0.as_str();
+    let mut daemon = start_with(
+        p,
+        &[
+            ("CLUSTERD_FAULTS__CLUSTERING_PANICS", "1000"),
+            ("CLUSTERD_SUPERVISION__MAX_RESTARTS", "2"),
+        ],
+    );
+    publish(p, "tool_upgrade");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = daemon.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the daemon kept going past its restart budget"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(1));
+}
