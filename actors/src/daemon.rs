@@ -108,6 +108,8 @@ struct Daemon {
     restart_times: std::collections::VecDeque<Instant>,
     /// Test-only: passes still to panic.
     fault_panics: u32,
+    /// Entries in the input stream not yet delivered to the group (XINFO lag).
+    lag: i64,
 }
 
 /// What the main loop should do after a command.
@@ -165,6 +167,7 @@ pub async fn run(
         tick_requested: false,
         restart_times: Default::default(),
         fault_panics: 0,
+        lag: 0,
     };
     d.fault_panics = d.settings.faults.clustering_panics;
     if d.fault_panics > 0 {
@@ -212,6 +215,16 @@ pub async fn run(
         }
     }
 }
+
+/// The worker roles of SPEC §6, each with a heartbeat key.
+const WORKERS: &[&str] = &[
+    "clusterd",
+    "bus-ingest",
+    "clusterer",
+    "campaign-clusterer",
+    "publisher",
+    "control",
+];
 
 /// Longest wait between reconnection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -648,20 +661,63 @@ impl Daemon {
         Ok(())
     }
 
+    /// Writes `{p}:health:clusterd` and one key per worker role (SPEC §6).
+    /// The roles share this task, so their keys live and expire together:
+    /// a wedged loop lets every key expire.
     async fn heartbeat(&mut self) -> Result<(), DaemonError> {
         let interval = self.settings.heartbeat.interval_ms;
-        let payload = self.health();
-        let mut cmd = redis::cmd("SET");
-        cmd.arg(self.keys.health("clusterd"))
-            .arg(payload.to_string())
-            .arg("PX")
-            .arg(interval * 3);
-        if self.state == "standby" {
-            // Two instances share the key: the leader's heartbeat wins, a
-            // standby's shows only while no leader reports.
-            cmd.arg("NX");
+        if self.state != "standby" {
+            self.lag = self.group_lag().await.unwrap_or(0);
         }
-        let _: Option<String> = cmd.query_async(&mut self.conn).await?;
+        let base = self.health();
+        let mut pipe = redis::pipe();
+        for worker in WORKERS {
+            let mut payload = base.clone();
+            payload["worker"] = Value::from(*worker);
+            // Per-role counters: drop the ones that belong to other roles.
+            let keep: &[&str] = match *worker {
+                "bus-ingest" => &["ingested", "dead_lettered", "unknown_topics"],
+                "clusterer" | "campaign-clusterer" => &["ticks", "last_tick_ms", "dirty"],
+                "clusterd" => &[
+                    "ingested",
+                    "dead_lettered",
+                    "unknown_topics",
+                    "ticks",
+                    "last_tick_ms",
+                    "dirty",
+                ],
+                _ => &[],
+            };
+            if let Some(obj) = payload.as_object_mut() {
+                for k in [
+                    "ingested",
+                    "dead_lettered",
+                    "unknown_topics",
+                    "ticks",
+                    "last_tick_ms",
+                    "dirty",
+                ] {
+                    if !keep.contains(&k) {
+                        obj.remove(k);
+                    }
+                }
+                if *worker == "bus-ingest" {
+                    obj.insert("lag".into(), Value::from(self.lag));
+                }
+            }
+            pipe.cmd("SET")
+                .arg(self.keys.health(worker))
+                .arg(payload.to_string())
+                .arg("PX")
+                .arg(interval * 3);
+            if self.state == "standby" {
+                // Two instances share the keys: the leader's heartbeat wins, a
+                // standby's shows only while no leader reports.
+                pipe.arg("NX");
+            }
+            pipe.ignore();
+        }
+        let _: () = pipe.query_async(&mut self.conn).await?;
         Ok(())
     }
 
@@ -839,29 +895,44 @@ impl Daemon {
             },
             _ => 0,
         };
-        let lag: Option<i64> = redis::cmd("XINFO")
-            .arg("GROUPS")
-            .arg(self.keys.input())
-            .query_async::<Vec<std::collections::HashMap<String, redis::Value>>>(&mut self.conn)
-            .await
-            .ok()
-            .and_then(|groups| {
-                groups
-                    .into_iter()
-                    .find_map(|g| match (g.get("name"), g.get("lag")) {
-                        (Some(redis::Value::BulkString(n)), Some(redis::Value::Int(l)))
-                            if n.as_slice() == CONSUMER_GROUP.as_bytes() =>
-                        {
-                            Some(*l)
-                        }
-                        _ => None,
-                    })
-            });
+        let lag = self.group_lag().await;
+        // Fresh heartbeats first, so the reply shows the state as of now.
+        self.heartbeat().await?;
+        let mut workers = serde_json::Map::new();
+        for w in WORKERS {
+            let raw: Option<String> = redis::cmd("GET")
+                .arg(self.keys.health(w))
+                .query_async(&mut self.conn)
+                .await?;
+            if let Some(v) = raw.and_then(|r| serde_json::from_str::<Value>(&r).ok()) {
+                workers.insert(w.to_string(), v);
+            }
+        }
         Ok(serde_json::json!({
-            "workers": {"clusterd": self.health()},
+            "workers": workers,
             "leader": leader,
             "queues": {"input": input, "pending": pending, "lag": lag, "deadletter": deadletter},
         }))
+    }
+
+    /// Entries not yet delivered to the consumer group (XINFO GROUPS lag).
+    async fn group_lag(&mut self) -> Option<i64> {
+        let groups: Vec<std::collections::HashMap<String, redis::Value>> = redis::cmd("XINFO")
+            .arg("GROUPS")
+            .arg(self.keys.input())
+            .query_async(&mut self.conn)
+            .await
+            .ok()?;
+        groups
+            .into_iter()
+            .find_map(|g| match (g.get("name"), g.get("lag")) {
+                (Some(redis::Value::BulkString(n)), Some(redis::Value::Int(l)))
+                    if n.as_slice() == CONSUMER_GROUP.as_bytes() =>
+                {
+                    Some(*l)
+                }
+                _ => None,
+            })
     }
 
     /// Graceful stop: cluster what was read, commit, release the lease.
@@ -870,8 +941,9 @@ impl Daemon {
             self.tick().await?;
         }
         self.lease.release(&mut self.conn).await?;
+        let keys: Vec<String> = WORKERS.iter().map(|w| self.keys.health(w)).collect();
         let _: () = redis::cmd("DEL")
-            .arg(self.keys.health("clusterd"))
+            .arg(keys)
             .query_async(&mut self.conn)
             .await?;
         info!("stopped cleanly");

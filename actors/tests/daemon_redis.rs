@@ -459,6 +459,15 @@ fn control_actions_and_operator_decisions() {
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["ok"], true);
     assert_eq!(v["result"]["workers"]["clusterd"]["state"], "running");
+    for w in ["bus-ingest", "clusterer", "campaign-clusterer", "publisher", "control"] {
+        let h = &v["result"]["workers"][w];
+        assert_eq!(h["worker"], w, "{v}");
+        for field in ["instance_id", "pid", "host", "version", "ts", "uptime_s", "state", "restarts"] {
+            assert!(!h[field].is_null(), "{w} heartbeat lacks {field}");
+        }
+    }
+    assert!(!v["result"]["workers"]["bus-ingest"]["lag"].is_null());
+    assert!(!v["result"]["workers"]["clusterer"]["last_tick_ms"].is_null());
 
     let (code, _, err) = ctl(p, &["explode"]);
     assert_eq!(code, 1);
