@@ -100,14 +100,11 @@ pub fn feed(
 }
 
 /// Runs both layers over a scenario and scores them.
-pub fn run(
-    generated: &Generated,
-    cfg: &QualityConfig,
-) -> Result<(ScenarioReport, Store), QualityError> {
+pub fn run(generated: &Generated, cfg: &QualityConfig) -> Result<Outcome, QualityError> {
     let mut store = Store::default();
     let mut identities: Box<dyn Clusterer> =
-        identity_clusterer("connected_components", cfg.identity.clone())?;
-    let mut campaigns = campaign_clusterer("connected_components", cfg.campaign.clone())?;
+        identity_clusterer(&cfg.clusterer, cfg.identity.clone())?;
+    let mut campaigns = campaign_clusterer(&cfg.campaign_clusterer, cfg.campaign.clone())?;
     let mut new_id = counter_ids(1);
     let rejected = feed(generated, cfg, &mut store, |store| {
         let mut ctx = TickContext {
@@ -131,7 +128,21 @@ pub fn run(
         identity: score(&generated.truth.identity, &predicted),
         campaign: score(&generated.truth.campaign, &campaign_predicted),
     };
-    Ok((report, store))
+    Ok(Outcome {
+        report,
+        store,
+        identities,
+        campaigns,
+    })
+}
+
+/// What a run leaves: the scores, the final store, and the clusterers (for
+/// explanations).
+pub struct Outcome {
+    pub report: ScenarioReport,
+    pub store: Store,
+    pub identities: Box<dyn Clusterer>,
+    pub campaigns: Box<dyn crate::campaign::clusterer::CampaignClusterer>,
 }
 
 /// The effective campaign of every observation (through its identity).

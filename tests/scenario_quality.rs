@@ -10,7 +10,9 @@ fn every_builtin_scenario_is_perfect_at_both_levels() {
     let mut failures = Vec::new();
     for name in builtin_names() {
         let generated = builtin(name).expect("builtin parses").generate();
-        let (report, _) = run(&generated, &QualityConfig::default()).expect("runs");
+        let report = run(&generated, &QualityConfig::default())
+            .expect("runs")
+            .report;
         assert_eq!(
             report.rejected, 0,
             "{name}: generated events must all be valid"
@@ -46,8 +48,8 @@ fn ticking_often_or_once_gives_the_same_identities() {
             tick_every: 7,
             ..Default::default()
         };
-        let (_, a) = run(&generated, &once).unwrap();
-        let (_, b) = run(&generated, &often).unwrap();
+        let a = run(&generated, &once).unwrap().store;
+        let b = run(&generated, &often).unwrap().store;
         let groups = |labels: std::collections::BTreeMap<String, String>| {
             let mut by: std::collections::BTreeMap<String, Vec<String>> = Default::default();
             for (o, i) in labels {

@@ -1,5 +1,6 @@
-//! Publishing into the input stream: what `clusterd simulate` does (and what
-//! the tests use to feed the daemon).
+//! Publishing into the input stream (what `clusterd simulate`, the demo and
+//! the benchmark do) and telling when the daemon has consumed and clustered
+//! everything published.
 
 use crate::keys::Keys;
 use decnet_clusterd::scenario::GeneratedEvent;
@@ -38,4 +39,33 @@ pub async fn publish(
         }
     }
     Ok(())
+}
+
+/// Every published entry was consumed (the daemon's counters say so, which
+/// rules out a heartbeat written before the batch), nothing is pending or
+/// unread, and nothing is left to cluster.
+pub fn settled(c: &mut redis::Connection, keys: &Keys, published: u64) -> bool {
+    use redis::Commands;
+    let groups: Vec<std::collections::HashMap<String, redis::Value>> = redis::cmd("XINFO")
+        .arg("GROUPS")
+        .arg(keys.input())
+        .query(c)
+        .unwrap_or_default();
+    let drained = groups.iter().any(|g| {
+        matches!(g.get("lag"), Some(redis::Value::Int(0)))
+            && matches!(g.get("pending"), Some(redis::Value::Int(0)))
+    });
+    let health: Option<String> = c.get(keys.health("clusterd")).ok();
+    let count = |h: &serde_json::Value, k: &str| h[k].as_u64().unwrap_or(0);
+    drained
+        && health
+            .and_then(|h| serde_json::from_str::<serde_json::Value>(&h).ok())
+            .is_some_and(|h| {
+                h["dirty"] == 0
+                    && h["state"] == "running"
+                    && count(&h, "ingested")
+                        + count(&h, "dead_lettered")
+                        + count(&h, "unknown_topics")
+                        >= published
+            })
 }

@@ -675,30 +675,18 @@ impl Daemon {
             let mut payload = base.clone();
             payload["worker"] = Value::from(*worker);
             // Per-role counters: drop the ones that belong to other roles.
-            let keep: &[&str] = match *worker {
-                "bus-ingest" => &["ingested", "dead_lettered", "unknown_topics"],
-                "clusterer" | "campaign-clusterer" => &["ticks", "last_tick_ms", "dirty"],
-                "clusterd" => &[
-                    "ingested",
-                    "dead_lettered",
-                    "unknown_topics",
-                    "ticks",
-                    "last_tick_ms",
-                    "dirty",
-                ],
-                _ => &[],
+            const INGEST: &[&str] = &["ingested", "dead_lettered", "unknown_topics"];
+            const CLUSTER: &[&str] = &["ticks", "last_tick_ms", "dirty"];
+            let keep = |k: &str| match *worker {
+                "bus-ingest" => INGEST.contains(&k),
+                "clusterer" | "campaign-clusterer" => CLUSTER.contains(&k),
+                "clusterd" => true,
+                _ => false,
             };
             if let Some(obj) = payload.as_object_mut() {
-                for k in [
-                    "ingested",
-                    "dead_lettered",
-                    "unknown_topics",
-                    "ticks",
-                    "last_tick_ms",
-                    "dirty",
-                ] {
-                    if !keep.contains(&k) {
-                        obj.remove(k);
+                for k in INGEST.iter().chain(CLUSTER) {
+                    if !keep(k) {
+                        obj.remove(*k);
                     }
                 }
                 if *worker == "bus-ingest" {

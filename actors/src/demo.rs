@@ -78,33 +78,6 @@ fn private_redis() -> Option<(String, PrivateRedis)> {
     Some((url, guard))
 }
 
-/// Every published entry was consumed (the daemon's counters say so, which
-/// rules out a heartbeat written before the batch), nothing is pending or
-/// unread, and nothing is left to cluster.
-fn settled(c: &mut redis::Connection, keys: &Keys, published: u64) -> bool {
-    let groups: Vec<std::collections::HashMap<String, redis::Value>> = redis::cmd("XINFO")
-        .arg("GROUPS")
-        .arg(keys.input())
-        .query(c)
-        .unwrap_or_default();
-    let drained = groups.iter().any(|g| {
-        matches!(g.get("lag"), Some(redis::Value::Int(0)))
-            && matches!(g.get("pending"), Some(redis::Value::Int(0)))
-    });
-    let health: Option<String> = c.get(keys.health("clusterd")).ok();
-    drained
-        && health
-            .and_then(|h| serde_json::from_str::<serde_json::Value>(&h).ok())
-            .is_some_and(|h| {
-                h["dirty"] == 0
-                    && h["state"] == "running"
-                    && h["ingested"].as_u64().unwrap_or(0)
-                        + h["dead_lettered"].as_u64().unwrap_or(0)
-                        + h["unknown_topics"].as_u64().unwrap_or(0)
-                        >= published
-            })
-}
-
 /// `clusterd demo`.
 pub fn demo(top: usize, keep: bool, offline: bool) -> Result<i32, CliError> {
     if offline {
@@ -170,7 +143,7 @@ pub fn demo(top: usize, keep: bool, offline: bool) -> Result<i32, CliError> {
         spinner.enable_steady_tick(Duration::from_millis(120));
         let mut sync = client.get_connection()?;
         let deadline = Instant::now() + Duration::from_secs(120);
-        while !settled(&mut sync, &keys, generated.events.len() as u64) {
+        while !crate::bus::settled(&mut sync, &keys, generated.events.len() as u64) {
             if Instant::now() > deadline || daemon.is_finished() {
                 anyhow::bail!(
                     "the daemon did not settle (is another clusterd leading this prefix?)"

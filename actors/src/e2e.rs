@@ -42,33 +42,6 @@ fn eval_calls(c: &mut redis::Connection) -> u64 {
         .sum()
 }
 
-/// Every published entry was consumed (the daemon's counters say so, which
-/// rules out a heartbeat written before the batch), nothing is pending or
-/// unread, and nothing is left to cluster.
-fn settled(c: &mut redis::Connection, keys: &Keys, published: u64) -> bool {
-    let groups: Vec<HashMap<String, redis::Value>> = redis::cmd("XINFO")
-        .arg("GROUPS")
-        .arg(keys.input())
-        .query(c)
-        .unwrap_or_default();
-    let lag_zero = groups.iter().any(|g| {
-        matches!(g.get("lag"), Some(redis::Value::Int(0)))
-            && matches!(g.get("pending"), Some(redis::Value::Int(0)))
-    });
-    let health: Option<String> = c.get(keys.health("clusterd")).ok();
-    let clean = health
-        .and_then(|h| serde_json::from_str::<serde_json::Value>(&h).ok())
-        .is_some_and(|h| {
-            h["dirty"] == 0
-                && h["state"] == "running"
-                && h["ingested"].as_u64().unwrap_or(0)
-                    + h["dead_lettered"].as_u64().unwrap_or(0)
-                    + h["unknown_topics"].as_u64().unwrap_or(0)
-                    >= published
-        });
-    lag_zero && clean
-}
-
 fn publish(
     c: &mut redis::Connection,
     keys: &Keys,
@@ -143,7 +116,7 @@ fn measure(
         .context("starting clusterd run")?;
     let started = Instant::now();
     std::thread::sleep(Duration::from_millis(300));
-    while !settled(c, keys, observations as u64) {
+    while !crate::bus::settled(c, keys, observations as u64) {
         if started.elapsed() > Duration::from_secs(600) {
             let _ = child.kill();
             return Err(CliError::Runtime(anyhow::anyhow!(

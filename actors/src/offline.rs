@@ -6,15 +6,9 @@ use crate::cli::CliError;
 use crate::report;
 use anyhow::Context;
 use decnet_clusterd::benchmark;
-use decnet_clusterd::campaign::clusterer::campaign_clusterer;
-use decnet_clusterd::identity::clusterer::{identity_clusterer, TickContext};
 use decnet_clusterd::metrics::format_table;
-use decnet_clusterd::metrics::score as score_labels;
-use decnet_clusterd::quality::{
-    campaign_predictions, counter_ids, feed, identity_predictions, run, QualityConfig,
-};
+use decnet_clusterd::quality::{run, QualityConfig};
 use decnet_clusterd::scenario::{builtin, builtin_names, Scenario};
-use decnet_clusterd::store::Store;
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// The quality configuration, with the algorithms named by
@@ -86,7 +80,7 @@ pub fn score(names: &[String], json: bool, check: bool, list: bool) -> Result<i3
     for name in &names {
         let scenario = load_scenario(name)?;
         let generated = scenario.generate();
-        let (r, _) = run(&generated, &cfg).context("clustering failed")?;
+        let r = run(&generated, &cfg).context("clustering failed")?.report;
         all_perfect &= r.identity.perfect() && r.rejected == 0;
         json_rows.push(serde_json::json!({
             "scenario": r.name, "events": r.events, "rejected": r.rejected,
@@ -198,49 +192,19 @@ pub fn demo(top: usize) -> Result<i32, CliError> {
         "decnet-clusterd demo: the `all_with_noise` scenario, clustered in-process.\n{}\n",
         scenario.description
     );
-    let bar = ProgressBar::new(generated.events.len() as u64);
-    bar.set_style(
-        ProgressStyle::with_template("publishing {bar:40} {pos}/{len} events")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
     let cfg = quality_config()?;
-    let mut store = Store::default();
-    let mut identities = identity_clusterer(&cfg.clusterer, cfg.identity.clone())
-        .context("building the identity clusterer")?;
-    let mut campaigns = campaign_clusterer(&cfg.campaign_clusterer, cfg.campaign.clone())
-        .context("building the campaign clusterer")?;
-    let mut new_id = counter_ids(0xdec0);
-    let mut seen = 0;
-    feed(&generated, &cfg, &mut store, |store| {
-        let mut ctx = TickContext {
-            now: 0,
-            new_id: &mut new_id,
-        };
-        identities.tick(store, &mut ctx)?;
-        campaigns.tick(store, &mut ctx)?;
-        store.take_journal();
-        seen = (seen + cfg.tick_every).min(generated.events.len());
-        bar.set_position(seen as u64);
-        Ok(())
-    })
-    .context("clustering failed")?;
-    bar.finish_and_clear();
+    let outcome = run(&generated, &cfg).context("clustering failed")?;
+    let store = &outcome.store;
     let quality = [
-        (
-            "identity level".to_string(),
-            score_labels(&generated.truth.identity, &identity_predictions(&store)),
-        ),
-        (
-            "campaign level".to_string(),
-            score_labels(&generated.truth.campaign, &campaign_predictions(&store)),
-        ),
+        ("identity level".to_string(), outcome.report.identity),
+        ("campaign level".to_string(), outcome.report.campaign),
     ];
     print!(
         "{}",
         report::summary(
-            &store,
-            identities.graph(),
-            campaigns.graph(),
+            store,
+            outcome.identities.graph(),
+            outcome.campaigns.graph(),
             generated.events.len(),
             &quality,
             top

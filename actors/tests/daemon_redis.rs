@@ -459,10 +459,25 @@ fn control_actions_and_operator_decisions() {
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["ok"], true);
     assert_eq!(v["result"]["workers"]["clusterd"]["state"], "running");
-    for w in ["bus-ingest", "clusterer", "campaign-clusterer", "publisher", "control"] {
+    for w in [
+        "bus-ingest",
+        "clusterer",
+        "campaign-clusterer",
+        "publisher",
+        "control",
+    ] {
         let h = &v["result"]["workers"][w];
         assert_eq!(h["worker"], w, "{v}");
-        for field in ["instance_id", "pid", "host", "version", "ts", "uptime_s", "state", "restarts"] {
+        for field in [
+            "instance_id",
+            "pid",
+            "host",
+            "version",
+            "ts",
+            "uptime_s",
+            "state",
+            "restarts",
+        ] {
             assert!(!h[field].is_null(), "{w} heartbeat lacks {field}");
         }
     }

@@ -254,13 +254,7 @@ impl CampaignGraph {
             }
         }
         if plan.overlap {
-            let mut days: Vec<i64> = r
-                .windows
-                .iter()
-                .flat_map(|w| w.0.div_euclid(DAY)..=w.1.div_euclid(DAY))
-                .collect();
-            days.dedup();
-            for d in days {
+            for d in day_buckets(r) {
                 post(&mut self.buckets, d, n, add);
             }
         }
@@ -381,13 +375,7 @@ impl CampaignGraph {
             }
         }
         if self.plan.overlap {
-            let mut days: Vec<i64> = r
-                .windows
-                .iter()
-                .flat_map(|w| w.0.div_euclid(DAY)..=w.1.div_euclid(DAY))
-                .collect();
-            days.dedup();
-            for d in days {
+            for d in day_buckets(r) {
                 self.buckets
                     .get(&d)
                     .into_iter()
@@ -618,6 +606,17 @@ impl CampaignGraph {
             })
             .collect()
     }
+}
+
+/// The days an identity's session windows touch (its overlap buckets).
+fn day_buckets(r: &IdentityRollup) -> Vec<i64> {
+    let mut days: Vec<i64> = r
+        .windows
+        .iter()
+        .flat_map(|w| w.0.div_euclid(DAY)..=w.1.div_euclid(DAY))
+        .collect();
+    days.dedup();
+    days
 }
 
 fn edit_sorted(v: &mut Vec<(Millis, u32)>, item: (Millis, u32), add: bool) {
