@@ -21,6 +21,53 @@ pub struct Snapshot {
     pub store: Store,
     pub identities: Box<dyn Clusterer>,
     pub campaigns: Box<dyn CampaignClusterer>,
+    /// The retained lifecycle events of both output streams, oldest first:
+    /// (stream entry id, ts, topic, payload).
+    pub events: Vec<(String, String, String, Value)>,
+}
+
+/// Payload fields that name an identity or campaign.
+const NAMING_FIELDS: &[&str] = &[
+    "identity_uuid",
+    "campaign_uuid",
+    "winner_uuid",
+    "loser_uuid",
+    "resurrected_uuid",
+    "former_winner_uuid",
+    "prior_identity_uuid",
+    "prior_campaign_uuid",
+];
+
+/// The lifecycle events (formed, merged, unmerged, assigned, linked) that
+/// name `uuid`: its merge and unmerge history as far as the streams retain it.
+pub fn history(snap: &Snapshot, uuid: &str) -> Vec<Value> {
+    snap.events
+        .iter()
+        .filter(|(_, _, _, p)| NAMING_FIELDS.iter().any(|f| p[*f] == uuid))
+        .map(|(id, ts, topic, p)| json!({"entry": id, "ts": ts, "topic": topic, "payload": p}))
+        .collect()
+}
+
+async fn read_events(
+    conn: &mut redis::aio::MultiplexedConnection,
+    keys: &Keys,
+) -> anyhow::Result<Vec<(String, String, String, Value)>> {
+    let mut out = Vec::new();
+    for stream in [keys.identity_stream(), keys.campaign_stream()] {
+        let reply: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+            .arg(&stream)
+            .arg("-")
+            .arg("+")
+            .query_async(conn)
+            .await?;
+        for e in reply.ids {
+            let field = |k: &str| e.get::<String>(k).unwrap_or_default();
+            let payload = serde_json::from_str(&field("payload")).unwrap_or(Value::Null);
+            out.push((e.id.clone(), field("ts"), field("topic"), payload));
+        }
+    }
+    out.sort_by(|a, b| a.1.cmp(&b.1).then(a.0.cmp(&b.0)));
+    Ok(out)
 }
 
 /// Loads the repository and rebuilds both graphs in memory.
@@ -42,10 +89,12 @@ pub async fn snapshot(s: &Settings) -> anyhow::Result<Snapshot> {
     identities.tick(&mut scratch, &mut ctx)?;
     campaigns.tick(&mut scratch, &mut ctx)?;
     store.identity_members = scratch.identity_members;
+    let events = read_events(&mut conn, &keys).await?;
     Ok(Snapshot {
         store,
         identities,
         campaigns,
+        events,
     })
 }
 
@@ -113,6 +162,7 @@ pub fn inspect(snap: &Snapshot, kind: &str, uuid: &str) -> Result<Value, String>
                 }).collect::<Vec<_>>(),
                 "campaign": store.effective_campaign(&root),
                 "edges": edges,
+                "history": history(snap, uuid),
             }))
         }
         "campaign" => {
@@ -141,6 +191,7 @@ pub fn inspect(snap: &Snapshot, kind: &str, uuid: &str) -> Result<Value, String>
                 "row": store.campaigns[&root],
                 "identities": identities,
                 "edges": edges,
+                "history": history(snap, uuid),
             }))
         }
         other => Err(format!(

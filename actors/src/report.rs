@@ -197,6 +197,17 @@ pub fn summary(
 pub fn inspection(kind: &str, v: &serde_json::Value) -> String {
     let mut out = String::new();
     let s = |v: &serde_json::Value| clean(v.as_str().unwrap_or("-"), 80);
+    let history = |out: &mut String| {
+        for h in v["history"].as_array().into_iter().flatten() {
+            let _ = writeln!(
+                out,
+                "  history {} {} {}",
+                s(&h["ts"]),
+                s(&h["topic"]),
+                clean(&h["payload"].to_string(), 160)
+            );
+        }
+    };
     match kind {
         "observation" => {
             let o = &v["observation"];
@@ -282,6 +293,7 @@ pub fn inspection(kind: &str, v: &serde_json::Value) -> String {
                     s(&x["high_signal"])
                 );
             }
+            history(&mut out);
         }
         _ => {
             let r = &v["row"];
@@ -304,6 +316,7 @@ pub fn inspection(kind: &str, v: &serde_json::Value) -> String {
                     e["evidence"]["total"].as_f64().unwrap_or(0.0)
                 );
             }
+            history(&mut out);
         }
     }
     out

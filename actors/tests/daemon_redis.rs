@@ -822,6 +822,13 @@ fn inspect_explain_and_export_read_the_repository_and_escape_attacker_strings() 
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["effective_identity"], identity.as_str());
     assert!(!v["members"].as_array().unwrap().is_empty());
+    let history: Vec<&str> = v["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|h| h["topic"].as_str())
+        .collect();
+    assert!(history.contains(&"identity.formed"), "{history:?}");
     let (code, out, _) = verb(p, &["inspect", "campaign", &camps[some_obs]]);
     assert_eq!(code, 0);
     assert!(out.contains("campaign"));
