@@ -864,6 +864,33 @@ fn inspect_explain_and_export_read_the_repository_and_escape_attacker_strings() 
         !dot.contains("digraph { \n"),
         "an attacker string broke out of its label"
     );
+    // Where Graphviz is installed, the DOT must render.
+    if Command::new("dot")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        use std::io::Write;
+        let mut child = Command::new("dot")
+            .arg("-Tsvg")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(dot.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "Graphviz rejected the DOT: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     let (code, json, _) = verb(p, &["export", "--format", "json"]);
     assert_eq!(code, 0);
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
