@@ -1054,3 +1054,37 @@ fn an_exhausted_restart_budget_exits_1() {
     };
     assert_eq!(status.code(), Some(1));
 }
+
+#[test]
+fn score_and_help_as_a_user_runs_them() {
+    let (code, out, err) = verb("unused", &["score", "--check"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("Identity level") && out.contains("Campaign level"),
+        "{out}"
+    );
+    assert!(!out.contains("0.9"), "every score is 1.000: {out}");
+    let (code, out, _) = verb("unused", &["score", "--list"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("busy_fleet"));
+    let (code, _, err) = verb("unused", &["score", "no-such-scenario"]);
+    assert_eq!(code, 2, "{err}");
+    for v in [
+        "run",
+        "demo",
+        "ctl",
+        "simulate",
+        "inspect",
+        "explain",
+        "export",
+        "score",
+        "bench",
+        "bench-e2e",
+    ] {
+        let (code, out, _) = verb("unused", &[v, "--help"]);
+        assert_eq!(code, 0, "{v} --help");
+        assert!(out.contains("Usage:"), "{v}: {out}");
+    }
+    let (code, _, err) = verb("unused", &["frobnicate"]);
+    assert_eq!(code, 2, "{err}");
+}
