@@ -61,6 +61,22 @@ fn publish(
     pipe.query(c)
 }
 
+fn spawn_daemon(url: &str, keys: &Keys) -> Result<std::process::Child, CliError> {
+    let exe = std::env::current_exe().context("locating clusterd")?;
+    Ok(Command::new(exe)
+        .arg("run")
+        .env("REDIS_URL", url)
+        .env("CLUSTERD_KEY_PREFIX", keys.prefix())
+        .env("CLUSTERD_HEARTBEAT__INTERVAL_MS", "200")
+        .env("CLUSTERD_INGEST__BATCH", "2000")
+        .env("CLUSTERD_INGEST__BLOCK_MS", "100")
+        .env("CLUSTERD_CLUSTERING__DEBOUNCE_MS", "20")
+        .env("CLUSTERD_LOG__LEVEL", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .context("starting clusterd run")?)
+}
+
 /// Runs the benchmark.
 pub fn run(url: &str, observations: usize, rate: u32, seconds: u64) -> Result<i32, CliError> {
     let prefix = format!("bench-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
@@ -101,19 +117,7 @@ fn measure(
     }
     println!("  backlog of {observations} observation events published");
     let (cmds0, evals0) = (info_commands(c), eval_calls(c));
-    let exe = std::env::current_exe().context("locating clusterd")?;
-    let mut child = Command::new(exe)
-        .arg("run")
-        .env("REDIS_URL", url)
-        .env("CLUSTERD_KEY_PREFIX", keys.prefix())
-        .env("CLUSTERD_HEARTBEAT__INTERVAL_MS", "200")
-        .env("CLUSTERD_INGEST__BATCH", "2000")
-        .env("CLUSTERD_INGEST__BLOCK_MS", "100")
-        .env("CLUSTERD_CLUSTERING__DEBOUNCE_MS", "20")
-        .env("CLUSTERD_LOG__LEVEL", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .context("starting clusterd run")?;
+    let mut child = spawn_daemon(url, keys)?;
     let started = Instant::now();
     std::thread::sleep(Duration::from_millis(300));
     while !crate::bus::settled(c, keys, observations as u64) {
@@ -136,6 +140,38 @@ fn measure(
         "          {:.2} Redis commands and {:.4} commit scripts per observation (server-side counts, including the daemon's reads and heartbeats)",
         cmds as f64 / observations as f64,
         evals as f64 / observations as f64
+    );
+
+    // Start-up: stop the daemon, start another over the stored state, and
+    // time it until its first pass (load + full rebuild + reconcile) is done.
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let _ = child.wait();
+    let started = Instant::now();
+    child = spawn_daemon(url, keys)?;
+    let ready = |c: &mut redis::Connection| {
+        let h: Option<String> = c.get(keys.health("clusterd")).ok();
+        h.and_then(|h| serde_json::from_str::<serde_json::Value>(&h).ok())
+            .is_some_and(|h| {
+                h["state"] == "running"
+                    && h["ticks"].as_u64().unwrap_or(0) >= 1
+                    && h["pid"] == child.id()
+            })
+    };
+    while !ready(c) {
+        if started.elapsed() > Duration::from_secs(600) {
+            let _ = child.kill();
+            return Err(CliError::Runtime(anyhow::anyhow!(
+                "the restarted daemon did not finish its first pass"
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    println!(
+        "  start-up: {observations} stored observations loaded, rebuilt and reconciled in {:.2} s",
+        started.elapsed().as_secs_f64()
     );
 
     // Latency: publish at `rate`, time each observation to its identity event.
