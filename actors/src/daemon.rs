@@ -27,6 +27,8 @@ use redis::aio::MultiplexedConnection;
 use redis::AsyncConnectionConfig;
 use serde_json::Value;
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tracing::{error, info, warn};
@@ -110,6 +112,26 @@ struct Daemon {
     fault_panics: u32,
     /// Entries in the input stream not yet delivered to the group (XINFO lag).
     lag: i64,
+    /// The task that renews the lease, and what it reports.
+    lease_keeper: Option<tokio::task::JoinHandle<()>>,
+    lease_lost: Arc<AtomicBool>,
+}
+
+/// Renews the lease every third of its period; flags a lost lease.
+async fn keep_lease(lease: Lease, mut conn: MultiplexedConnection, lost: Arc<AtomicBool>) {
+    let every = Duration::from_millis(lease.period_ms / 3);
+    loop {
+        tokio::time::sleep(every).await;
+        match lease.renew(&mut conn).await {
+            Ok(true) => {}
+            Ok(false) => {
+                lost.store(true, Ordering::SeqCst);
+                return;
+            }
+            // Redis trouble: the main loop notices and reconnects; keep trying.
+            Err(e) => warn!(error = %e, "could not renew the leader lease"),
+        }
+    }
 }
 
 /// What the main loop should do after a command.
@@ -168,6 +190,8 @@ pub async fn run(
         restart_times: Default::default(),
         fault_panics: 0,
         lag: 0,
+        lease_keeper: None,
+        lease_lost: Arc::new(AtomicBool::new(false)),
     };
     d.fault_panics = d.settings.faults.clustering_panics;
     if d.fault_panics > 0 {
@@ -250,18 +274,31 @@ impl Daemon {
     async fn main(&mut self) -> Result<(), DaemonError> {
         self.wait_for_lease().await?;
         self.state = "running";
-        // Only the leader listens, so every request gets exactly one reply.
-        let (tx, rx) = mpsc::channel(64);
-        tokio::spawn(control::listen(
-            self.client.clone(),
-            self.keys.control(),
-            tx,
-        ));
-        self.commands = Some(rx);
+        // The lease is renewed by its own task, so a long load or rebuild
+        // (minutes for millions of observations) never lets it lapse.
+        if let Some(k) = self.lease_keeper.take() {
+            k.abort();
+        }
+        self.lease_lost.store(false, Ordering::SeqCst);
+        self.lease_keeper = Some(tokio::spawn(keep_lease(
+            self.lease.clone(),
+            self.conn.clone(),
+            self.lease_lost.clone(),
+        )));
+        // Only the leader listens, so every request gets exactly one reply;
+        // the listener re-subscribes by itself, so it is started once.
+        if self.commands.is_none() {
+            let (tx, rx) = mpsc::channel(64);
+            tokio::spawn(control::listen(
+                self.client.clone(),
+                self.keys.control(),
+                tx,
+            ));
+            self.commands = Some(rx);
+        }
         self.ensure_group().await?;
         self.load().await?;
         self.tick().await?;
-        let mut last_renew = Instant::now();
         let mut last_beat = Instant::now() - Duration::from_secs(3600);
         let mut last_tick = Instant::now();
         // When the oldest not-yet-clustered change arrived: under continuous
@@ -271,13 +308,9 @@ impl Daemon {
         let mut pending_first = true;
         let mut last_claim = Instant::now();
         self.claim_stale().await?;
-        let renew_every = Duration::from_millis(self.settings.lease.period_ms / 3);
         loop {
-            if last_renew.elapsed() >= renew_every {
-                if !self.lease.renew(&mut self.conn).await? {
-                    return Err(DaemonError::LostLease);
-                }
-                last_renew = Instant::now();
+            if self.lease_lost.load(Ordering::SeqCst) {
+                return Err(DaemonError::LostLease);
             }
             if last_claim.elapsed() >= Duration::from_millis(self.settings.ingest.claim_idle_ms) {
                 if self.claim_stale().await? > 0 {
@@ -927,6 +960,9 @@ impl Daemon {
     async fn finish(&mut self) -> Result<(), DaemonError> {
         if self.state == "running" && self.store.is_some() {
             self.tick().await?;
+        }
+        if let Some(k) = self.lease_keeper.take() {
+            k.abort();
         }
         self.lease.release(&mut self.conn).await?;
         let keys: Vec<String> = WORKERS.iter().map(|w| self.keys.health(w)).collect();
