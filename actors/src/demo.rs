@@ -123,7 +123,7 @@ pub fn demo(top: usize, keep: bool, offline: bool) -> Result<i32, CliError> {
     let system = actix_rt::System::new();
     let result: anyhow::Result<String> = system.block_on(async {
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let daemon = tokio::spawn(crate::daemon::run(settings.clone(), async move {
+        let daemon = actix_rt::spawn(crate::daemon::run(settings.clone(), async move {
             let _ = stop_rx.await;
         }));
         let client = redis::Client::open(url.as_str())?;

@@ -14,7 +14,11 @@
 //! keys.rs        every Redis key name, from the prefix
 //! lease.rs       leader lease and the fenced commit script (all writes)
 //! repository.rs  rows → write operations; loading the whole store at start
-//! daemon.rs      `run`: lease → load → read/merge/commit/ack → cluster → commit
+//! daemon.rs      `run`: wiring — lease, the six supervised actors, graceful stop
+//! actor/         one file per actor (SPEC §2) and what they share:
+//!   bus_ingest.rs, identity_clusterer.rs, campaign_clusterer.rs,
+//!   publisher.rs, heartbeat.rs, control.rs; mod.rs holds the engine,
+//!   messages, restart budgets
 //! control.rs     control commands: parsing, replies, the re-subscribing listener
 //! bus.rs         publishing events into the input stream
 //! run.rs         the Redis-facing verbs: run, ctl, simulate, inspect, explain, export
@@ -25,11 +29,12 @@
 //! report.rs      terminal renderings (attacker strings escaped)
 //! ```
 //!
-//! The daemon is one task today: it plays the parts of SPEC §2's BusIngest,
-//! IdentityClusterer, CampaignClusterer, Publisher, Heartbeat and Control in
-//! one loop, with clustering on a blocking thread where a panic becomes an
-//! error value. Splitting them into supervised actix actors is open work.
+//! The daemon is an actix actor system: BusIngest, IdentityClusterer,
+//! CampaignClusterer, Publisher, Heartbeat and Control, each under a
+//! supervisor with its own restart budget; clustering runs on blocking
+//! threads where a panic becomes an error value.
 
+pub mod actor;
 pub mod bus;
 pub mod cli;
 pub mod control;

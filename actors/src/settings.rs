@@ -63,6 +63,7 @@ pub struct HeartbeatSettings {
 pub struct SupervisionSettings {
     pub max_restarts: u32,
     pub window_ms: u64,
+    pub wedged_ms: u64,
 }
 
 /// Test-only fault injection (all zero in production).
@@ -70,6 +71,8 @@ pub struct SupervisionSettings {
 #[serde(deny_unknown_fields)]
 pub struct FaultSettings {
     pub clustering_panics: u32,
+    pub campaign_panics: u32,
+    pub ingest_failures: u32,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -253,6 +256,7 @@ impl Settings {
             ("lease.period_ms", self.lease.period_ms),
             ("heartbeat.interval_ms", self.heartbeat.interval_ms),
             ("supervision.window_ms", self.supervision.window_ms),
+            ("supervision.wedged_ms", self.supervision.wedged_ms),
             ("ingest.block_ms", self.ingest.block_ms),
             ("ingest.max_deliveries", self.ingest.max_deliveries),
             ("ingest.claim_idle_ms", self.ingest.claim_idle_ms),

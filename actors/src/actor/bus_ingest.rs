@@ -1,0 +1,534 @@
+//! BusIngest: reads `{p}:stream:attacker` through the `clusterd` consumer
+//! group on its own blocking-read connection, validates each entry, merges
+//! the evidence into the store, writes the changed observation hashes,
+//! dead-letters what cannot be used and acks — in one fenced script, so
+//! nothing is acked before it is written — then tells the IdentityClusterer
+//! how much changed.
+//!
+//! Our own pending entries (read before a crash, never acked) are read
+//! first, on every (re)start; entries other consumers left pending are taken
+//! over with XAUTOCLAIM once idle for `ingest.claim_idle_ms`, at start and
+//! periodically. An entry delivered more than `ingest.max_deliveries` times
+//! is dead-lettered instead of retried forever.
+
+use super::identity_clusterer::Evidence;
+use super::{
+    connect, on_restart, Budget, Health, Ping, Restart, SetPaused, Shared, State, WorkError,
+};
+use crate::keys::CONSUMER_GROUP;
+use crate::repository::{observation_op, Op};
+use actix::prelude::*;
+use decnet_clusterd::evidence::event::parse_entry;
+use redis::aio::MultiplexedConnection;
+use serde_json::{Map, Value};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tracing::{info, warn};
+
+pub const WORKER: &str = "bus-ingest";
+
+/// Read and process the next batch (the actor's loop, one message a batch).
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Next;
+
+/// Stop reading; answers once the batch in hand is committed and acked.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Drain;
+
+pub struct BusIngest {
+    shared: Arc<Shared>,
+    consumer: String,
+    conns: Option<(MultiplexedConnection, MultiplexedConnection)>,
+    state: State,
+    draining: bool,
+    restarts: u64,
+    budget: Budget,
+    failed: bool,
+    /// Read our own pending entries before new ones.
+    pending_first: bool,
+    last_claim: Option<Instant>,
+    last_lag: Option<Instant>,
+    busy_since: Option<Instant>,
+    in_flight: Arc<AtomicBool>,
+    backoff: Duration,
+    faults: u32,
+    ingested: u64,
+    dead_lettered: u64,
+    unknown_topics: u64,
+    lag: i64,
+}
+
+impl BusIngest {
+    pub fn new(shared: Arc<Shared>, consumer: String) -> BusIngest {
+        let budget = Budget::new(&shared.settings);
+        let faults = shared.settings.faults.ingest_failures;
+        BusIngest {
+            shared,
+            consumer,
+            conns: None,
+            state: State::Running,
+            draining: false,
+            restarts: 0,
+            budget,
+            failed: false,
+            pending_first: true,
+            last_claim: None,
+            last_lag: None,
+            busy_since: None,
+            in_flight: Arc::new(AtomicBool::new(false)),
+            backoff: Duration::from_millis(100),
+            faults,
+            ingested: 0,
+            dead_lettered: 0,
+            unknown_topics: 0,
+            lag: 0,
+        }
+    }
+}
+
+impl Actor for BusIngest {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.pending_first = true;
+        let shared = self.shared.clone();
+        async move { super::wait_for_redis(&shared).await }
+            .into_actor(self)
+            .map(|_, act, ctx| {
+                if matches!(act.state, State::Restarting | State::Degraded) {
+                    act.state = State::Running;
+                }
+                ctx.notify(Next);
+            })
+            .wait(ctx);
+    }
+}
+
+impl Supervised for BusIngest {
+    fn restarting(&mut self, _: &mut Context<Self>) {
+        self.state = State::Restarting;
+        self.conns = None;
+        self.busy_since = None;
+        self.in_flight.store(false, Ordering::SeqCst);
+        let failed = std::mem::take(&mut self.failed);
+        on_restart(
+            &self.shared,
+            WORKER,
+            &mut self.budget,
+            &mut self.restarts,
+            failed,
+        );
+    }
+}
+
+/// What one batch did.
+#[derive(Default)]
+struct Batch {
+    read: usize,
+    ingested: u64,
+    dead_lettered: u64,
+    unknown_topics: u64,
+    changed: usize,
+    claimed: usize,
+    reloaded: bool,
+    lag: Option<i64>,
+}
+
+/// Everything a batch needs, moved into its future.
+struct Job {
+    shared: Arc<Shared>,
+    consumer: String,
+    from_pending: bool,
+    claim: bool,
+    lag: bool,
+    fail: bool,
+}
+
+impl Handler<Next> for BusIngest {
+    type Result = ();
+
+    fn handle(&mut self, _: Next, ctx: &mut Context<Self>) {
+        if self.draining {
+            return;
+        }
+        if self.state == State::Paused {
+            ctx.run_later(Duration::from_millis(100), |_, ctx| ctx.notify(Next));
+            return;
+        }
+        let s = &self.shared.settings;
+        let claim = self
+            .last_claim
+            .is_none_or(|t| t.elapsed() >= Duration::from_millis(s.ingest.claim_idle_ms));
+        let lag = self
+            .last_lag
+            .is_none_or(|t| t.elapsed() >= Duration::from_millis(s.heartbeat.interval_ms));
+        let fail = self.faults > 0;
+        self.faults = self.faults.saturating_sub(1);
+        let job = Job {
+            shared: self.shared.clone(),
+            consumer: self.consumer.clone(),
+            from_pending: self.pending_first,
+            claim,
+            lag,
+            fail,
+        };
+        let conns = self.conns.take();
+        self.busy_since = Some(Instant::now());
+        self.in_flight.store(true, Ordering::SeqCst);
+        let fut = async move {
+            let (mut reader, mut writer) = match conns {
+                Some(c) => c,
+                None => {
+                    let block = Duration::from_millis(job.shared.settings.ingest.block_ms);
+                    let reader =
+                        connect(&job.shared.client, block + super::RESPONSE_TIMEOUT).await?;
+                    let mut writer = connect(&job.shared.client, super::RESPONSE_TIMEOUT).await?;
+                    ensure_group(&job.shared, &mut writer).await?;
+                    (reader, writer)
+                }
+            };
+            let batch = run_batch(&job, &mut reader, &mut writer).await?;
+            Ok::<_, WorkError>((reader, writer, batch))
+        };
+        fut.into_actor(self)
+            .map(move |r, act, ctx| {
+                act.busy_since = None;
+                act.in_flight.store(false, Ordering::SeqCst);
+                match r {
+                    Ok((reader, writer, b)) => {
+                        act.conns = Some((reader, writer));
+                        act.backoff = Duration::from_millis(100);
+                        if claim {
+                            act.last_claim = Some(Instant::now());
+                        }
+                        if let Some(l) = b.lag {
+                            act.lag = l;
+                            act.last_lag = Some(Instant::now());
+                        }
+                        if act.pending_first && b.read == 0 {
+                            act.pending_first = false;
+                        }
+                        if b.claimed > 0 {
+                            act.pending_first = true;
+                        }
+                        act.ingested += b.ingested;
+                        act.dead_lettered += b.dead_lettered;
+                        act.unknown_topics += b.unknown_topics;
+                        if b.read > 0 || b.reloaded {
+                            act.shared.addrs().identity.do_send(Evidence {
+                                changed: b.changed,
+                                read: b.read,
+                                reloaded: b.reloaded,
+                            });
+                        }
+                        ctx.notify(Next);
+                    }
+                    Err(e) => {
+                        act.shared.check_fenced(&e);
+                        if matches!(e, WorkError::Fenced) {
+                            return;
+                        }
+                        warn!(error = %e, backoff_ms = act.backoff.as_millis() as u64, "ingest failed; restarting bus-ingest");
+                        act.failed = true;
+                        act.state = State::Degraded;
+                        // Back off before the restart reconnects, so a Redis
+                        // that is down is not hammered.
+                        let wait = act.backoff;
+                        act.backoff = (act.backoff * 2).min(super::MAX_BACKOFF);
+                        ctx.run_later(wait, |_, ctx| ctx.stop());
+                    }
+                }
+            })
+            .spawn(ctx);
+    }
+}
+
+async fn ensure_group(shared: &Shared, conn: &mut MultiplexedConnection) -> Result<(), WorkError> {
+    let r: Result<String, _> = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg(shared.keys.input())
+        .arg(CONSUMER_GROUP)
+        .arg("0")
+        .arg("MKSTREAM")
+        .query_async(conn)
+        .await;
+    match r {
+        Ok(_) => Ok(()),
+        Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Takes over entries another consumer (a crashed instance) read but never
+/// acked, once they have been idle for `claim_idle_ms`.
+async fn claim_stale(job: &Job, conn: &mut MultiplexedConnection) -> Result<usize, WorkError> {
+    let s = &job.shared.settings;
+    let mut cursor = "0-0".to_string();
+    let mut claimed = 0;
+    for _ in 0..1000 {
+        let reply: redis::Value = redis::cmd("XAUTOCLAIM")
+            .arg(job.shared.keys.input())
+            .arg(CONSUMER_GROUP)
+            .arg(&job.consumer)
+            .arg(s.ingest.claim_idle_ms)
+            .arg(&cursor)
+            .arg("COUNT")
+            .arg(s.ingest.batch)
+            .arg("JUSTID")
+            .query_async(conn)
+            .await?;
+        let redis::Value::Array(parts) = reply else {
+            break;
+        };
+        let next = parts
+            .first()
+            .and_then(|v| redis::from_redis_value::<String>(v.clone()).ok())
+            .unwrap_or_else(|| "0-0".into());
+        claimed += parts.get(1).map_or(0, |v| match v {
+            redis::Value::Array(ids) => ids.len(),
+            _ => 0,
+        });
+        if next == "0-0" {
+            break;
+        }
+        cursor = next;
+    }
+    if claimed > 0 {
+        info!(claimed, "took over pending entries of a dead consumer");
+    }
+    Ok(claimed)
+}
+
+/// Delivery counts of this consumer's pending entries.
+async fn delivery_counts(
+    job: &Job,
+    conn: &mut MultiplexedConnection,
+) -> Result<HashMap<String, u64>, WorkError> {
+    let rows: Vec<(String, String, u64, u64)> = redis::cmd("XPENDING")
+        .arg(job.shared.keys.input())
+        .arg(CONSUMER_GROUP)
+        .arg("-")
+        .arg("+")
+        .arg(job.shared.settings.ingest.batch)
+        .arg(&job.consumer)
+        .query_async(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, _, _, count)| (id, count))
+        .collect())
+}
+
+/// Entries not yet delivered to the consumer group (XINFO GROUPS lag).
+pub async fn group_lag(shared: &Shared, conn: &mut MultiplexedConnection) -> Option<i64> {
+    let groups: Vec<HashMap<String, redis::Value>> = redis::cmd("XINFO")
+        .arg("GROUPS")
+        .arg(shared.keys.input())
+        .query_async(conn)
+        .await
+        .ok()?;
+    groups
+        .into_iter()
+        .find_map(|g| match (g.get("name"), g.get("lag")) {
+            (Some(redis::Value::BulkString(n)), Some(redis::Value::Int(l)))
+                if n.as_slice() == CONSUMER_GROUP.as_bytes() =>
+            {
+                Some(*l)
+            }
+            _ => None,
+        })
+}
+
+/// Reads, merges, commits and acks one batch.
+async fn run_batch(
+    job: &Job,
+    reader: &mut MultiplexedConnection,
+    writer: &mut MultiplexedConnection,
+) -> Result<Batch, WorkError> {
+    let shared = &job.shared;
+    let s = &shared.settings;
+    let mut b = Batch::default();
+    if job.claim {
+        b.claimed = claim_stale(job, writer).await?;
+    }
+    if job.lag {
+        b.lag = group_lag(shared, writer).await;
+    }
+    let from = if job.from_pending { "0" } else { ">" };
+    // A read that times out replies nil.
+    let reply: Option<redis::streams::StreamReadReply> = redis::cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg(CONSUMER_GROUP)
+        .arg(&job.consumer)
+        .arg("COUNT")
+        .arg(s.ingest.batch)
+        .arg("BLOCK")
+        .arg(s.ingest.block_ms)
+        .arg("STREAMS")
+        .arg(shared.keys.input())
+        .arg(from)
+        .query_async(reader)
+        .await?;
+    let reply = reply.unwrap_or_default();
+    let entries: Vec<_> = reply.keys.into_iter().flat_map(|k| k.ids).collect();
+    b.read = entries.len();
+    if entries.is_empty() {
+        return Ok(b);
+    }
+    if job.fail {
+        return Err(WorkError::Injected("faults.ingest_failures"));
+    }
+    let deliveries = if job.from_pending {
+        delivery_counts(job, writer).await?
+    } else {
+        HashMap::new()
+    };
+    let mut engine = shared.engine.clone().lock_owned().await;
+    b.reloaded = engine.ensure_loaded(shared).await?;
+    let store = &mut engine.store;
+    let mut ops: Vec<Op> = Vec::new();
+    let mut acks = Vec::with_capacity(entries.len());
+    let mut changed = BTreeSet::new();
+    for entry in entries {
+        let fields: Vec<(String, Vec<u8>)> = entry
+            .map
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    redis::from_redis_value::<Vec<u8>>(v.clone()).unwrap_or_default(),
+                )
+            })
+            .collect();
+        let delivered = deliveries.get(&entry.id).copied().unwrap_or(1);
+        let max = s.ingest.max_deliveries;
+        let parsed = if delivered > max {
+            Err(format!(
+                "delivered {delivered} times without being acked (max_deliveries {max})"
+            ))
+        } else {
+            match parse_entry(&fields, &s.limits) {
+                Ok(p) => Ok(Some(p)),
+                Err(e) if e.is_unknown_topic() => Ok(None),
+                Err(e) => Err(e.reason()),
+            }
+        };
+        match parsed {
+            Ok(Some(parsed)) => {
+                // A redelivered entry may already be merged in memory
+                // (its batch failed after the merge): write it anyway.
+                if store.merge_observation(&parsed.observation) || job.from_pending {
+                    changed.insert(parsed.observation.uuid.clone());
+                }
+                b.ingested += 1;
+            }
+            Ok(None) => b.unknown_topics += 1,
+            Err(reason) => {
+                b.dead_lettered += 1;
+                let mut args = vec![
+                    shared.keys.deadletter(),
+                    "MAXLEN".into(),
+                    "~".into(),
+                    s.output.stream_maxlen.to_string(),
+                    "*".into(),
+                ];
+                for (k, v) in &fields {
+                    args.push(format!("orig_{k}"));
+                    args.push(String::from_utf8_lossy(v).into_owned());
+                }
+                args.extend([
+                    "entry_id".to_string(),
+                    entry.id.clone(),
+                    "reason".to_string(),
+                    reason,
+                ]);
+                ops.push(Op { cmd: "XADD", args });
+            }
+        }
+        acks.push(entry.id);
+    }
+    for uuid in &changed {
+        if let Some(o) = store.observations.get(uuid) {
+            let identity = store.identity_groups.direct.get(uuid).map(String::as_str);
+            ops.extend(observation_op(&shared.keys, o, identity));
+        }
+    }
+    let mut ack = vec![shared.keys.input(), CONSUMER_GROUP.to_string()];
+    ack.extend(acks);
+    ops.push(Op {
+        cmd: "XACK",
+        args: ack,
+    });
+    // Until the commit lands, memory is ahead of Redis.
+    engine.valid = false;
+    match shared.lease.commit(writer, &ops).await {
+        Ok(_) => {
+            engine.valid = true;
+            b.changed = changed.len();
+            Ok(b)
+        }
+        Err(crate::lease::CommitError::Fenced) => Err(WorkError::Fenced),
+        Err(crate::lease::CommitError::Redis(e)) => Err(WorkError::Redis(e)),
+    }
+}
+
+impl Handler<Drain> for BusIngest {
+    type Result = ResponseActFuture<Self, ()>;
+
+    fn handle(&mut self, _: Drain, _: &mut Context<Self>) -> Self::Result {
+        self.draining = true;
+        // Wait for the batch in hand (a read comes back within block_ms),
+        // which commits and acks before it clears the flag.
+        let in_flight = self.in_flight.clone();
+        Box::pin(
+            async move {
+                while in_flight.load(Ordering::SeqCst) {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+            .into_actor(self),
+        )
+    }
+}
+
+impl Handler<SetPaused> for BusIngest {
+    type Result = ();
+
+    fn handle(&mut self, m: SetPaused, _: &mut Context<Self>) {
+        self.state = if m.0 { State::Paused } else { State::Running };
+    }
+}
+
+impl Handler<Restart> for BusIngest {
+    type Result = ();
+
+    fn handle(&mut self, _: Restart, ctx: &mut Context<Self>) {
+        ctx.stop();
+    }
+}
+
+impl Handler<Ping> for BusIngest {
+    type Result = Option<Health>;
+
+    fn handle(&mut self, _: Ping, _: &mut Context<Self>) -> Option<Health> {
+        // A blocking read is expected to take block_ms; anything far past
+        // the wedge limit is stuck.
+        if super::wedged(self.busy_since, &self.shared.settings) {
+            return None;
+        }
+        let mut fields = Map::new();
+        fields.insert("ingested".into(), Value::from(self.ingested));
+        fields.insert("dead_lettered".into(), Value::from(self.dead_lettered));
+        fields.insert("unknown_topics".into(), Value::from(self.unknown_topics));
+        fields.insert("lag".into(), Value::from(self.lag));
+        Some(Health {
+            state: self.state,
+            restarts: self.restarts,
+            fields,
+        })
+    }
+}

@@ -1,0 +1,252 @@
+//! CampaignClusterer: keeps the identity similarity graph and resolves
+//! campaigns. It runs after every committed identity pass (passes that
+//! arrive while one is waiting are folded into it) and on the slow tick,
+//! on a blocking thread where a panic becomes an error value, and hands its
+//! change set to the Publisher. A failed pass restarts this actor; the state
+//! it may have left half-changed is reloaded before anyone uses it, and the
+//! identity layer is asked for a pass so both layers rebuild from it.
+
+use super::identity_clusterer::Pass as IdentityPass;
+use super::{
+    commit, now_ms, on_restart, panic_text, Budget, Health, Ping, Restart, SetPaused, Shared,
+    State, WorkError,
+};
+use crate::repository::journal_ops;
+use actix::prelude::*;
+use decnet_clusterd::identity::clusterer::TickContext;
+use serde_json::{Map, Value};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tracing::{error, info};
+
+pub const WORKER: &str = "campaign-clusterer";
+
+/// The identity layer committed a pass.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct IdentitiesSettled;
+
+/// Run a campaign pass now; answers once committed.
+#[derive(Message)]
+#[rtype(result = "Result<u64, WorkError>")]
+pub struct Pass;
+
+pub struct CampaignClusterer {
+    shared: Arc<Shared>,
+    state: State,
+    restarts: u64,
+    budget: Budget,
+    failed: bool,
+    faults: u32,
+    ticks: u64,
+    last_tick_ms: u64,
+    /// Identity passes not yet followed by a campaign pass.
+    dirty: usize,
+    /// A pass is queued (waiting for the engine): later requests join it.
+    queued: bool,
+    running: usize,
+    busy_since: Option<Instant>,
+}
+
+impl CampaignClusterer {
+    pub fn new(shared: Arc<Shared>) -> CampaignClusterer {
+        let budget = Budget::new(&shared.settings);
+        let faults = shared.settings.faults.campaign_panics;
+        CampaignClusterer {
+            shared,
+            state: State::Running,
+            restarts: 0,
+            budget,
+            failed: false,
+            faults,
+            ticks: 0,
+            last_tick_ms: 0,
+            dirty: 0,
+            queued: false,
+            running: 0,
+            busy_since: None,
+        }
+    }
+}
+
+async fn campaign_pass(shared: &Arc<Shared>, inject: bool) -> Result<u64, WorkError> {
+    let mut engine = shared.engine.clone().lock_owned().await;
+    let t = Instant::now();
+    if engine.ensure_loaded(shared).await? {
+        // Both layers were rebuilt: the identity layer passes first and
+        // asks for a campaign pass after it.
+        shared.addrs().identity.do_send(IdentityPass);
+        return Ok(0);
+    }
+    engine.valid = false;
+    let now = now_ms();
+    let (mut engine, r) = tokio::task::spawn_blocking(move || {
+        if inject {
+            panic!("injected campaign clustering fault (faults.campaign_panics)");
+        }
+        let mut new_id = || uuid::Uuid::new_v4().to_string();
+        let mut ctx = TickContext {
+            now,
+            new_id: &mut new_id,
+        };
+        let e = &mut *engine;
+        let r = e
+            .campaigns
+            .tick(&mut e.store, &mut ctx)
+            .map(|_| ())
+            .map_err(|e| e.to_string());
+        (engine, r)
+    })
+    .await
+    .map_err(|e| WorkError::Panic(panic_text(e)))?;
+    r.map_err(WorkError::Cluster)?;
+    let journal = engine.store.take_journal();
+    if !journal.is_empty() {
+        let ops = journal_ops(
+            &shared.keys,
+            &journal,
+            shared.settings.output.stream_maxlen,
+            now,
+        );
+        commit(shared, ops).await?;
+        info!(
+            events = journal.events.len(),
+            campaigns = journal.campaigns.len(),
+            identities = journal.identities.len(),
+            "committed a campaign pass"
+        );
+    }
+    engine.valid = true;
+    Ok(t.elapsed().as_millis() as u64)
+}
+
+impl Actor for CampaignClusterer {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let slow = Duration::from_millis(self.shared.settings.clustering.slow_tick_ms);
+        ctx.run_interval(slow, |act, ctx| {
+            if act.state != State::Paused {
+                ctx.notify(Pass);
+            }
+        });
+        if self.state == State::Restarting {
+            self.state = State::Running;
+            // After a failure the state is invalid: the identity layer
+            // reloads it, passes, and then asks us for a pass.
+            self.shared.addrs().identity.do_send(IdentityPass);
+        }
+    }
+}
+
+impl Supervised for CampaignClusterer {
+    fn restarting(&mut self, _: &mut Context<Self>) {
+        self.state = State::Restarting;
+        self.queued = false;
+        self.running = 0;
+        self.busy_since = None;
+        let failed = std::mem::take(&mut self.failed);
+        on_restart(
+            &self.shared,
+            WORKER,
+            &mut self.budget,
+            &mut self.restarts,
+            failed,
+        );
+    }
+}
+
+impl Handler<IdentitiesSettled> for CampaignClusterer {
+    type Result = ();
+
+    fn handle(&mut self, _: IdentitiesSettled, ctx: &mut Context<Self>) {
+        self.dirty += 1;
+        if !self.queued && self.state != State::Paused {
+            self.queued = true;
+            ctx.notify(Pass);
+        }
+    }
+}
+
+impl Handler<Pass> for CampaignClusterer {
+    type Result = ResponseActFuture<Self, Result<u64, WorkError>>;
+
+    fn handle(&mut self, _: Pass, _: &mut Context<Self>) -> Self::Result {
+        let inject = self.faults > 0;
+        self.faults = self.faults.saturating_sub(1);
+        self.running += 1;
+        self.busy_since.get_or_insert_with(Instant::now);
+        // Requests from now on need a pass that starts after them.
+        self.queued = false;
+        let shared = self.shared.clone();
+        let fut = async move { campaign_pass(&shared, inject).await };
+        Box::pin(fut.into_actor(self).map(|r, act, ctx| {
+            act.running -= 1;
+            if act.running == 0 {
+                act.busy_since = None;
+            }
+            match &r {
+                Ok(took) => {
+                    act.ticks += 1;
+                    act.last_tick_ms = *took;
+                    act.dirty = 0;
+                }
+                Err(e) => {
+                    error!(error = %e, "campaign clustering failed; restarting the campaign clusterer");
+                    act.shared.check_fenced(e);
+                    if !matches!(e, WorkError::Fenced) {
+                        act.failed = true;
+                        ctx.stop();
+                    }
+                }
+            }
+            r.map(|_| act.ticks)
+        }))
+    }
+}
+
+impl Handler<SetPaused> for CampaignClusterer {
+    type Result = ();
+
+    fn handle(&mut self, m: SetPaused, ctx: &mut Context<Self>) {
+        self.state = if m.0 { State::Paused } else { State::Running };
+        if !m.0 && self.dirty > 0 && !self.queued {
+            self.queued = true;
+            ctx.notify(Pass);
+        }
+    }
+}
+
+impl Handler<Restart> for CampaignClusterer {
+    type Result = ();
+
+    fn handle(&mut self, _: Restart, ctx: &mut Context<Self>) {
+        let shared = self.shared.clone();
+        async move { shared.engine.lock().await.valid = false }
+            .into_actor(self)
+            .map(|_, act: &mut Self, ctx: &mut Context<Self>| {
+                act.state = State::Restarting;
+                ctx.stop()
+            })
+            .wait(ctx);
+    }
+}
+
+impl Handler<Ping> for CampaignClusterer {
+    type Result = Option<Health>;
+
+    fn handle(&mut self, _: Ping, _: &mut Context<Self>) -> Option<Health> {
+        if super::wedged(self.busy_since, &self.shared.settings) {
+            return None;
+        }
+        let mut fields = Map::new();
+        fields.insert("ticks".into(), Value::from(self.ticks));
+        fields.insert("last_tick_ms".into(), Value::from(self.last_tick_ms));
+        fields.insert("dirty".into(), Value::from(self.dirty));
+        Some(Health {
+            state: self.state,
+            restarts: self.restarts,
+            fields,
+        })
+    }
+}

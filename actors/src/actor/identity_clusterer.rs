@@ -1,0 +1,397 @@
+//! IdentityClusterer: keeps the observation similarity graph and resolves
+//! identities. New evidence is clustered `clustering.debounce_ms` after the
+//! oldest change not yet clustered (so a steady stream is batched into one
+//! pass per debounce period), and a slow tick runs every
+//! `clustering.slow_tick_ms` regardless. A pass runs the configured
+//! `Clusterer` on a blocking thread — a panic there comes back as an error
+//! value — then hands the change set to the Publisher and, once committed,
+//! tells the CampaignClusterer. A failed pass restarts this actor through its
+//! supervisor; the state it may have left half-changed is reloaded from
+//! Redis before anyone uses it again.
+//!
+//! Operator decisions (`link`, `separate`, `forget`) are persisted through
+//! the Publisher with who and when, and applied by the next pass.
+
+use super::campaign_clusterer::IdentitiesSettled;
+use super::{
+    commit, now_ms, on_restart, panic_text, Budget, Health, Ping, Restart, SetPaused, Shared,
+    State, WorkError,
+};
+use crate::repository::{journal_ops, Op};
+use actix::prelude::*;
+use decnet_clusterd::identity::clusterer::TickContext;
+use decnet_clusterd::identity::{Decision, DecisionKind};
+use serde_json::{Map, Value};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tracing::{error, info};
+
+pub const WORKER: &str = "clusterer";
+
+/// BusIngest committed a batch: `changed` observations have new evidence.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Evidence {
+    pub changed: usize,
+    pub read: usize,
+    /// The batch found the state invalid and reloaded it: a full pass is due.
+    pub reloaded: bool,
+}
+
+/// Run a pass now; answers once its change set is committed.
+#[derive(Message)]
+#[rtype(result = "Result<PassReport, WorkError>")]
+pub struct Pass;
+
+/// Rebuild everything from the repository, then pass (`recluster`).
+#[derive(Message)]
+#[rtype(result = "Result<PassReport, WorkError>")]
+pub struct Reload;
+
+/// Persist (Some) or forget (None) an operator decision on a pair.
+#[derive(Message)]
+#[rtype(result = "Result<Result<Value, String>, WorkError>")]
+pub struct Decide {
+    pub a: String,
+    pub b: String,
+    pub kind: Option<DecisionKind>,
+    pub by: String,
+}
+
+/// What a pass did.
+#[derive(Clone, Debug, Default)]
+pub struct PassReport {
+    pub ticks: u64,
+    pub took_ms: u64,
+    pub observations: usize,
+    pub events: usize,
+}
+
+pub struct IdentityClusterer {
+    shared: Arc<Shared>,
+    state: State,
+    restarts: u64,
+    budget: Budget,
+    failed: bool,
+    faults: u32,
+    ticks: u64,
+    last_tick_ms: u64,
+    dirty: usize,
+    debounce: Option<SpawnHandle>,
+    running: usize,
+    busy_since: Option<Instant>,
+}
+
+impl IdentityClusterer {
+    pub fn new(shared: Arc<Shared>) -> IdentityClusterer {
+        let budget = Budget::new(&shared.settings);
+        let faults = shared.settings.faults.clustering_panics;
+        IdentityClusterer {
+            shared,
+            state: State::Running,
+            restarts: 0,
+            budget,
+            failed: false,
+            faults,
+            ticks: 0,
+            last_tick_ms: 0,
+            dirty: 0,
+            debounce: None,
+            running: 0,
+            busy_since: None,
+        }
+    }
+
+    fn schedule(&mut self, ctx: &mut Context<Self>) {
+        if self.debounce.is_none() && self.state != State::Paused {
+            let wait = Duration::from_millis(self.shared.settings.clustering.debounce_ms);
+            self.debounce = Some(ctx.run_later(wait, |act, ctx| {
+                act.debounce = None;
+                ctx.notify(Pass);
+            }));
+        }
+    }
+
+    /// Starts a pass future (after an optional reload); the reply comes
+    /// once the pass is committed and the campaign layer told.
+    fn pass(
+        &mut self,
+        reload: bool,
+        ctx: &mut Context<Self>,
+    ) -> ResponseActFuture<Self, Result<PassReport, WorkError>> {
+        if let Some(h) = self.debounce.take() {
+            ctx.cancel_future(h);
+        }
+        let inject = self.faults > 0;
+        self.faults = self.faults.saturating_sub(1);
+        self.running += 1;
+        self.busy_since.get_or_insert_with(Instant::now);
+        let shared = self.shared.clone();
+        let fut = async move {
+            if reload {
+                shared.engine.lock().await.valid = false;
+            }
+            identity_pass(&shared, inject).await
+        };
+        Box::pin(fut.into_actor(self).map(|r, act, ctx| {
+            act.running -= 1;
+            if act.running == 0 {
+                act.busy_since = None;
+            }
+            match &r {
+                Ok(report) => {
+                    act.ticks += 1;
+                    act.last_tick_ms = report.took_ms;
+                    act.dirty = 0;
+                    act.shared.addrs().campaign.do_send(IdentitiesSettled);
+                }
+                Err(e) => {
+                    error!(error = %e, "identity clustering failed; restarting the clusterer");
+                    act.shared.check_fenced(e);
+                    if !matches!(e, WorkError::Fenced) {
+                        act.failed = true;
+                        ctx.stop();
+                    }
+                }
+            }
+            r.map(|mut rep| {
+                rep.ticks = act.ticks;
+                rep
+            })
+        }))
+    }
+}
+
+/// One identity pass: reload if needed, tick on a blocking thread, commit.
+async fn identity_pass(shared: &Arc<Shared>, inject: bool) -> Result<PassReport, WorkError> {
+    let mut engine = shared.engine.clone().lock_owned().await;
+    let t = Instant::now();
+    engine.ensure_loaded(shared).await?;
+    // Until this pass is committed, memory may differ from Redis.
+    engine.valid = false;
+    let now = now_ms();
+    let (mut engine, r) = tokio::task::spawn_blocking(move || {
+        if inject {
+            panic!("injected clustering fault (faults.clustering_panics)");
+        }
+        let mut new_id = || uuid::Uuid::new_v4().to_string();
+        let mut ctx = TickContext {
+            now,
+            new_id: &mut new_id,
+        };
+        let e = &mut *engine;
+        let r = e
+            .identities
+            .tick(&mut e.store, &mut ctx)
+            .map(|_| ())
+            .map_err(|e| e.to_string());
+        (engine, r)
+    })
+    .await
+    .map_err(|e| WorkError::Panic(panic_text(e)))?;
+    r.map_err(WorkError::Cluster)?;
+    let journal = engine.store.take_journal();
+    let events = journal.events.len();
+    if !journal.is_empty() {
+        let ops = journal_ops(
+            &shared.keys,
+            &journal,
+            shared.settings.output.stream_maxlen,
+            now,
+        );
+        commit(shared, ops).await?;
+        info!(
+            events,
+            identities = journal.identities.len(),
+            observations = journal.observation_identity.len(),
+            "committed an identity pass"
+        );
+    }
+    engine.valid = true;
+    Ok(PassReport {
+        ticks: 0,
+        took_ms: t.elapsed().as_millis() as u64,
+        observations: engine.store.observations.len(),
+        events,
+    })
+}
+
+impl Actor for IdentityClusterer {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let slow = Duration::from_millis(self.shared.settings.clustering.slow_tick_ms);
+        ctx.run_interval(slow, |act, ctx| {
+            if act.state != State::Paused {
+                ctx.notify(Pass);
+            }
+        });
+        // First start or restart: once Redis answers, (re)load and cluster
+        // whatever is stored.
+        let shared = self.shared.clone();
+        async move { super::wait_for_redis(&shared).await }
+            .into_actor(self)
+            .map(|_, act, ctx| {
+                if act.state == State::Restarting {
+                    act.state = State::Running;
+                }
+                ctx.notify(Pass);
+            })
+            .wait(ctx);
+    }
+}
+
+impl Supervised for IdentityClusterer {
+    fn restarting(&mut self, _: &mut Context<Self>) {
+        self.state = State::Restarting;
+        self.debounce = None;
+        self.running = 0;
+        self.busy_since = None;
+        let failed = std::mem::take(&mut self.failed);
+        on_restart(
+            &self.shared,
+            WORKER,
+            &mut self.budget,
+            &mut self.restarts,
+            failed,
+        );
+    }
+}
+
+impl Handler<Evidence> for IdentityClusterer {
+    type Result = ();
+
+    fn handle(&mut self, m: Evidence, ctx: &mut Context<Self>) {
+        self.dirty += m.changed;
+        if m.reloaded {
+            ctx.notify(Pass);
+        } else if m.changed > 0 {
+            self.schedule(ctx);
+        }
+    }
+}
+
+impl Handler<Pass> for IdentityClusterer {
+    type Result = ResponseActFuture<Self, Result<PassReport, WorkError>>;
+
+    fn handle(&mut self, _: Pass, ctx: &mut Context<Self>) -> Self::Result {
+        self.pass(false, ctx)
+    }
+}
+
+impl Handler<Reload> for IdentityClusterer {
+    type Result = ResponseActFuture<Self, Result<PassReport, WorkError>>;
+
+    fn handle(&mut self, _: Reload, ctx: &mut Context<Self>) -> Self::Result {
+        self.pass(true, ctx)
+    }
+}
+
+impl Handler<Decide> for IdentityClusterer {
+    type Result = ResponseActFuture<Self, Result<Result<Value, String>, WorkError>>;
+
+    fn handle(&mut self, m: Decide, _: &mut Context<Self>) -> Self::Result {
+        let shared = self.shared.clone();
+        let fut = async move { decide(&shared, m).await };
+        Box::pin(fut.into_actor(self).map(|r, act, ctx| {
+            if matches!(r, Ok(Ok(_))) {
+                // Applied by the next pass.
+                ctx.notify(Pass);
+            }
+            if let Err(e) = &r {
+                act.shared.check_fenced(e);
+            }
+            r
+        }))
+    }
+}
+
+async fn decide(shared: &Arc<Shared>, m: Decide) -> Result<Result<Value, String>, WorkError> {
+    let mut engine = shared.engine.clone().lock_owned().await;
+    engine.ensure_loaded(shared).await?;
+    let (lo, hi) = if m.a <= m.b {
+        (m.a.as_str(), m.b.as_str())
+    } else {
+        (m.b.as_str(), m.a.as_str())
+    };
+    let field = format!("{lo}|{hi}");
+    let mut decisions = engine.store.decisions.clone();
+    let op = match m.kind {
+        Some(kind) => {
+            let d = Decision {
+                kind,
+                requested_by: m.by.clone(),
+                at: now_ms(),
+            };
+            let json = serde_json::to_string(&d).unwrap_or_default();
+            decisions.set(lo, hi, d);
+            Op {
+                cmd: "HSET",
+                args: vec![shared.keys.decisions(), field, json],
+            }
+        }
+        None => {
+            if decisions.forget(lo, hi).is_none() {
+                return Ok(Err(format!("no decision on {lo} and {hi} to forget")));
+            }
+            Op {
+                cmd: "HDEL",
+                args: vec![shared.keys.decisions(), field],
+            }
+        }
+    };
+    commit(shared, vec![op]).await?;
+    engine.store.set_decisions(decisions);
+    Ok(Ok(serde_json::json!({
+        "observation_uuids": [lo, hi],
+        "decision": m.kind.map(|k| k.as_str()),
+        "requested_by": m.by,
+        "applied": "at the next clustering pass",
+    })))
+}
+
+impl Handler<SetPaused> for IdentityClusterer {
+    type Result = ();
+
+    fn handle(&mut self, m: SetPaused, ctx: &mut Context<Self>) {
+        self.state = if m.0 { State::Paused } else { State::Running };
+        if !m.0 && self.dirty > 0 {
+            self.schedule(ctx);
+        }
+    }
+}
+
+impl Handler<Restart> for IdentityClusterer {
+    type Result = ();
+
+    fn handle(&mut self, _: Restart, ctx: &mut Context<Self>) {
+        // The restarted actor starts from the stored state.
+        let shared = self.shared.clone();
+        async move { shared.engine.lock().await.valid = false }
+            .into_actor(self)
+            .map(|_, _, ctx: &mut Context<Self>| ctx.stop())
+            .wait(ctx);
+    }
+}
+
+impl Handler<Ping> for IdentityClusterer {
+    type Result = Option<Health>;
+
+    fn handle(&mut self, _: Ping, _: &mut Context<Self>) -> Option<Health> {
+        if super::wedged(self.busy_since, &self.shared.settings) {
+            return None;
+        }
+        if let Ok(e) = self.shared.engine.try_lock() {
+            self.dirty = e.store.changed_observations.len();
+        }
+        let mut fields = Map::new();
+        fields.insert("ticks".into(), Value::from(self.ticks));
+        fields.insert("last_tick_ms".into(), Value::from(self.last_tick_ms));
+        fields.insert("dirty".into(), Value::from(self.dirty));
+        Some(Health {
+            state: self.state,
+            restarts: self.restarts,
+            fields,
+        })
+    }
+}

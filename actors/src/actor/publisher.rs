@@ -1,0 +1,165 @@
+//! Publisher: the outbox. Every change set of the clusterers (rows,
+//! assignments, decisions) and the lifecycle events that announce it are
+//! written in one fenced script, so an event never goes out without its
+//! change and a stale leader is refused by Redis itself. Commits are applied
+//! one at a time, in the order they arrive, on the publisher's own
+//! connection (a large script may run longer than the pool's timeout).
+
+use super::{connect, on_restart, Budget, Health, Ping, Restart, Shared, State, WorkError};
+use crate::lease::CommitError;
+use crate::repository::Op;
+use actix::prelude::*;
+use redis::aio::MultiplexedConnection;
+use serde_json::{Map, Value};
+use std::sync::Arc;
+use std::time::Instant;
+use tracing::{debug, warn};
+
+pub const WORKER: &str = "publisher";
+
+/// Apply these operations atomically, if this instance holds the lease.
+#[derive(Message)]
+#[rtype(result = "Result<usize, WorkError>")]
+pub struct Commit {
+    pub ops: Vec<Op>,
+}
+
+pub struct Publisher {
+    shared: Arc<Shared>,
+    conn: Option<MultiplexedConnection>,
+    state: State,
+    restarts: u64,
+    budget: Budget,
+    failed: bool,
+    commits: u64,
+    events: u64,
+    last_commit_ms: u64,
+    busy_since: Option<Instant>,
+}
+
+impl Publisher {
+    pub fn new(shared: Arc<Shared>) -> Publisher {
+        let budget = Budget::new(&shared.settings);
+        Publisher {
+            shared,
+            conn: None,
+            state: State::Running,
+            restarts: 0,
+            budget,
+            failed: false,
+            commits: 0,
+            events: 0,
+            last_commit_ms: 0,
+            busy_since: None,
+        }
+    }
+}
+
+impl Actor for Publisher {
+    type Context = Context<Self>;
+
+    fn started(&mut self, _: &mut Context<Self>) {
+        self.state = State::Running;
+    }
+}
+
+impl Supervised for Publisher {
+    fn restarting(&mut self, _: &mut Context<Self>) {
+        self.state = State::Restarting;
+        self.conn = None;
+        self.busy_since = None;
+        let failed = std::mem::take(&mut self.failed);
+        on_restart(
+            &self.shared,
+            WORKER,
+            &mut self.budget,
+            &mut self.restarts,
+            failed,
+        );
+    }
+}
+
+impl Handler<Commit> for Publisher {
+    type Result = AtomicResponse<Self, Result<usize, WorkError>>;
+
+    fn handle(&mut self, msg: Commit, _: &mut Context<Self>) -> Self::Result {
+        let shared = self.shared.clone();
+        let conn = self.conn.take();
+        let events = msg
+            .ops
+            .iter()
+            .filter(|o| {
+                o.cmd == "XADD"
+                    && o.args.first().is_some_and(|k| {
+                        *k == shared.keys.identity_stream() || *k == shared.keys.campaign_stream()
+                    })
+            })
+            .count() as u64;
+        self.busy_since = Some(Instant::now());
+        let fut = async move {
+            let mut conn = match conn {
+                Some(c) => c,
+                None => connect(&shared.client, super::RESPONSE_TIMEOUT).await?,
+            };
+            let r = shared.lease.commit(&mut conn, &msg.ops).await;
+            match r {
+                Ok(n) => Ok((conn, n)),
+                Err(CommitError::Fenced) => Err(WorkError::Fenced),
+                Err(CommitError::Redis(e)) => Err(WorkError::Redis(e)),
+            }
+        };
+        AtomicResponse::new(Box::pin(fut.into_actor(self).map(move |r, act, ctx| {
+            let took = act
+                .busy_since
+                .take()
+                .map_or(0, |t| t.elapsed().as_millis() as u64);
+            match r {
+                Ok((conn, n)) => {
+                    act.conn = Some(conn);
+                    act.commits += 1;
+                    act.events += events;
+                    act.last_commit_ms = took;
+                    debug!(ops = n, events, took_ms = took, "committed");
+                    Ok(n)
+                }
+                Err(e) => {
+                    warn!(error = %e, "commit failed");
+                    act.shared.check_fenced(&e);
+                    if !matches!(e, WorkError::Fenced) {
+                        // A lost connection: reconnect through a restart.
+                        act.failed = true;
+                        ctx.stop();
+                    }
+                    Err(WorkError::Commit(e.to_string()))
+                }
+            }
+        })))
+    }
+}
+
+impl Handler<Ping> for Publisher {
+    type Result = Option<Health>;
+
+    fn handle(&mut self, _: Ping, _: &mut Context<Self>) -> Option<Health> {
+        if super::wedged(self.busy_since, &self.shared.settings) {
+            return None;
+        }
+        let mut fields = Map::new();
+        fields.insert("commits".into(), Value::from(self.commits));
+        fields.insert("events_published".into(), Value::from(self.events));
+        fields.insert("last_commit_ms".into(), Value::from(self.last_commit_ms));
+        Some(Health {
+            state: self.state,
+            restarts: self.restarts,
+            fields,
+        })
+    }
+}
+
+impl Handler<Restart> for Publisher {
+    type Result = ();
+
+    fn handle(&mut self, _: Restart, ctx: &mut Context<Self>) {
+        ctx.stop();
+    }
+}
