@@ -231,7 +231,8 @@ impl Fields {
 /// turns each reply into rows with `parse` on a blocking thread (so a large
 /// load neither leaves Redis idle while parsing nor blocks the runtime, whose
 /// other tasks — the lease keeper — must keep running). Rows come back in the
-/// order of `keys`; `parse` returns `None` for a hash to skip.
+/// order of `keys`; `parse` returns `None` for a hash to skip. `progress`
+/// gets the number of hashes read so far.
 async fn fetch<T, F>(
     conn: &MultiplexedConnection,
     keys: Vec<String>,
@@ -263,6 +264,7 @@ where
                     pipe.cmd("HMGET").arg(k).arg(fields);
                 }
                 let replies: Vec<redis::Value> = pipe.query_async(&mut conn).await?;
+                let read = chunk.len();
                 let rows = tokio::task::spawn_blocking(move || {
                     let mut rows = Vec::with_capacity(chunk.len());
                     for (k, v) in chunk.iter().zip(replies) {
@@ -274,14 +276,16 @@ where
                 })
                 .await
                 .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
-                Ok::<_, LoadError>(rows)
+                Ok::<_, LoadError>((read, rows))
             }
         })
         .buffered(IN_FLIGHT);
     let mut out = Vec::with_capacity(total);
-    while let Some(rows) = parsed.try_next().await? {
+    let mut read = 0;
+    while let Some((n, rows)) = parsed.try_next().await? {
         out.extend(rows);
-        progress(out.len());
+        read += n;
+        progress(read);
     }
     Ok(out)
 }
