@@ -5,6 +5,17 @@
 //! clustered — with the Redis commands per observation, and (2) latency — new
 //! observations published at a fixed rate, each timed from its XADD to the
 //! identity event that names it. The prefix's keys are deleted afterwards.
+//!
+//! Between the two it times a start-up (a second daemon over the stored
+//! state: load, first full clustering pass, reconcile and commit), with the
+//! load and the first pass shown apart from the daemon's own figures.
+//!
+//! Start-up alone over a large store, without paying for its ingest each
+//! time: `CLUSTERD_BENCH_E2E_PREFIX=<prefix>` uses that key prefix instead of
+//! a fresh one and, when it already holds observations, skips the ingest and
+//! times the start-up over them; `CLUSTERD_BENCH_E2E_KEEP=1` keeps the
+//! prefix's keys afterwards; `--seconds 0` skips the latency phase (which
+//! would add observations to a kept store).
 
 use crate::cli::CliError;
 use crate::keys::Keys;
@@ -13,7 +24,9 @@ use decnet_clusterd::evidence::event::observed_payload;
 use decnet_clusterd::scenario::corpus::stream_corpus;
 use redis::Commands;
 use std::collections::HashMap;
+use std::io::BufRead;
 use std::process::{Command, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 fn info_commands(c: &mut redis::Connection) -> u64 {
@@ -77,14 +90,79 @@ fn spawn_daemon(url: &str, keys: &Keys) -> Result<std::process::Child, CliError>
         .context("starting clusterd run")?)
 }
 
+/// Starts a daemon whose load log line is forwarded: the receiver gets the
+/// `elapsed_ms` of its "repository loaded" line.
+fn spawn_logged_daemon(
+    url: &str,
+    keys: &Keys,
+) -> Result<(std::process::Child, mpsc::Receiver<u64>), CliError> {
+    let exe = std::env::current_exe().context("locating clusterd")?;
+    let mut child = Command::new(exe)
+        .arg("run")
+        .env("REDIS_URL", url)
+        .env("CLUSTERD_KEY_PREFIX", keys.prefix())
+        .env("CLUSTERD_HEARTBEAT__INTERVAL_MS", "200")
+        .env("CLUSTERD_INGEST__BATCH", "2000")
+        .env("CLUSTERD_INGEST__BLOCK_MS", "100")
+        .env("CLUSTERD_CLUSTERING__DEBOUNCE_MS", "20")
+        .env("CLUSTERD_LOG__LEVEL", "warn,clusterd::daemon=info")
+        .env("CLUSTERD_LOG__FORMAT", "json")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("starting clusterd run")?;
+    let (tx, rx) = mpsc::channel();
+    if let Some(err) = child.stderr.take() {
+        // Drained to the end, so the daemon never blocks on a full pipe.
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+                let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
+                    continue;
+                };
+                let f = &v["fields"];
+                if f["message"] == "repository loaded" {
+                    if let Some(ms) = f["elapsed_ms"].as_u64() {
+                        let _ = tx.send(ms);
+                    }
+                }
+            }
+        });
+    }
+    Ok((child, rx))
+}
+
+/// Benchmark options outside the verb's flags (see the module comment).
+struct Reuse {
+    prefix: Option<String>,
+    keep: bool,
+}
+
+impl Reuse {
+    fn from_env() -> Reuse {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        Reuse {
+            prefix: var("CLUSTERD_BENCH_E2E_PREFIX"),
+            keep: var("CLUSTERD_BENCH_E2E_KEEP").is_some_and(|v| v != "0" && v != "false"),
+        }
+    }
+}
+
 /// Runs the benchmark.
 pub fn run(url: &str, observations: usize, rate: u32, seconds: u64) -> Result<i32, CliError> {
-    let prefix = format!("bench-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let reuse = Reuse::from_env();
+    let prefix = reuse
+        .prefix
+        .clone()
+        .unwrap_or_else(|| format!("bench-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]));
     let keys = Keys::new(&prefix);
     let mut c = redis::Client::open(url)
         .and_then(|cl| cl.get_connection())
         .with_context(|| format!("connecting to {url}"))?;
     let result = measure(url, &mut c, &keys, observations, rate, seconds);
+    if reuse.keep {
+        println!("  keys of prefix {prefix} kept");
+        return result;
+    }
     let stale: Vec<String> = c
         .scan_match::<_, String>(format!("{prefix}:*"))
         .map(|i| i.filter_map(Result::ok).collect())
@@ -108,6 +186,46 @@ fn measure(
         url.split('@').next_back().unwrap_or(url),
         keys.prefix()
     );
+    let stored: usize = c.scard(keys.attackers()).unwrap_or(0);
+    let (observations, child) = if stored > 0 {
+        println!("  {stored} observations already stored: ingest skipped");
+        (stored, None)
+    } else {
+        (observations, Some(ingest(url, c, keys, observations)?))
+    };
+    if let Some(mut child) = child {
+        // Start-up: stop the daemon, start another over the stored state.
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
+        let _ = child.wait();
+    }
+    let mut child = startup(url, c, keys, observations)?;
+    if seconds == 0 {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
+        let _ = child.wait();
+        return Ok(0);
+    }
+    let r = latency(c, url, keys, rate, seconds);
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let _ = child.wait();
+    r
+}
+
+/// Sustained ingest of a backlog; returns the daemon, still running.
+fn ingest(
+    url: &str,
+    c: &mut redis::Connection,
+    keys: &Keys,
+    observations: usize,
+) -> Result<std::process::Child, CliError> {
     let mut payloads = Vec::with_capacity(observations);
     stream_corpus(observations, 11, |o, _, _| {
         payloads.push((o.uuid.clone(), observed_payload(&o).to_string()))
@@ -141,23 +259,31 @@ fn measure(
         cmds as f64 / observations as f64,
         evals as f64 / observations as f64
     );
+    Ok(child)
+}
 
-    // Start-up: stop the daemon, start another over the stored state, and
-    // time it until its first pass (load + full rebuild + reconcile) is done.
-    let _ = Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status();
-    let _ = child.wait();
+/// Starts a daemon over the stored state and times it until its first pass
+/// (load + full rebuild + reconcile + commit) is done; returns the daemon.
+fn startup(
+    url: &str,
+    c: &mut redis::Connection,
+    keys: &Keys,
+    observations: usize,
+) -> Result<std::process::Child, CliError> {
     let started = Instant::now();
-    child = spawn_daemon(url, keys)?;
-    let ready = |c: &mut redis::Connection| {
+    let (mut child, loaded) = spawn_logged_daemon(url, keys)?;
+    let mut first_pass_ms = None;
+    let mut ready = |c: &mut redis::Connection| {
         let h: Option<String> = c.get(keys.health("clusterd")).ok();
         h.and_then(|h| serde_json::from_str::<serde_json::Value>(&h).ok())
             .is_some_and(|h| {
-                h["state"] == "running"
+                let ready = h["state"] == "running"
                     && h["ticks"].as_u64().unwrap_or(0) >= 1
-                    && h["pid"] == child.id()
+                    && h["pid"] == child.id();
+                if ready {
+                    first_pass_ms = h["last_tick_ms"].as_u64();
+                }
+                ready
             })
     };
     while !ready(c) {
@@ -169,12 +295,29 @@ fn measure(
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+    let total = started.elapsed().as_secs_f64();
     println!(
-        "  start-up: {observations} stored observations loaded, rebuilt and reconciled in {:.2} s",
-        started.elapsed().as_secs_f64()
+        "  start-up: {observations} stored observations loaded, rebuilt and reconciled in {total:.2} s"
     );
+    let secs =
+        |ms: Option<u64>| ms.map_or("?".to_string(), |ms| format!("{:.2}", ms as f64 / 1000.0));
+    let load_ms = loaded.recv_timeout(Duration::from_secs(1)).ok();
+    println!(
+        "            repository load {} s, first clustering pass {} s (the daemon's figures; the rest is process start, lease, commit and heartbeat)",
+        secs(load_ms),
+        secs(first_pass_ms)
+    );
+    Ok(child)
+}
 
-    // Latency: publish at `rate`, time each observation to its identity event.
+/// Latency: publishes at `rate`, times each observation to its identity event.
+fn latency(
+    c: &mut redis::Connection,
+    url: &str,
+    keys: &Keys,
+    rate: u32,
+    seconds: u64,
+) -> Result<i32, CliError> {
     let tail_url = url.to_string();
     let tail_keys = keys.clone();
     let deadline = Instant::now() + Duration::from_secs(seconds + 5);
@@ -244,11 +387,6 @@ fn measure(
         .filter_map(|(u, t)| seen.get(u).map(|s| s.saturating_duration_since(*t)))
         .collect();
     lat.sort();
-    let _ = Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status();
-    let _ = child.wait();
     if lat.is_empty() {
         return Err(CliError::Runtime(anyhow::anyhow!(
             "no identity event named a published observation"
