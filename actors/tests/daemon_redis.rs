@@ -1088,3 +1088,119 @@ fn score_and_help_as_a_user_runs_them() {
     let (code, _, err) = verb("unused", &["frobnicate"]);
     assert_eq!(code, 2, "{err}");
 }
+
+fn health_of(prefix: &str, worker: &str) -> serde_json::Value {
+    let raw: Option<String> = conn().get(Keys::new(prefix).health(worker)).ok().flatten();
+    raw.and_then(|r| serde_json::from_str(&r).ok())
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_failing_ingest_batch_restarts_bus_ingest_alone_and_nothing_is_lost() {
+    let prefix = Prefix::new("ingestfault");
+    let p = prefix.0.as_str();
+    let daemon = start_with(p, &[("CLUSTERD_FAULTS__INGEST_FAILURES", "2")]);
+    let g = publish(p, "vpn_hopping");
+    eventually("settled despite two failed batches", 30, || {
+        settled(p, g.truth.identity.len())
+    });
+    let (ids, camps) = predictions(p);
+    assert!(score(&g.truth.identity, &ids).perfect());
+    assert!(score(&g.truth.campaign, &camps).perfect());
+    eventually("the heartbeats to show the restarts", 5, || {
+        health_of(p, "bus-ingest")["restarts"] == 2
+            && health_of(p, "bus-ingest")["state"] == "running"
+    });
+    // The other actors were not touched.
+    for w in ["clusterer", "campaign-clusterer", "publisher", "control"] {
+        assert_eq!(health_of(p, w)["restarts"], 0, "{w}: {}", health_of(p, w));
+    }
+    assert_eq!(health_of(p, "clusterd")["restarts"], 2);
+    assert_eq!(daemon.stop(), 0);
+}
+
+#[test]
+fn a_panicking_campaign_pass_restarts_only_the_campaign_clusterer() {
+    let prefix = Prefix::new("campfault");
+    let p = prefix.0.as_str();
+    let daemon = start_with(p, &[("CLUSTERD_FAULTS__CAMPAIGN_PANICS", "1")]);
+    let g = publish(p, "handoff_no_infra");
+    eventually("settled despite a campaign panic", 30, || {
+        settled(p, g.truth.identity.len())
+    });
+    let (ids, camps) = predictions(p);
+    assert!(score(&g.truth.identity, &ids).perfect());
+    assert!(score(&g.truth.campaign, &camps).perfect());
+    eventually("the campaign clusterer's heartbeat to show it", 5, || {
+        health_of(p, "campaign-clusterer")["restarts"] == 1
+            && health_of(p, "campaign-clusterer")["state"] == "running"
+    });
+    for w in ["bus-ingest", "clusterer", "publisher", "control"] {
+        assert_eq!(health_of(p, w)["restarts"], 0, "{w}: {}", health_of(p, w));
+    }
+    assert_eq!(daemon.stop(), 0);
+}
+
+#[test]
+fn restart_through_control_restarts_one_actor_and_pause_targets_one() {
+    let prefix = Prefix::new("ctlrestart");
+    let p = prefix.0.as_str();
+    let daemon = start_with(p, &[]);
+    eventually("the bus-ingest heartbeat", 20, || {
+        health_of(p, "bus-ingest")["state"] == "running"
+    });
+    let (code, out, err) = ctl(p, &["restart", "--target", "bus-ingest", "--json"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("bus-ingest"), "{out}");
+    eventually("bus-ingest to count the restart", 10, || {
+        health_of(p, "bus-ingest")["restarts"] == 1
+            && health_of(p, "bus-ingest")["state"] == "running"
+    });
+    assert_eq!(health_of(p, "clusterer")["restarts"], 0);
+    // Pausing one worker leaves the others running.
+    assert_eq!(ctl(p, &["pause", "--target", "clusterer"]).0, 0);
+    eventually("the clusterer to report paused", 10, || {
+        health_of(p, "clusterer")["state"] == "paused"
+    });
+    assert_eq!(health_of(p, "bus-ingest")["state"], "running");
+    let (code, _, err) = ctl(p, &["pause", "--target", "publisher"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("cannot be paused"), "{err}");
+    assert_eq!(ctl(p, &["resume", "--target", "clusterer"]).0, 0);
+    // Ingest still works after the restart.
+    let g = publish(p, "multi_operator");
+    eventually("settled after the restart", 30, || {
+        settled(p, g.truth.identity.len())
+    });
+    assert_eq!(daemon.stop(), 0);
+}
+
+#[test]
+fn sigterm_in_the_middle_of_ingest_commits_what_was_read_and_exits_0() {
+    let prefix = Prefix::new("sigterm");
+    let p = prefix.0.as_str();
+    let daemon = start_with(p, &[("CLUSTERD_INGEST__BATCH", "20")]);
+    let mut c = conn();
+    let keys = Keys::new(p);
+    eventually("the daemon to lead", 20, || {
+        c.get::<_, Option<String>>(keys.leader())
+            .ok()
+            .flatten()
+            .is_some()
+    });
+    let g = publish(p, "all_with_noise");
+    eventually("ingest to start", 20, || {
+        c.scard::<_, usize>(keys.attackers()).unwrap_or(0) > 0
+    });
+    assert_eq!(daemon.stop(), 0);
+    // Everything acked was written: a second daemon finishes the rest.
+    assert!(c.get::<_, Option<String>>(keys.leader()).unwrap().is_none());
+    let again = start_with(p, &[]);
+    eventually("settled after the restart", 60, || {
+        settled(p, g.truth.identity.len())
+    });
+    let (ids, camps) = predictions(p);
+    assert!(score(&g.truth.identity, &ids).perfect());
+    assert!(score(&g.truth.campaign, &camps).perfect());
+    assert_eq!(again.stop(), 0);
+}

@@ -201,6 +201,10 @@ impl Handler<Next> for BusIngest {
                 match r {
                     Ok((reader, writer, b)) => {
                         act.conns = Some((reader, writer));
+                        if fail {
+                            // An empty read had nothing to fail on.
+                            act.faults += 1;
+                        }
                         act.backoff = Duration::from_millis(100);
                         if claim {
                             act.last_claim = Some(Instant::now());
