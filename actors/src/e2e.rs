@@ -105,7 +105,7 @@ fn spawn_logged_daemon(
         .env("CLUSTERD_INGEST__BATCH", "2000")
         .env("CLUSTERD_INGEST__BLOCK_MS", "100")
         .env("CLUSTERD_CLUSTERING__DEBOUNCE_MS", "20")
-        .env("CLUSTERD_LOG__LEVEL", "warn,clusterd::daemon=info")
+        .env("CLUSTERD_LOG__LEVEL", "warn,clusterd::actor=info")
         .env("CLUSTERD_LOG__FORMAT", "json")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
