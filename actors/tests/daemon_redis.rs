@@ -1020,12 +1020,19 @@ fn a_panicking_clustering_pass_is_restarted_and_ingest_carries_on() {
         serde_json::from_str(&raw).unwrap_or_default()
     };
     // The heartbeat is written every 200 ms: wait for one after the work.
-    eventually("the heartbeat to report the ingest", 5, || {
-        health()["ingested"].as_u64() == Some(g.events.len() as u64)
-    });
-    let h = health();
-    assert_eq!(h["restarts"], 2, "{h}");
-    assert_eq!(h["state"], "running");
+    eventually(
+        "the heartbeat to report the ingest and both restarts",
+        10,
+        || {
+            let h = health();
+            h["ingested"].as_u64() == Some(g.events.len() as u64)
+                && h["restarts"] == 2
+                && h["state"] == "running"
+        },
+    );
+    // Only the clusterer was restarted.
+    assert_eq!(health_of(p, "clusterer")["restarts"], 2);
+    assert_eq!(health_of(p, "bus-ingest")["restarts"], 0);
     assert_eq!(daemon.stop(), 0);
 }
 

@@ -13,14 +13,13 @@
 
 use super::identity_clusterer::Evidence;
 use super::{
-    connect, on_restart, Budget, Health, Ping, Restart, SetPaused, Shared, State, WorkError,
+    connect, health, on_restart, Budget, Health, Ping, Restart, SetPaused, Shared, State, WorkError,
 };
 use crate::keys::CONSUMER_GROUP;
 use crate::repository::{observation_op, Op};
 use actix::prelude::*;
 use decnet_clusterd::evidence::event::parse_entry;
 use redis::aio::MultiplexedConnection;
-use serde_json::{Map, Value};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -524,15 +523,15 @@ impl Handler<Ping> for BusIngest {
         if super::wedged(self.busy_since, &self.shared.settings) {
             return None;
         }
-        let mut fields = Map::new();
-        fields.insert("ingested".into(), Value::from(self.ingested));
-        fields.insert("dead_lettered".into(), Value::from(self.dead_lettered));
-        fields.insert("unknown_topics".into(), Value::from(self.unknown_topics));
-        fields.insert("lag".into(), Value::from(self.lag));
-        Some(Health {
-            state: self.state,
-            restarts: self.restarts,
-            fields,
-        })
+        Some(health(
+            self.state,
+            self.restarts,
+            &[
+                ("ingested", self.ingested.into()),
+                ("dead_lettered", self.dead_lettered.into()),
+                ("unknown_topics", self.unknown_topics.into()),
+                ("lag", self.lag.into()),
+            ],
+        ))
     }
 }

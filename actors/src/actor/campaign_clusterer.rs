@@ -8,13 +8,10 @@
 
 use super::identity_clusterer::Pass as IdentityPass;
 use super::{
-    commit, now_ms, on_restart, panic_text, Budget, Health, Ping, Restart, SetPaused, Shared,
+    cluster_and_commit, health, on_restart, Budget, Health, Ping, Restart, SetPaused, Shared,
     State, WorkError,
 };
-use crate::repository::journal_ops;
 use actix::prelude::*;
-use decnet_clusterd::identity::clusterer::TickContext;
-use serde_json::{Map, Value};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::{error, info};
@@ -78,45 +75,22 @@ async fn campaign_pass(shared: &Arc<Shared>, inject: bool) -> Result<u64, WorkEr
         shared.addrs().identity.do_send(IdentityPass);
         return Ok(0);
     }
-    engine.valid = false;
-    let now = now_ms();
-    let (mut engine, r) = tokio::task::spawn_blocking(move || {
-        if inject {
-            panic!("injected campaign clustering fault (faults.campaign_panics)");
-        }
-        let mut new_id = || uuid::Uuid::new_v4().to_string();
-        let mut ctx = TickContext {
-            now,
-            new_id: &mut new_id,
-        };
-        let e = &mut *engine;
-        let r = e
-            .campaigns
-            .tick(&mut e.store, &mut ctx)
+    let fault = inject.then_some("faults.campaign_panics");
+    let (_engine, w) = cluster_and_commit(shared, engine, fault, |e, ctx| {
+        e.campaigns
+            .tick(&mut e.store, ctx)
             .map(|_| ())
-            .map_err(|e| e.to_string());
-        (engine, r)
+            .map_err(|e| e.to_string())
     })
-    .await
-    .map_err(|e| WorkError::Panic(panic_text(e)))?;
-    r.map_err(WorkError::Cluster)?;
-    let journal = engine.store.take_journal();
-    if !journal.is_empty() {
-        let ops = journal_ops(
-            &shared.keys,
-            &journal,
-            shared.settings.output.stream_maxlen,
-            now,
-        );
-        commit(shared, ops).await?;
+    .await?;
+    if w.events > 0 || w.campaigns > 0 {
         info!(
-            events = journal.events.len(),
-            campaigns = journal.campaigns.len(),
-            identities = journal.identities.len(),
+            events = w.events,
+            campaigns = w.campaigns,
+            identities = w.identities,
             "committed a campaign pass"
         );
     }
-    engine.valid = true;
     Ok(t.elapsed().as_millis() as u64)
 }
 
@@ -239,14 +213,14 @@ impl Handler<Ping> for CampaignClusterer {
         if super::wedged(self.busy_since, &self.shared.settings) {
             return None;
         }
-        let mut fields = Map::new();
-        fields.insert("ticks".into(), Value::from(self.ticks));
-        fields.insert("last_tick_ms".into(), Value::from(self.last_tick_ms));
-        fields.insert("dirty".into(), Value::from(self.dirty));
-        Some(Health {
-            state: self.state,
-            restarts: self.restarts,
-            fields,
-        })
+        Some(health(
+            self.state,
+            self.restarts,
+            &[
+                ("ticks", self.ticks.into()),
+                ("last_tick_ms", self.last_tick_ms.into()),
+                ("dirty", self.dirty.into()),
+            ],
+        ))
     }
 }

@@ -8,7 +8,8 @@ use super::{on_restart, Budget, Health, Ping, Restart, Shared, State, WorkError}
 use actix::dev::ToEnvelope;
 use actix::prelude::*;
 use serde_json::{Map, Value};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tracing::warn;
 
@@ -43,6 +44,8 @@ pub struct Heartbeat {
     restarts: u64,
     budget: Budget,
     halted: bool,
+    /// The last restart count each actor reported.
+    known: Arc<Mutex<HashMap<&'static str, u64>>>,
 }
 
 impl Heartbeat {
@@ -53,6 +56,7 @@ impl Heartbeat {
             restarts: 0,
             budget,
             halted: false,
+            known: Arc::default(),
         }
     }
 }
@@ -90,7 +94,11 @@ where
 }
 
 /// Pings every actor and writes the keys of those that answered.
-async fn beat(shared: Arc<Shared>, control_health: Option<Health>) -> Result<(), WorkError> {
+async fn beat(
+    shared: Arc<Shared>,
+    control_health: Option<Health>,
+    known: Arc<Mutex<HashMap<&'static str, u64>>>,
+) -> Result<(), WorkError> {
     let interval = shared.settings.heartbeat.interval_ms;
     let within = Duration::from_millis(interval);
     let a = shared.addrs();
@@ -121,10 +129,11 @@ async fn beat(shared: Arc<Shared>, control_health: Option<Health>) -> Result<(),
     let mut silent = false;
     let mut restarting = false;
     let mut paused = 0;
-    for (_, h) in &answers {
+    let mut known = known.lock().unwrap_or_else(|p| p.into_inner());
+    for (worker, h) in &answers {
         match h {
             Some(h) => {
-                restarts += h.restarts;
+                known.insert(worker, h.restarts);
                 restarting |= h.state == State::Restarting || h.state == State::Degraded;
                 paused += usize::from(h.state == State::Paused);
                 for (k, v) in &h.fields {
@@ -134,6 +143,9 @@ async fn beat(shared: Arc<Shared>, control_health: Option<Health>) -> Result<(),
             None => silent = true,
         }
     }
+    // Restarts of an actor that is silent right now still count.
+    restarts += known.values().sum::<u64>();
+    drop(known);
     let state = if restarting || silent {
         "degraded"
     } else if paused >= 3 {
@@ -200,12 +212,13 @@ impl Handler<BeatNow> for Heartbeat {
     fn handle(&mut self, m: BeatNow, _: &mut Context<Self>) -> Self::Result {
         let shared = self.shared.clone();
         let halted = self.halted;
+        let known = self.known.clone();
         AtomicResponse::new(Box::pin(
             async move {
                 if halted {
                     return Ok(());
                 }
-                beat(shared, m.control).await
+                beat(shared, m.control, known).await
             }
             .into_actor(self)
             .map(|r, _, _| {

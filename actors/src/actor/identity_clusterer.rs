@@ -14,14 +14,13 @@
 
 use super::campaign_clusterer::IdentitiesSettled;
 use super::{
-    commit, now_ms, on_restart, panic_text, Budget, Health, Ping, Restart, SetPaused, Shared,
-    State, WorkError,
+    cluster_and_commit, commit, health, now_ms, on_restart, Budget, Health, Ping, Restart,
+    SetPaused, Shared, State, WorkError,
 };
-use crate::repository::{journal_ops, Op};
+use crate::repository::Op;
 use actix::prelude::*;
-use decnet_clusterd::identity::clusterer::TickContext;
 use decnet_clusterd::identity::{Decision, DecisionKind};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::{error, info};
@@ -167,52 +166,27 @@ async fn identity_pass(shared: &Arc<Shared>, inject: bool) -> Result<PassReport,
     let mut engine = shared.engine.clone().lock_owned().await;
     let t = Instant::now();
     engine.ensure_loaded(shared).await?;
-    // Until this pass is committed, memory may differ from Redis.
-    engine.valid = false;
-    let now = now_ms();
-    let (mut engine, r) = tokio::task::spawn_blocking(move || {
-        if inject {
-            panic!("injected clustering fault (faults.clustering_panics)");
-        }
-        let mut new_id = || uuid::Uuid::new_v4().to_string();
-        let mut ctx = TickContext {
-            now,
-            new_id: &mut new_id,
-        };
-        let e = &mut *engine;
-        let r = e
-            .identities
-            .tick(&mut e.store, &mut ctx)
+    let fault = inject.then_some("faults.clustering_panics");
+    let (engine, w) = cluster_and_commit(shared, engine, fault, |e, ctx| {
+        e.identities
+            .tick(&mut e.store, ctx)
             .map(|_| ())
-            .map_err(|e| e.to_string());
-        (engine, r)
+            .map_err(|e| e.to_string())
     })
-    .await
-    .map_err(|e| WorkError::Panic(panic_text(e)))?;
-    r.map_err(WorkError::Cluster)?;
-    let journal = engine.store.take_journal();
-    let events = journal.events.len();
-    if !journal.is_empty() {
-        let ops = journal_ops(
-            &shared.keys,
-            &journal,
-            shared.settings.output.stream_maxlen,
-            now,
-        );
-        commit(shared, ops).await?;
+    .await?;
+    if w.events > 0 || w.identities > 0 {
         info!(
-            events,
-            identities = journal.identities.len(),
-            observations = journal.observation_identity.len(),
+            events = w.events,
+            identities = w.identities,
+            observations = w.observations,
             "committed an identity pass"
         );
     }
-    engine.valid = true;
     Ok(PassReport {
         ticks: 0,
         took_ms: t.elapsed().as_millis() as u64,
         observations: engine.store.observations.len(),
-        events,
+        events: w.events,
     })
 }
 
@@ -384,14 +358,14 @@ impl Handler<Ping> for IdentityClusterer {
         if let Ok(e) = self.shared.engine.try_lock() {
             self.dirty = e.store.changed_observations.len();
         }
-        let mut fields = Map::new();
-        fields.insert("ticks".into(), Value::from(self.ticks));
-        fields.insert("last_tick_ms".into(), Value::from(self.last_tick_ms));
-        fields.insert("dirty".into(), Value::from(self.dirty));
-        Some(Health {
-            state: self.state,
-            restarts: self.restarts,
-            fields,
-        })
+        Some(health(
+            self.state,
+            self.restarts,
+            &[
+                ("ticks", self.ticks.into()),
+                ("last_tick_ms", self.last_tick_ms.into()),
+                ("dirty", self.dirty.into()),
+            ],
+        ))
     }
 }

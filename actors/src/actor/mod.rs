@@ -36,7 +36,7 @@ use crate::repository::{self, Op};
 use crate::settings::Settings;
 use actix::prelude::*;
 use decnet_clusterd::campaign::clusterer::{campaign_clusterer, CampaignClusterer};
-use decnet_clusterd::identity::clusterer::{identity_clusterer, Clusterer};
+use decnet_clusterd::identity::clusterer::{identity_clusterer, Clusterer, TickContext};
 use decnet_clusterd::store::Store;
 use redis::aio::MultiplexedConnection;
 use redis::AsyncConnectionConfig;
@@ -418,5 +418,74 @@ pub async fn wait_for_redis(shared: &Shared) {
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }
         }
+    }
+}
+
+/// What a committed pass wrote.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Written {
+    pub events: usize,
+    pub identities: usize,
+    pub campaigns: usize,
+    pub observations: usize,
+}
+
+/// The body of a clustering pass, shared by both layers: with the engine
+/// held (and marked invalid until committed), runs `tick` on a blocking
+/// thread — a panic there comes back as [`WorkError::Panic`] — then commits
+/// the journal through the Publisher. `inject` is the test-only fault: the
+/// pass panics with that message.
+pub async fn cluster_and_commit(
+    shared: &Shared,
+    mut engine: tokio::sync::OwnedMutexGuard<Engine>,
+    inject: Option<&'static str>,
+    tick: fn(&mut Engine, &mut TickContext) -> Result<(), String>,
+) -> Result<(tokio::sync::OwnedMutexGuard<Engine>, Written), WorkError> {
+    engine.valid = false;
+    let now = now_ms();
+    let (mut engine, r) = tokio::task::spawn_blocking(move || {
+        if let Some(fault) = inject {
+            panic!("injected fault ({fault})");
+        }
+        let mut new_id = || uuid::Uuid::new_v4().to_string();
+        let mut ctx = TickContext {
+            now,
+            new_id: &mut new_id,
+        };
+        let r = tick(&mut engine, &mut ctx);
+        (engine, r)
+    })
+    .await
+    .map_err(|e| WorkError::Panic(panic_text(e)))?;
+    r.map_err(WorkError::Cluster)?;
+    let journal = engine.store.take_journal();
+    let written = Written {
+        events: journal.events.len(),
+        identities: journal.identities.len(),
+        campaigns: journal.campaigns.len(),
+        observations: journal.observation_identity.len(),
+    };
+    if !journal.is_empty() {
+        let ops = repository::journal_ops(
+            &shared.keys,
+            &journal,
+            shared.settings.output.stream_maxlen,
+            now,
+        );
+        commit(shared, ops).await?;
+    }
+    engine.valid = true;
+    Ok((engine, written))
+}
+
+/// The fields of a heartbeat answer from name/value pairs.
+pub fn health(state: State, restarts: u64, fields: &[(&str, Value)]) -> Health {
+    Health {
+        state,
+        restarts,
+        fields: fields
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect(),
     }
 }

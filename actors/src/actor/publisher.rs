@@ -5,12 +5,11 @@
 //! one at a time, in the order they arrive, on the publisher's own
 //! connection (a large script may run longer than the pool's timeout).
 
-use super::{connect, on_restart, Budget, Health, Ping, Restart, Shared, State, WorkError};
+use super::{connect, health, on_restart, Budget, Health, Ping, Restart, Shared, State, WorkError};
 use crate::lease::CommitError;
 use crate::repository::Op;
 use actix::prelude::*;
 use redis::aio::MultiplexedConnection;
-use serde_json::{Map, Value};
 use std::sync::Arc;
 use std::time::Instant;
 use tracing::{debug, warn};
@@ -144,15 +143,15 @@ impl Handler<Ping> for Publisher {
         if super::wedged(self.busy_since, &self.shared.settings) {
             return None;
         }
-        let mut fields = Map::new();
-        fields.insert("commits".into(), Value::from(self.commits));
-        fields.insert("events_published".into(), Value::from(self.events));
-        fields.insert("last_commit_ms".into(), Value::from(self.last_commit_ms));
-        Some(Health {
-            state: self.state,
-            restarts: self.restarts,
-            fields,
-        })
+        Some(health(
+            self.state,
+            self.restarts,
+            &[
+                ("commits", self.commits.into()),
+                ("events_published", self.events.into()),
+                ("last_commit_ms", self.last_commit_ms.into()),
+            ],
+        ))
     }
 }
 
