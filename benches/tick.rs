@@ -6,7 +6,8 @@
 //!
 //! Store sizes come from `TICK_BENCH_OBSERVATIONS` (comma-separated,
 //! default `100000,1000000`); batch sizes from `TICK_BENCH_BATCHES`
-//! (default `500,2000`).
+//! (default `500,2000`); passes per batch size from `TICK_BENCH_PASSES`
+//! (default 20).
 
 use criterion::Criterion;
 use decnet_clusterd::benchmark::{passes_over, SettledStore};
@@ -25,7 +26,11 @@ fn main() {
     let batches = sizes("TICK_BENCH_BATCHES", "500,2000");
     for observations in sizes("TICK_BENCH_OBSERVATIONS", "100000,1000000") {
         let mut s = SettledStore::new(observations, 7);
-        let report = passes_over(&mut s, &batches, 20, |_| {});
+        let passes = sizes("TICK_BENCH_PASSES", "20")
+            .first()
+            .copied()
+            .unwrap_or(20);
+        let report = passes_over(&mut s, &batches, passes, |_| {});
         println!("{report}");
         let mut group = c.benchmark_group(format!("pass_{observations}"));
         group

@@ -446,7 +446,11 @@ impl std::fmt::Display for PassBenchReport {
                 mean(|s| s.identity_rows),
                 mean(|s| s.campaign_rows)
             )?;
-            writeln!(f, "    {:<22} {:>10} {:>10}", "phase", "median ms", "mean ms")?;
+            writeln!(
+                f,
+                "    {:<22} {:>10} {:>10}",
+                "phase", "median ms", "mean ms"
+            )?;
             for (name, median, mean) in b.phases() {
                 writeln!(f, "    {name:<22} {:>10.3} {:>10.3}", ms(median), ms(mean))?;
             }

@@ -77,14 +77,14 @@ fn blocks(h: u64) -> impl Iterator<Item = (u8, u64)> {
     })
 }
 
-/// Postings keyed by a value.
-type Postings<K> = FxHashMap<K, Vec<u32>>;
+/// Postings keyed by a value (of nodes, or of items that name a node).
+type Postings<K, T = u32> = FxHashMap<K, Vec<T>>;
 
-fn post<K: std::hash::Hash + Eq>(p: &mut Postings<K>, k: K, n: u32, add: bool) {
+fn post<K: std::hash::Hash + Eq, T: PartialEq>(p: &mut Postings<K, T>, k: K, item: T, add: bool) {
     let list = p.entry(k).or_default();
     if add {
-        list.push(n);
-    } else if let Some(i) = list.iter().position(|&x| x == n) {
+        list.push(item);
+    } else if let Some(i) = list.iter().position(|x| *x == item) {
         list.swap_remove(i);
     }
 }
@@ -125,7 +125,9 @@ pub struct CampaignGraph {
     index_of: FxHashMap<String, u32>,
     deckies: FxHashMap<String, DeckyIndex>,
     infra: Postings<String>,
-    rhythm: Postings<(u8, u64)>,
+    /// (node, its centroid) by centroid block: the distance check reads the
+    /// list alone, never the (large, scattered) nodes.
+    rhythm: Postings<(u8, u64), (u32, u64)>,
     buckets: Postings<i64>,
     cohort: Postings<String>,
     comp_of: Vec<u32>,
@@ -249,7 +251,7 @@ impl CampaignGraph {
         if plan.rhythm {
             if let Some(h) = r.keystroke_centroid {
                 for b in blocks(h) {
-                    post(&mut self.rhythm, b, n, add);
+                    post(&mut self.rhythm, b, (n, h), add);
                 }
             }
         }
@@ -362,11 +364,7 @@ impl CampaignGraph {
             if let Some(h) = r.keystroke_centroid {
                 let max = self.weights.rhythm_max_bits;
                 for b in blocks(h) {
-                    for &y in self.rhythm.get(&b).into_iter().flatten() {
-                        let hy = self.nodes[y as usize]
-                            .rollup
-                            .keystroke_centroid
-                            .unwrap_or(!h);
+                    for &(y, hy) in self.rhythm.get(&b).into_iter().flatten() {
                         if (h ^ hy).count_ones() <= max {
                             visit(y);
                         }
