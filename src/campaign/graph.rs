@@ -488,12 +488,17 @@ impl CampaignGraph {
                 }
             });
         }
-        // Hand-offs re-weighted by a decky's new arrival rate: the ender's
-        // component (an edge may have gone) and, where there is an edge now,
-        // the arrival's.
+        // Hand-offs re-weighted by a decky's new arrival rate. Components are
+        // closed under the edges they were computed with, so a pair in two
+        // components had no edge: only an edge now joins them. A pair inside
+        // one component may have lost its edge or changed its weight (and
+        // with it the campaign's confidence): that component is re-clustered.
         for &(e, a) in &handoffs {
-            add(e, self, &mut scope, &mut scope_set, &mut comps_seen);
-            if !scope_set.contains(&a) && self.score(e, a).edge {
+            let (ce, ca) = (self.comp_of[e as usize], self.comp_of[a as usize]);
+            if ce != NONE && ce == ca {
+                add(e, self, &mut scope, &mut scope_set, &mut comps_seen);
+            } else if !(scope_set.contains(&e) && scope_set.contains(&a)) && self.score(e, a).edge {
+                add(e, self, &mut scope, &mut scope_set, &mut comps_seen);
                 add(a, self, &mut scope, &mut scope_set, &mut comps_seen);
             }
         }
