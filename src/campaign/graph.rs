@@ -316,6 +316,21 @@ impl CampaignGraph {
         self.score_with(x, y, false)
     }
 
+    /// Whether `x`–`y` is an edge, scoring fully only the pairs that can be.
+    fn is_edge(&self, x: u32, y: u32) -> bool {
+        self.may_be_edge(x, y) && self.score(x, y).edge
+    }
+
+    /// A cheap bound: false only when the pair cannot be an edge.
+    fn may_be_edge(&self, x: u32, y: u32) -> bool {
+        similarity::may_be_edge(
+            &self.nodes[x as usize].rollup,
+            &self.nodes[y as usize].rollup,
+            &self.weights,
+            |d| self.deckies.get(d).map(|i| &i.stats),
+        )
+    }
+
     /// Candidate partners of `x` (possibly repeated).
     fn for_each_candidate(&self, x: u32, mut visit: impl FnMut(u32)) {
         let r = &self.nodes[x as usize].rollup;
@@ -482,7 +497,7 @@ impl CampaignGraph {
                     && self.nodes[y as usize].alive
                     && !scope_set.contains(&y)
                     && seen.insert(y)
-                    && self.score(s, y).edge
+                    && self.is_edge(s, y)
                 {
                     add(y, self, &mut scope, &mut scope_set, &mut comps_seen);
                 }
@@ -497,7 +512,7 @@ impl CampaignGraph {
             let (ce, ca) = (self.comp_of[e as usize], self.comp_of[a as usize]);
             if ce != NONE && ce == ca {
                 add(e, self, &mut scope, &mut scope_set, &mut comps_seen);
-            } else if !(scope_set.contains(&e) && scope_set.contains(&a)) && self.score(e, a).edge {
+            } else if !(scope_set.contains(&e) && scope_set.contains(&a)) && self.is_edge(e, a) {
                 add(e, self, &mut scope, &mut scope_set, &mut comps_seen);
                 add(a, self, &mut scope, &mut scope_set, &mut comps_seen);
             }
@@ -551,6 +566,9 @@ impl CampaignGraph {
                     return;
                 }
                 seen[j as usize] = i as u32;
+                if !self.may_be_edge(x, y) {
+                    return;
+                }
                 let s = self.score(x, y);
                 if s.edge {
                     uf.union(i as u32, j);
