@@ -171,14 +171,14 @@ fn busy_identity() -> impl Strategy<Value = IdentityRollup> {
 /// An edit of the graph: upsert identity `i` with a roll-up, or remove it.
 #[derive(Clone, Debug)]
 enum Edit {
-    Upsert(usize, IdentityRollup),
+    Upsert(usize, Box<IdentityRollup>),
     Remove(usize),
 }
 
 fn edits() -> impl Strategy<Value = Vec<Edit>> {
     proptest::collection::vec(
         prop_oneof![
-            4 => (0..24usize, busy_identity()).prop_map(|(i, r)| Edit::Upsert(i, r)),
+            4 => (0..24usize, busy_identity()).prop_map(|(i, r)| Edit::Upsert(i, Box::new(r))),
             2 => (0..24usize).prop_map(Edit::Remove),
         ],
         1..60,
@@ -206,8 +206,8 @@ proptest! {
         for (k, e) in edits.into_iter().enumerate() {
             match e {
                 Edit::Upsert(i, r) => {
-                    g.upsert(&format!("id-{i:02}"), r.clone());
-                    alive.insert(i, r);
+                    g.upsert(&format!("id-{i:02}"), (*r).clone());
+                    alive.insert(i, *r);
                 }
                 Edit::Remove(i) => {
                     g.remove(&format!("id-{i:02}"));
