@@ -2,11 +2,22 @@
 //! large synthetic corpus (interning, indexing and components) and the
 //! latency of one new observation into the settled graph. Timings only;
 //! the CLI adds memory figures.
+//!
+//! [`run_passes`] measures the daemon's steady state: a store settled by
+//! both clusterers, then clustering passes over batches of new and changed
+//! observations, split by phase (see [`PassTimings`]).
 
+use crate::campaign::clusterer::{CampaignClusterer, CampaignComponents};
 use crate::campaign::{CampaignGraph, CampaignWeights, IdentityRollup};
-use crate::evidence::{Fingerprint, Observation};
+use crate::evidence::{Fingerprint, Observation, Session, Stamped};
+use crate::identity::clusterer::{Clusterer, ConnectedComponents, TickContext};
 use crate::identity::{IdentityGraph, IdentityWeights};
+use crate::phase::Phase;
 use crate::scenario::corpus::stream_corpus;
+use crate::store::{PassTimings, Store};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 /// The figures of one run.
@@ -140,5 +151,348 @@ pub fn run_campaigns(identities: usize, seed: u64) -> CampaignBenchReport {
         campaigns,
         rollup,
         cluster: t.elapsed(),
+    }
+}
+
+/// A store settled by both clusterers, ready for clustering passes over
+/// small batches (the daemon's steady state).
+pub struct SettledStore {
+    pub store: Store,
+    pub identities: ConnectedComponents,
+    pub campaigns: CampaignComponents,
+    /// The tooling fingerprint of every rotating actor of the corpus.
+    actor_ja3: Vec<String>,
+    observations: usize,
+    next_id: u64,
+    next_batch: u64,
+    rng: ChaCha8Rng,
+    /// Time the settling took (both full passes, journal dropped).
+    pub settle: Duration,
+}
+
+/// One clustering pass over a batch.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PassSample {
+    /// Folding the batch into the stored observations.
+    pub merge: Duration,
+    pub timings: PassTimings,
+    /// Taking the journal.
+    pub journal: Duration,
+    pub events: usize,
+    pub identity_rows: usize,
+    pub campaign_rows: usize,
+}
+
+impl PassSample {
+    /// The clustering pass: both ticks and the journal (not the merge).
+    pub fn pass(&self) -> Duration {
+        self.timings.total() + self.journal
+    }
+}
+
+const BENCH_T0: i64 = 1_767_225_600_000;
+const BENCH_YEAR_MS: i64 = 365 * 86_400_000;
+
+impl SettledStore {
+    /// Generates `observations` from `seed` into a store and runs both
+    /// clusterers' full first pass over it.
+    pub fn new(observations: usize, seed: u64) -> SettledStore {
+        let mut store = Store::default();
+        let mut actor_ja3 = BTreeSet::new();
+        stream_corpus(observations, seed, |o, _, _| {
+            for fp in &o.fingerprints {
+                if fp.value.starts_with("actor-ja3-") {
+                    actor_ja3.insert(fp.value.clone());
+                }
+            }
+            store.observations.insert(o.uuid.clone(), o);
+        });
+        let mut s = SettledStore {
+            store,
+            identities: ConnectedComponents::new(IdentityWeights::default())
+                .expect("default weights are valid"),
+            campaigns: CampaignComponents::new(CampaignWeights::default())
+                .expect("default weights are valid"),
+            actor_ja3: actor_ja3.into_iter().collect(),
+            observations,
+            next_id: 0,
+            next_batch: 0,
+            rng: ChaCha8Rng::seed_from_u64(seed ^ 0x7a11),
+            settle: Duration::ZERO,
+        };
+        let t = Instant::now();
+        s.pass(&[]);
+        s.settle = t.elapsed();
+        s
+    }
+
+    /// Merges `batch` into the store and runs one pass (both ticks, then the
+    /// journal is taken and dropped).
+    pub fn pass(&mut self, batch: &[Observation]) -> PassSample {
+        let t = Instant::now();
+        for o in batch {
+            self.store.merge_observation(o);
+        }
+        let merge = t.elapsed();
+        self.store.timings = PassTimings::default();
+        let next_id = &mut self.next_id;
+        let mut new_id = || {
+            *next_id += 1;
+            format!("bench-id-{next_id:012}")
+        };
+        let mut ctx = TickContext {
+            now: BENCH_T0 + BENCH_YEAR_MS,
+            new_id: &mut new_id,
+        };
+        self.identities
+            .tick(&mut self.store, &mut ctx)
+            .expect("identity tick");
+        self.campaigns
+            .tick(&mut self.store, &mut ctx)
+            .expect("campaign tick");
+        let t = Instant::now();
+        let journal = self.store.take_journal();
+        let journal_time = t.elapsed();
+        let sample = PassSample {
+            merge,
+            timings: self.store.timings,
+            journal: journal_time,
+            events: journal.events.len(),
+            identity_rows: journal.identities.len(),
+            campaign_rows: journal.campaigns.len(),
+        };
+        drop(journal);
+        sample
+    }
+
+    /// Generates a batch of `n` and runs a pass over it.
+    pub fn next_pass(&mut self, n: usize) -> PassSample {
+        let b = self.batch(n);
+        self.pass(&b)
+    }
+
+    /// A batch of `n` new or changed observations, the daemon's mix: half
+    /// new scanners (on a library fingerprint or unique tooling), a quarter
+    /// new IPs of existing rotating actors, a quarter new sessions on stored
+    /// observations.
+    pub fn batch(&mut self, n: usize) -> Vec<Observation> {
+        self.next_batch += 1;
+        let b = self.next_batch;
+        let rng = &mut self.rng;
+        let mut out = Vec::with_capacity(n);
+        for i in 0..n {
+            let t = BENCH_T0 + rng.random_range(0..BENCH_YEAR_MS);
+            let decky = format!("decky-{:03}", rng.random_range(0..200u32));
+            let roll = rng.random_range(0..4u32);
+            if roll == 3 && self.observations > 0 {
+                // A new session on a stored observation.
+                let index = rng.random_range(0..self.observations);
+                let mut o = Observation::new(format!("obs-{index:08}"));
+                let id = format!("bench-s{b}-{i}");
+                o.sessions.insert(
+                    id.clone(),
+                    Session {
+                        session_id: id,
+                        decky_id: Some(decky),
+                        started_at: Some(t),
+                        ended_at: Some(t + 120_000),
+                        phase: Some(Phase::Discovery),
+                        commands: ["uname -a".to_string()].into_iter().collect(),
+                        ..Default::default()
+                    },
+                );
+                out.push(o);
+                continue;
+            }
+            let mut o = Observation::new(format!("bench-obs-{b}-{i}"));
+            o.first_seen = Some(t);
+            o.last_seen = Some(t + 300_000);
+            o.ip = Some(Stamped {
+                at: t,
+                value: format!("203.0.{}.{}", (i >> 8) & 255, i & 255),
+            });
+            o.asn = Some(Stamped {
+                at: t,
+                value: 64_512 + rng.random_range(0..2_000u32),
+            });
+            let mut s = Session {
+                session_id: "s0".into(),
+                decky_id: Some(decky),
+                started_at: Some(t),
+                ended_at: Some(t + 120_000),
+                phase: Some(Phase::Discovery),
+                ..Default::default()
+            };
+            let actor = (roll == 2 && !self.actor_ja3.is_empty())
+                .then(|| self.actor_ja3[rng.random_range(0..self.actor_ja3.len())].clone());
+            match actor {
+                Some(ja3) => {
+                    o.fingerprints.insert(Fingerprint {
+                        kind: "ja3".into(),
+                        value: ja3,
+                    });
+                    s.commands.insert("id".into());
+                }
+                None => {
+                    let (ja3, hassh) = if rng.random_bool(0.5) {
+                        let l = rng.random_range(0..5u32);
+                        (format!("lib-ja3-{l}"), format!("lib-hassh-{l}"))
+                    } else {
+                        (format!("bench-ja3-{b}-{i}"), format!("bench-hassh-{b}-{i}"))
+                    };
+                    o.fingerprints.insert(Fingerprint {
+                        kind: "ja3".into(),
+                        value: ja3,
+                    });
+                    o.fingerprints.insert(Fingerprint {
+                        kind: "hassh".into(),
+                        value: hassh,
+                    });
+                    for _ in 0..3 {
+                        let w = rng.random_range(0..200u32);
+                        s.credentials
+                            .insert((format!("user{}", w % 20), format!("pass{w}")));
+                    }
+                    s.commands.insert("uname -a".into());
+                }
+            }
+            o.sessions.insert("s0".into(), s);
+            out.push(o);
+        }
+        out
+    }
+}
+
+/// Per-phase figures of the passes over one batch size.
+#[derive(Clone, Debug)]
+pub struct PassBatchReport {
+    pub batch: usize,
+    pub samples: Vec<PassSample>,
+}
+
+impl PassBatchReport {
+    fn quantile(mut v: Vec<Duration>, q: f64) -> Duration {
+        v.sort();
+        v.get(((v.len().max(1) - 1) as f64 * q).round() as usize)
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// (phase name, median, mean) in pass order, then the whole pass.
+    pub fn phases(&self) -> Vec<(&'static str, Duration, Duration)> {
+        let n = self.samples.len().max(1) as u32;
+        let mut names: Vec<&'static str> = vec!["merge batch"];
+        names.extend(PassTimings::default().phases().iter().map(|p| p.0));
+        names.push("take journal");
+        names.push("pass (ticks+journal)");
+        (0..names.len())
+            .map(|i| {
+                let v: Vec<Duration> = self
+                    .samples
+                    .iter()
+                    .map(|s| match i {
+                        0 => s.merge,
+                        i if i <= 7 => s.timings.phases()[i - 1].1,
+                        8 => s.journal,
+                        _ => s.pass(),
+                    })
+                    .collect();
+                let mean = v.iter().sum::<Duration>() / n;
+                (names[i], Self::quantile(v, 0.5), mean)
+            })
+            .collect()
+    }
+
+    pub fn pass_max(&self) -> Duration {
+        self.samples
+            .iter()
+            .map(PassSample::pass)
+            .max()
+            .unwrap_or_default()
+    }
+}
+
+/// The pass benchmark at one store size.
+#[derive(Clone, Debug)]
+pub struct PassBenchReport {
+    pub observations: usize,
+    pub identities: usize,
+    pub campaigns: usize,
+    pub settle: Duration,
+    pub batches: Vec<PassBatchReport>,
+}
+
+impl std::fmt::Display for PassBenchReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        writeln!(
+            f,
+            "clustering pass over a settled store: {} observations, {} identities, {} campaigns (settled in {:.1} s)",
+            self.observations,
+            self.identities,
+            self.campaigns,
+            self.settle.as_secs_f64()
+        )?;
+        for b in &self.batches {
+            let mean = |g: fn(&PassSample) -> usize| {
+                b.samples.iter().map(g).sum::<usize>() as f64 / b.samples.len().max(1) as f64
+            };
+            writeln!(
+                f,
+                "  batch {} ({} passes; per pass {:.0} events, {:.0} identity rows, {:.0} campaign rows written)",
+                b.batch,
+                b.samples.len(),
+                mean(|s| s.events),
+                mean(|s| s.identity_rows),
+                mean(|s| s.campaign_rows)
+            )?;
+            writeln!(
+                f,
+                "    {:<22} {:>10} {:>10}",
+                "phase", "median ms", "mean ms"
+            )?;
+            for (name, median, mean) in b.phases() {
+                writeln!(f, "    {name:<22} {:>10.3} {:>10.3}", ms(median), ms(mean))?;
+            }
+            writeln!(f, "    {:<22} {:>10.3}", "pass max", ms(b.pass_max()))?;
+        }
+        Ok(())
+    }
+}
+
+/// Settles `observations` from `seed`, then runs `passes` passes for each
+/// batch size (after one warm-up pass each).
+pub fn run_passes(
+    observations: usize,
+    seed: u64,
+    batches: &[usize],
+    passes: usize,
+    mut progress: impl FnMut(&str),
+) -> PassBenchReport {
+    progress("generating and settling the store");
+    let mut s = SettledStore::new(observations, seed);
+    passes_over(&mut s, batches, passes, progress)
+}
+
+/// [`run_passes`] over an already settled store.
+pub fn passes_over(
+    s: &mut SettledStore,
+    batches: &[usize],
+    passes: usize,
+    mut progress: impl FnMut(&str),
+) -> PassBenchReport {
+    let mut out = Vec::new();
+    for &n in batches {
+        progress(&format!("passes over batches of {n}"));
+        s.next_pass(n);
+        let samples = (0..passes).map(|_| s.next_pass(n)).collect();
+        out.push(PassBatchReport { batch: n, samples });
+    }
+    PassBenchReport {
+        observations: s.observations,
+        identities: s.store.identity_members.len(),
+        campaigns: s.campaigns.graph().campaigns().len(),
+        settle: s.settle,
+        batches: out,
     }
 }

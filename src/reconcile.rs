@@ -103,27 +103,40 @@ impl ChangeSet {
     }
 }
 
-/// The chain from a group to its root (inclusive), cycle-safe.
-fn chain(stored: &StoredGroups, group: &str) -> Vec<String> {
-    let mut out = vec![group.to_string()];
-    let mut seen: BTreeSet<&str> = BTreeSet::new();
-    seen.insert(group);
+/// Walks a merge chain from `group` along `next`, calling `visit` on every
+/// group (the start included) until the chain ends or would revisit a
+/// group; returns the last group visited (the root). Cycle-safe; allocates
+/// only for chains longer than a few links.
+fn walk<'a>(
+    group: &'a str,
+    next: impl Fn(&str) -> Option<&'a str>,
+    mut visit: impl FnMut(&'a str),
+) -> &'a str {
+    visit(group);
     let mut cur = group;
-    while let Some(next) = stored.merged_into.get(cur) {
-        if !seen.insert(next.as_str()) {
+    let mut seen: Vec<&'a str> = Vec::new();
+    while let Some(n) = next(cur) {
+        if n == group || seen.contains(&n) {
             break;
         }
-        out.push(next.clone());
-        cur = next;
+        seen.push(n);
+        visit(n);
+        cur = n;
     }
-    out
+    cur
 }
 
 /// The root a group resolves to along `merged_into`.
 pub fn effective_root(stored: &StoredGroups, group: &str) -> String {
-    chain(stored, group)
-        .pop()
-        .unwrap_or_else(|| group.to_string())
+    root_in(stored, group).to_string()
+}
+
+fn root_in<'a>(stored: &'a StoredGroups, group: &'a str) -> &'a str {
+    walk(
+        group,
+        |g| stored.merged_into.get(g).map(String::as_str),
+        |_| {},
+    )
 }
 
 /// The effective group of a member, if it has a (known) group.
@@ -150,23 +163,30 @@ pub fn reconcile(
         })
         .collect();
     comps.sort();
-    let direct = |m: &str| stored.direct.get(m).filter(|g| stored.groups.contains(*g));
-    let root_of = |m: &str| direct(m).map(|g| effective_root(stored, g));
+    let direct = |m: &str| {
+        stored
+            .direct
+            .get(m)
+            .map(String::as_str)
+            .filter(|g| stored.groups.contains(*g))
+    };
+    let root_of = |m: &str| direct(m).map(|g| root_in(stored, g));
 
     // 1. Ownership: root → (native, effective) counts per component.
-    let mut counts: BTreeMap<String, BTreeMap<usize, (usize, usize)>> = BTreeMap::new();
+    let mut counts: BTreeMap<&str, BTreeMap<usize, (usize, usize)>> = BTreeMap::new();
     for (ci, comp) in comps.iter().enumerate() {
         for m in comp {
-            if let (Some(d), Some(r)) = (direct(m), root_of(m)) {
-                let e = counts.entry(r.clone()).or_default().entry(ci).or_default();
+            if let Some(d) = direct(m) {
+                let r = root_in(stored, d);
+                let e = counts.entry(r).or_default().entry(ci).or_default();
                 e.1 += 1;
-                if *d == r {
+                if d == r {
                     e.0 += 1;
                 }
             }
         }
     }
-    let mut owned: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+    let mut owned: BTreeMap<usize, Vec<&str>> = BTreeMap::new();
     for (root, per) in &counts {
         // Components are sorted, so a lower index means a smaller first member.
         let best = per
@@ -174,7 +194,7 @@ pub fn reconcile(
             .max_by(|a, b| a.1.cmp(b.1).then_with(|| b.0.cmp(a.0)))
             .map(|(ci, _)| *ci);
         if let Some(ci) = best {
-            owned.entry(ci).or_default().push(root.clone());
+            owned.entry(ci).or_default().push(root);
         }
     }
 
@@ -185,38 +205,45 @@ pub fn reconcile(
     let mut new_merged_into: BTreeMap<String, Option<String>> = BTreeMap::new();
     for (ci, comp) in comps.iter().enumerate() {
         if let Some(roots) = owned.get(&ci) {
-            let winner = roots[0].clone(); // BTreeMap order: smallest id first
-            for loser in &roots[1..] {
+            let winner = roots[0].to_string(); // BTreeMap order: smallest id first
+            for &loser in &roots[1..] {
                 let members = comp
                     .iter()
-                    .filter(|m| root_of(m).as_deref() == Some(loser.as_str()))
+                    .filter(|m| root_of(m) == Some(loser))
                     .cloned()
                     .collect();
                 out.merged.push(Merged {
                     winner: winner.clone(),
-                    loser: loser.clone(),
+                    loser: loser.to_string(),
                     members,
                 });
-                new_merged_into.insert(loser.clone(), Some(winner.clone()));
+                new_merged_into.insert(loser.to_string(), Some(winner.clone()));
             }
             target.push(winner);
             continue;
         }
-        let mut scores: BTreeMap<String, usize> = BTreeMap::new();
+        let mut scores: BTreeMap<&str, usize> = BTreeMap::new();
         for m in comp {
             if let Some(d) = direct(m) {
-                let c = chain(stored, d);
-                for g in &c[..c.len() - 1] {
-                    if !resurrected.contains(g) {
-                        *scores.entry(g.clone()).or_default() += 1;
-                    }
-                }
+                // Every group on the chain but its root.
+                let mut prev: Option<&str> = None;
+                walk(
+                    d,
+                    |g| stored.merged_into.get(g).map(String::as_str),
+                    |g| {
+                        if let Some(p) = prev.replace(g) {
+                            if !resurrected.contains(p) {
+                                *scores.entry(p).or_default() += 1;
+                            }
+                        }
+                    },
+                );
             }
         }
         let pick = scores
             .iter()
             .max_by(|a, b| a.1.cmp(b.1).then_with(|| b.0.cmp(a.0)))
-            .map(|(g, _)| g.clone());
+            .map(|(g, _)| g.to_string());
         if let Some(g) = pick {
             let former = stored.merged_into.get(&g).cloned().unwrap_or_default();
             out.unmerged.push(Unmerged {
@@ -236,32 +263,25 @@ pub fn reconcile(
             target.push(g);
         }
     }
-    out.merged_into = new_merged_into.into_iter().collect();
 
-    // 3. Links, judged on the new chains.
-    let mut after = StoredGroups {
-        direct: BTreeMap::new(),
-        merged_into: stored.merged_into.clone(),
-        groups: stored.groups.clone(),
+    // 3. Links, judged on the new chains: the stored merge chains with this
+    // change set's merges and resurrections laid over them (never copied).
+    let after = |g: &str| match new_merged_into.get(g) {
+        Some(w) => w.as_deref(),
+        None => stored.merged_into.get(g).map(String::as_str),
     };
-    after.groups.extend(out.new_groups.iter().cloned());
-    for (g, t) in &out.merged_into {
-        match t {
-            Some(w) => after.merged_into.insert(g.clone(), w.clone()),
-            None => after.merged_into.remove(g),
-        };
-    }
     let formed: BTreeSet<&str> = out.formed.iter().map(|f| f.group.as_str()).collect();
+    let mut linked = Vec::new();
     for (comp, t) in comps.iter().zip(&target) {
         for m in comp {
-            let now = direct(m).map(|d| effective_root(&after, d));
-            if now.as_deref() == Some(t.as_str()) {
+            let now = direct(m).map(|d| walk(d, after, |_| {}));
+            if now == Some(t.as_str()) {
                 continue;
             }
-            let prior = root_of(m);
+            let prior = root_of(m).map(str::to_string);
             out.assignments.push((m.clone(), t.clone()));
             if prior.is_some() || !formed.contains(t.as_str()) {
-                out.linked.push(Linked {
+                linked.push(Linked {
                     group: t.clone(),
                     member: m.clone(),
                     prior,
@@ -269,6 +289,8 @@ pub fn reconcile(
             }
         }
     }
+    out.linked = linked;
+    out.merged_into = new_merged_into.into_iter().collect();
     out.assignments.sort();
     out
 }

@@ -14,6 +14,7 @@ use crate::identity::Decisions;
 use crate::reconcile::StoredGroups;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 /// Current schema of identity and campaign rows.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -109,6 +110,46 @@ impl Journal {
     }
 }
 
+/// Time spent in each phase of the clustering ticks, accumulated until the
+/// caller resets it. Instrumentation only (benchmarks, diagnostics): never
+/// persisted and never part of a result.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct PassTimings {
+    /// Identity graph: upserting changed observations and settling.
+    pub identity_graph: Duration,
+    /// Identity reconciliation (computing and applying the change set).
+    pub identity_reconcile: Duration,
+    /// Identity rows, member lists and events.
+    pub identity_rows: Duration,
+    /// Roll-ups of changed identities.
+    pub campaign_rollups: Duration,
+    /// Campaign graph: upserts and settling.
+    pub campaign_graph: Duration,
+    /// Campaign reconciliation.
+    pub campaign_reconcile: Duration,
+    /// Campaign rows, identity campaign ids and events.
+    pub campaign_rows: Duration,
+}
+
+impl PassTimings {
+    /// The phases with their names, in pass order.
+    pub fn phases(&self) -> [(&'static str, Duration); 7] {
+        [
+            ("identity graph", self.identity_graph),
+            ("identity reconcile", self.identity_reconcile),
+            ("identity rows+events", self.identity_rows),
+            ("campaign roll-ups", self.campaign_rollups),
+            ("campaign graph", self.campaign_graph),
+            ("campaign reconcile", self.campaign_reconcile),
+            ("campaign rows+events", self.campaign_rows),
+        ]
+    }
+
+    pub fn total(&self) -> Duration {
+        self.phases().iter().map(|p| p.1).sum()
+    }
+}
+
 /// The in-memory stored state.
 #[derive(Clone, Debug, Default)]
 pub struct Store {
@@ -131,6 +172,8 @@ pub struct Store {
     pub decisions_changed: bool,
     /// Writes and events not yet persisted.
     pub journal: Journal,
+    /// Where the ticks spent their time (see [`PassTimings`]).
+    pub timings: PassTimings,
 }
 
 impl Store {

@@ -1,7 +1,9 @@
 //! Property tests of the campaign layer: indexed campaigns equal the
 //! all-pairs reference, incremental settling equals a rebuild after random
 //! upserts and removals, and shifting every timestamp by the same amount
-//! changes no edge weight and no campaign.
+//! changes no edge weight and no campaign. On a busy decky every arrival
+//! moves the chance discount of every hand-off there: settling after each
+//! change still equals the all-pairs reference.
 
 use decnet_clusterd::campaign::graph::all_pairs_campaigns;
 use decnet_clusterd::campaign::{CampaignGraph, CampaignWeights, IdentityRollup};
@@ -132,5 +134,93 @@ proptest! {
                 prop_assert!((sa.total - sb.total).abs() < 1e-12, "{} {} {} vs {}", x, y, sa.total, sb.total);
             }
         }
+    }
+}
+
+/// One identity on a single busy decky: discovery (an arrival) and/or
+/// persistence (an ender), hours apart, so hand-offs are dense and every
+/// arrival changes the decky's rate.
+fn busy_identity() -> impl Strategy<Value = IdentityRollup> {
+    (0..4u8, 0..96i64, 1..30i64, proptest::option::of(0..3u8)).prop_map(
+        |(shape, start, gap, infra)| {
+            let mut o = Observation::new("x");
+            let phases: &[(Phase, i64)] = match shape {
+                0 => &[(Phase::Discovery, 0)],
+                1 => &[(Phase::Persistence, 0)],
+                2 => &[(Phase::Discovery, 0), (Phase::Persistence, 1)],
+                _ => &[(Phase::LateralMovement, 0), (Phase::CommandAndControl, 1)],
+            };
+            for (i, &(phase, k)) in phases.iter().enumerate() {
+                let at = (start + k * gap) * HOUR;
+                let s = Session {
+                    session_id: format!("s{i}"),
+                    decky_id: Some("decky-busy".into()),
+                    started_at: Some(at),
+                    ended_at: Some(at + HOUR),
+                    phase: Some(phase),
+                    payload_hashes: infra.into_iter().map(|p| format!("p{p}")).collect(),
+                    ..Default::default()
+                };
+                o.sessions.insert(s.session_id.clone(), s);
+            }
+            IdentityRollup::from_observations([&o])
+        },
+    )
+}
+
+/// An edit of the graph: upsert identity `i` with a roll-up, or remove it.
+#[derive(Clone, Debug)]
+enum Edit {
+    Upsert(usize, Box<IdentityRollup>),
+    Remove(usize),
+}
+
+fn edits() -> impl Strategy<Value = Vec<Edit>> {
+    proptest::collection::vec(
+        prop_oneof![
+            4 => (0..24usize, busy_identity()).prop_map(|(i, r)| Edit::Upsert(i, Box::new(r))),
+            2 => (0..24usize).prop_map(Edit::Remove),
+        ],
+        1..60,
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn busy_decky_incremental_equals_all_pairs(
+        initial in proptest::collection::vec(busy_identity(), 0..12),
+        edits in edits(),
+        settle_every in 1..4usize,
+        handoff in prop_oneof![Just(1.0f64), 1.0f64..4.0],
+    ) {
+        let w = CampaignWeights { handoff, ..Default::default() };
+        let mut g = CampaignGraph::new(w.clone()).unwrap();
+        let mut alive: std::collections::BTreeMap<usize, IdentityRollup> = Default::default();
+        for (i, r) in initial.into_iter().enumerate() {
+            g.upsert(&format!("id-{i:02}"), r.clone());
+            alive.insert(i, r);
+        }
+        g.rebuild();
+        for (k, e) in edits.into_iter().enumerate() {
+            match e {
+                Edit::Upsert(i, r) => {
+                    g.upsert(&format!("id-{i:02}"), (*r).clone());
+                    alive.insert(i, *r);
+                }
+                Edit::Remove(i) => {
+                    g.remove(&format!("id-{i:02}"));
+                    alive.remove(&i);
+                }
+            }
+            if k % settle_every == 0 {
+                g.settle();
+            }
+        }
+        g.settle();
+        let ids: Vec<(String, IdentityRollup)> =
+            alive.into_iter().map(|(i, r)| (format!("id-{i:02}"), r)).collect();
+        prop_assert_eq!(g.campaigns(), all_pairs_campaigns(&ids, &w));
     }
 }

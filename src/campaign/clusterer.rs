@@ -13,6 +13,7 @@ use crate::reconcile;
 use crate::store::{CampaignRow, OutEvent, OutStream, Store, SCHEMA_VERSION};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 /// Names the factory knows, first the default.
 pub const KNOWN_CAMPAIGN_CLUSTERERS: &[&str] = &["connected_components"];
@@ -203,9 +204,14 @@ impl CampaignClusterer for CampaignComponents {
         ctx: &mut TickContext<'_>,
     ) -> Result<CampaignClusterResult, CampaignClusterError> {
         let changed = std::mem::take(&mut store.changed_identities);
+        let mut rollups = Duration::ZERO;
+        let started = Instant::now();
         let computed = if self.loaded {
             for id in changed {
-                match rollup_of(store, &id) {
+                let t = Instant::now();
+                let r = rollup_of(store, &id);
+                rollups += t.elapsed();
+                match r {
                     Some(r) => self.graph.upsert(&id, r),
                     None => self.graph.remove(&id),
                 }
@@ -214,13 +220,18 @@ impl CampaignClusterer for CampaignComponents {
         } else {
             let ids: Vec<String> = store.identity_members.keys().cloned().collect();
             for id in ids {
-                if let Some(r) = rollup_of(store, &id) {
+                let t = Instant::now();
+                let r = rollup_of(store, &id);
+                rollups += t.elapsed();
+                if let Some(r) = r {
                     self.graph.upsert(&id, r);
                 }
             }
             self.loaded = true;
             self.graph.rebuild()
         };
+        store.timings.campaign_rollups += rollups;
+        store.timings.campaign_graph += started.elapsed().saturating_sub(rollups);
         if computed.is_empty() {
             return Ok(CampaignClusterResult::default());
         }
@@ -233,9 +244,12 @@ fn commit(
     computed: &[ComputedCampaign],
     ctx: &mut TickContext<'_>,
 ) -> CampaignClusterResult {
+    let started = Instant::now();
     let components: Vec<Vec<String>> = computed.iter().map(|c| c.members.clone()).collect();
     let changes = reconcile::reconcile(&store.campaign_groups, &components, ctx.new_id);
     changes.apply(&mut store.campaign_groups);
+    store.timings.campaign_reconcile += started.elapsed();
+    let started = Instant::now();
     let result = CampaignClusterResult {
         campaigns_formed: changes
             .formed
@@ -324,5 +338,6 @@ fn commit(
         }
     }
     store.journal.events.extend(result.events());
+    store.timings.campaign_rows += started.elapsed();
     result
 }

@@ -77,14 +77,14 @@ fn blocks(h: u64) -> impl Iterator<Item = (u8, u64)> {
     })
 }
 
-/// Postings keyed by a value.
-type Postings<K> = FxHashMap<K, Vec<u32>>;
+/// Postings keyed by a value (of nodes, or of items that name a node).
+type Postings<K, T = u32> = FxHashMap<K, Vec<T>>;
 
-fn post<K: std::hash::Hash + Eq>(p: &mut Postings<K>, k: K, n: u32, add: bool) {
+fn post<K: std::hash::Hash + Eq, T: PartialEq>(p: &mut Postings<K, T>, k: K, item: T, add: bool) {
     let list = p.entry(k).or_default();
     if add {
-        list.push(n);
-    } else if let Some(i) = list.iter().position(|&x| x == n) {
+        list.push(item);
+    } else if let Some(i) = list.iter().position(|x| *x == item) {
         list.swap_remove(i);
     }
 }
@@ -96,6 +96,11 @@ struct DeckyIndex {
     /// (last activity, node) of enders, sorted.
     enders: Vec<(Millis, u32)>,
     stats: DeckyArrivals,
+    /// The rounded chances hand-off weights on this decky had at the last
+    /// rebuild or settle (what the current components were computed with).
+    settled: (f64, f64),
+    /// Arrivals changed since then (the decky is in `edited_deckies`).
+    edited: bool,
 }
 
 impl DeckyIndex {
@@ -125,7 +130,9 @@ pub struct CampaignGraph {
     index_of: FxHashMap<String, u32>,
     deckies: FxHashMap<String, DeckyIndex>,
     infra: Postings<String>,
-    rhythm: Postings<(u8, u64)>,
+    /// (node, its centroid) by centroid block: the distance check reads the
+    /// list alone, never the (large, scattered) nodes.
+    rhythm: Postings<(u8, u64), (u32, u64)>,
     buckets: Postings<i64>,
     cohort: Postings<String>,
     comp_of: Vec<u32>,
@@ -135,6 +142,9 @@ pub struct CampaignGraph {
     is_dirty: Vec<bool>,
     /// Set once components exist; until then nothing needs re-examining.
     built: bool,
+    /// Deckies whose arrivals changed since the last settle: if their
+    /// rounded chances moved, the hand-off pairs on them are re-examined.
+    edited_deckies: Vec<String>,
 }
 
 /// A campaign as computed: sorted member identity ids and its cohesion.
@@ -163,6 +173,7 @@ impl CampaignGraph {
             dirty: Vec::new(),
             is_dirty: Vec::new(),
             built: false,
+            edited_deckies: Vec::new(),
         })
     }
 
@@ -200,44 +211,26 @@ impl CampaignGraph {
 
     fn index_rollup(&mut self, n: u32, r: &IdentityRollup, add: bool) {
         let plan = self.plan;
-        let window = self.weights.handoff_window_ms;
         if plan.handoff {
-            let mut touched = Vec::new();
             for (decky, act) in &r.deckies {
-                let d = self.deckies.entry(decky.clone()).or_default();
-                let mut changed = false;
+                let d = match self.deckies.get_mut(decky) {
+                    Some(d) => d,
+                    None => self.deckies.entry(decky.clone()).or_default(),
+                };
                 if let Some((_, t)) = act.first_phase.filter(|(p, _)| is_handoff_start(*p)) {
                     edit_sorted(&mut d.arrivals, (t, n), add);
-                    changed = true;
+                    d.refresh();
+                    // The decky's arrival rate may have changed, and with it
+                    // every hand-off weight on it: decided at the next settle
+                    // (against the rate the components were computed with).
+                    // Before the first build there is nothing to re-examine.
+                    if self.built && !d.edited {
+                        d.edited = true;
+                        self.edited_deckies.push(decky.clone());
+                    }
                 }
                 if act.last_phase.is_some_and(|(p, _)| is_handoff_end(p)) {
                     edit_sorted(&mut d.enders, (act.last_activity, n), add);
-                }
-                if changed {
-                    let before = d.stats.chances(window);
-                    d.refresh();
-                    let changed = d.stats.chances(window) != before;
-                    // The decky's arrival rate changed: every hand-off weight
-                    // on it changes. Only enders with an arrival inside their
-                    // window have a hand-off there; before the first build
-                    // there is nothing to re-examine.
-                    if self.built && changed {
-                        let arrivals = &d.arrivals;
-                        touched.extend(
-                            d.enders
-                                .iter()
-                                .filter(|e| {
-                                    let i = arrivals.partition_point(|a| a.0 < e.0);
-                                    arrivals.get(i).is_some_and(|a| a.0 <= e.0 + window)
-                                })
-                                .map(|e| e.1),
-                        );
-                    }
-                }
-            }
-            for t in touched {
-                if t != n && self.nodes[t as usize].alive {
-                    self.mark(t);
                 }
             }
         }
@@ -249,7 +242,7 @@ impl CampaignGraph {
         if plan.rhythm {
             if let Some(h) = r.keystroke_centroid {
                 for b in blocks(h) {
-                    post(&mut self.rhythm, b, n, add);
+                    post(&mut self.rhythm, b, (n, h), add);
                 }
             }
         }
@@ -323,6 +316,21 @@ impl CampaignGraph {
         self.score_with(x, y, false)
     }
 
+    /// Whether `x`–`y` is an edge, scoring fully only the pairs that can be.
+    fn is_edge(&self, x: u32, y: u32) -> bool {
+        self.may_be_edge(x, y) && self.score(x, y).edge
+    }
+
+    /// A cheap bound: false only when the pair cannot be an edge.
+    fn may_be_edge(&self, x: u32, y: u32) -> bool {
+        similarity::may_be_edge(
+            &self.nodes[x as usize].rollup,
+            &self.nodes[y as usize].rollup,
+            &self.weights,
+            |d| self.deckies.get(d).map(|i| &i.stats),
+        )
+    }
+
     /// Candidate partners of `x` (possibly repeated).
     fn for_each_candidate(&self, x: u32, mut visit: impl FnMut(u32)) {
         let r = &self.nodes[x as usize].rollup;
@@ -362,11 +370,7 @@ impl CampaignGraph {
             if let Some(h) = r.keystroke_centroid {
                 let max = self.weights.rhythm_max_bits;
                 for b in blocks(h) {
-                    for &y in self.rhythm.get(&b).into_iter().flatten() {
-                        let hy = self.nodes[y as usize]
-                            .rollup
-                            .keystroke_centroid
-                            .unwrap_or(!h);
+                    for &(y, hy) in self.rhythm.get(&b).into_iter().flatten() {
                         if (h ^ hy).count_ones() <= max {
                             visit(y);
                         }
@@ -402,16 +406,56 @@ impl CampaignGraph {
         self.comps.clear();
         self.free.clear();
         self.comp_of.iter_mut().for_each(|c| *c = NONE);
+        let window = self.weights.handoff_window_ms;
+        for d in self.deckies.values_mut() {
+            d.settled = d.stats.chances(window);
+            d.edited = false;
+        }
+        self.edited_deckies.clear();
         let scope: Vec<u32> = (0..self.nodes.len() as u32)
             .filter(|&n| self.nodes[n as usize].alive)
             .collect();
         self.cluster_and_store(&scope)
     }
 
+    /// The (ender, arrival) pairs, both alive, of every hand-off on a decky
+    /// whose rounded chances moved since the last settle (their weights
+    /// changed; nothing else did). Forgets the edits.
+    fn changed_handoffs(&mut self) -> Vec<(u32, u32)> {
+        let window = self.weights.handoff_window_ms;
+        let mut out = Vec::new();
+        for name in std::mem::take(&mut self.edited_deckies) {
+            let Some(d) = self.deckies.get_mut(&name) else {
+                continue;
+            };
+            d.edited = false;
+            let now = d.stats.chances(window);
+            if now == d.settled {
+                continue;
+            }
+            d.settled = now;
+            for &(end, e) in &d.enders {
+                let start = d.arrivals.partition_point(|a| a.0 < end);
+                for &(_, a) in d.arrivals[start..]
+                    .iter()
+                    .take_while(|a| a.0 <= end + window)
+                {
+                    if a != e && self.nodes[a as usize].alive && self.nodes[e as usize].alive {
+                        out.push((e, a));
+                    }
+                }
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
     /// Re-clusters what changed since the last settle; returns the campaigns
     /// of the recomputed (closed) scope.
     pub fn settle(&mut self) -> Vec<ComputedCampaign> {
-        if self.dirty.is_empty() {
+        let handoffs = self.changed_handoffs();
+        if self.dirty.is_empty() && handoffs.is_empty() {
             return Vec::new();
         }
         let seeds = std::mem::take(&mut self.dirty);
@@ -421,31 +465,57 @@ impl CampaignGraph {
         let mut scope_set = FxHashSet::default();
         let mut scope = Vec::new();
         let mut comps_seen = FxHashSet::default();
-        let mut add = |n: u32, g: &Self, scope: &mut Vec<u32>| {
+        // Adds n's component (or n alone). A node already in the scope needs
+        // nothing: its component, if it has one, is in too.
+        let add = |n: u32,
+                   g: &Self,
+                   scope: &mut Vec<u32>,
+                   scope_set: &mut FxHashSet<u32>,
+                   comps_seen: &mut FxHashSet<u32>| {
             let c = g.comp_of[n as usize];
-            let members: Vec<u32> = if c == NONE || !comps_seen.insert(c) {
-                vec![n]
+            let members = if c != NONE && comps_seen.insert(c) {
+                &g.comps[c as usize][..]
             } else {
-                g.comps[c as usize].clone()
+                std::slice::from_ref(&n)
             };
-            for m in members {
+            for &m in members {
                 if g.nodes[m as usize].alive && scope_set.insert(m) {
                     scope.push(m);
                 }
             }
         };
+        // Changed identities: every pair with them may have changed.
         for &s in &seeds {
-            add(s, self, &mut scope);
+            add(s, self, &mut scope, &mut scope_set, &mut comps_seen);
             if !self.nodes[s as usize].alive {
                 continue;
             }
             let mut seen = FxHashSet::default();
             self.for_each_candidate(s, |y| {
-                if y != s && self.nodes[y as usize].alive && seen.insert(y) && self.score(s, y).edge
+                // Scoring only decides whether y's component joins the scope.
+                if y != s
+                    && self.nodes[y as usize].alive
+                    && !scope_set.contains(&y)
+                    && seen.insert(y)
+                    && self.is_edge(s, y)
                 {
-                    add(y, self, &mut scope);
+                    add(y, self, &mut scope, &mut scope_set, &mut comps_seen);
                 }
             });
+        }
+        // Hand-offs re-weighted by a decky's new arrival rate. Components are
+        // closed under the edges they were computed with, so a pair in two
+        // components had no edge: only an edge now joins them. A pair inside
+        // one component may have lost its edge or changed its weight (and
+        // with it the campaign's confidence): that component is re-clustered.
+        for &(e, a) in &handoffs {
+            let (ce, ca) = (self.comp_of[e as usize], self.comp_of[a as usize]);
+            if ce != NONE && ce == ca {
+                add(e, self, &mut scope, &mut scope_set, &mut comps_seen);
+            } else if !(scope_set.contains(&e) && scope_set.contains(&a)) && self.is_edge(e, a) {
+                add(e, self, &mut scope, &mut scope_set, &mut comps_seen);
+                add(a, self, &mut scope, &mut scope_set, &mut comps_seen);
+            }
         }
         for &s in &seeds {
             let c = self.comp_of[s as usize];
@@ -469,6 +539,14 @@ impl CampaignGraph {
     }
 
     fn cluster_and_store(&mut self, scope: &[u32]) -> Vec<ComputedCampaign> {
+        if !self.built {
+            // The first components (a first settle covers every node, all
+            // dirty): hand-off weights are now those of the current rates.
+            let window = self.weights.handoff_window_ms;
+            for d in self.deckies.values_mut() {
+                d.settled = d.stats.chances(window);
+            }
+        }
         self.built = true;
         let local: FxHashMap<u32, u32> = scope
             .iter()
@@ -488,6 +566,9 @@ impl CampaignGraph {
                     return;
                 }
                 seen[j as usize] = i as u32;
+                if !self.may_be_edge(x, y) {
+                    return;
+                }
                 let s = self.score(x, y);
                 if s.edge {
                     uf.union(i as u32, j);

@@ -246,22 +246,21 @@ pub fn overlap_ms(a: &[(Millis, Millis)], b: &[(Millis, Millis)]) -> Millis {
     total
 }
 
-/// Scores a pair of identities. `arrivals(decky)` gives the decky's
-/// arrival statistics; `detailed` also lists the shared values.
-pub fn score<'a>(
-    (ua, a): (&str, &IdentityRollup),
-    (ub, b): (&str, &IdentityRollup),
+/// Calls `f(decky, a_hands_off, end phase, start phase, gap, chance,
+/// weight)` for every hand-off between `a` and `b`.
+#[allow(clippy::type_complexity)]
+fn handoffs<'a, 'r>(
+    a: &'r IdentityRollup,
+    b: &'r IdentityRollup,
     w: &CampaignWeights,
-    arrivals: impl Fn(&str) -> Option<&'a DeckyArrivals>,
-    detailed: bool,
-) -> CampaignPairScore {
-    let mut handoff = 0.0;
-    let mut detail = None;
+    arrivals: &impl Fn(&str) -> Option<&'a DeckyArrivals>,
+    mut f: impl FnMut(&'r String, bool, Phase, Phase, Millis, f64, f64),
+) {
     for (decky, da) in &a.deckies {
         let Some(db) = b.deckies.get(decky) else {
             continue;
         };
-        for (from, x, y) in [(ua, da, db), (ub, db, da)] {
+        for (a_from, x, y) in [(true, da, db), (false, db, da)] {
             let (Some((end_phase, _)), Some((start_phase, start))) = (x.last_phase, y.first_phase)
             else {
                 continue;
@@ -276,29 +275,24 @@ pub fn score<'a>(
             let x_arrived = x.first_phase.is_some_and(|(p, _)| is_handoff_start(p));
             let chance = arrivals(decky).map_or(0.0, |s| s.chance(x_arrived, w.handoff_window_ms));
             let weight = w.handoff * (-chance).exp();
-            if weight > handoff {
-                handoff = weight;
-                detail = Some(Handoff {
-                    decky: decky.clone(),
-                    from: from.to_string(),
-                    from_phase: end_phase.name().to_string(),
-                    to_phase: start_phase.name().to_string(),
-                    gap_ms: gap,
-                    chance,
-                    weight,
-                });
-            }
+            f(decky, a_from, end_phase, start_phase, gap, chance, weight);
         }
     }
-    let (ji, shared_infra) = jaccard_shared(&a.infra, &b.infra, detailed);
+}
+
+/// The larger share of either identity's session time the two overlap.
+fn overlap_share(a: &IdentityRollup, b: &IdentityRollup) -> f64 {
     let (aa, ab) = (a.active_ms(), b.active_ms());
     let both = overlap_ms(&a.windows, &b.windows);
-    let share = [(both, aa), (both, ab)]
+    [(both, aa), (both, ab)]
         .iter()
         .filter(|(_, t)| *t > 0)
         .map(|(o, t)| *o as f64 / *t as f64)
-        .fold(0.0, f64::max);
-    let (jc, shared_cohort) = jaccard_shared(&a.cohort, &b.cohort, detailed);
+        .fold(0.0, f64::max)
+}
+
+/// Hamming distance of the keystroke centroids and the rhythm term.
+fn rhythm_term(a: &IdentityRollup, b: &IdentityRollup, w: &CampaignWeights) -> (Option<u32>, f64) {
     let hamming = match (a.keystroke_centroid, b.keystroke_centroid) {
         (Some(x), Some(y)) => Some((x ^ y).count_ones()),
         _ => None,
@@ -313,6 +307,70 @@ pub fn score<'a>(
         }
         _ => 0.0,
     };
+    (hamming, rhythm)
+}
+
+/// Whether the pair can be an edge: its total with the cohort term (string
+/// sets, the costly part) replaced by its maximum, the cohort weight. Never
+/// false when [`score`] gives an edge (every other term is computed exactly
+/// as there, and the sum is taken in the same order).
+pub fn may_be_edge<'a>(
+    a: &IdentityRollup,
+    b: &IdentityRollup,
+    w: &CampaignWeights,
+    arrivals: impl Fn(&str) -> Option<&'a DeckyArrivals>,
+) -> bool {
+    let mut handoff = 0.0;
+    handoffs(a, b, w, &arrivals, |_, _, _, _, _, _, weight| {
+        if weight > handoff {
+            handoff = weight;
+        }
+    });
+    let infra = if a.infra.is_empty() || b.infra.is_empty() {
+        0.0
+    } else {
+        w.infra * jaccard_shared(&a.infra, &b.infra, false).0
+    };
+    let overlap = w.overlap * overlap_share(a, b);
+    let (_, rhythm) = rhythm_term(a, b, w);
+    handoff + infra + overlap + w.cohort + rhythm >= w.threshold
+}
+
+/// Scores a pair of identities. `arrivals(decky)` gives the decky's
+/// arrival statistics; `detailed` also lists the shared values.
+pub fn score<'a>(
+    (ua, a): (&str, &IdentityRollup),
+    (ub, b): (&str, &IdentityRollup),
+    w: &CampaignWeights,
+    arrivals: impl Fn(&str) -> Option<&'a DeckyArrivals>,
+    detailed: bool,
+) -> CampaignPairScore {
+    let mut handoff = 0.0;
+    let mut detail = None;
+    handoffs(
+        a,
+        b,
+        w,
+        &arrivals,
+        |decky, a_from, end_phase, start_phase, gap, chance, weight| {
+            if weight > handoff {
+                handoff = weight;
+                detail = Some(Handoff {
+                    decky: decky.clone(),
+                    from: if a_from { ua } else { ub }.to_string(),
+                    from_phase: end_phase.name().to_string(),
+                    to_phase: start_phase.name().to_string(),
+                    gap_ms: gap,
+                    chance,
+                    weight,
+                });
+            }
+        },
+    );
+    let (ji, shared_infra) = jaccard_shared(&a.infra, &b.infra, detailed);
+    let share = overlap_share(a, b);
+    let (jc, shared_cohort) = jaccard_shared(&a.cohort, &b.cohort, detailed);
+    let (hamming, rhythm) = rhythm_term(a, b, w);
     let infra = w.infra * ji;
     let overlap = w.overlap * share;
     let cohort = w.cohort * jc;

@@ -16,6 +16,7 @@ use crate::reconcile::{self, ChangeSet};
 use crate::store::{IdentityRow, OutEvent, OutStream, Store, SCHEMA_VERSION};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Instant;
 
 /// Names the factory knows, first the default.
 pub const KNOWN_CLUSTERERS: &[&str] = &["connected_components"];
@@ -181,6 +182,7 @@ impl Clusterer for ConnectedComponents {
         store: &mut Store,
         ctx: &mut TickContext<'_>,
     ) -> Result<ClusterResult, ClusterError> {
+        let started = Instant::now();
         let computed = if self.loaded {
             for uuid in std::mem::take(&mut store.changed_observations) {
                 if let Some(o) = store.observations.get(&uuid) {
@@ -201,6 +203,7 @@ impl Clusterer for ConnectedComponents {
             self.loaded = true;
             self.graph.rebuild()
         };
+        store.timings.identity_graph += started.elapsed();
         if computed.is_empty() {
             return Ok(ClusterResult::default());
         }
@@ -214,9 +217,12 @@ fn commit(
     computed: &[ComputedIdentity],
     ctx: &mut TickContext<'_>,
 ) -> ClusterResult {
+    let started = Instant::now();
     let components: Vec<Vec<String>> = computed.iter().map(|c| c.members.clone()).collect();
     let changes = reconcile::reconcile(&store.identity_groups, &components, ctx.new_id);
     changes.apply(&mut store.identity_groups);
+    store.timings.identity_reconcile += started.elapsed();
+    let started = Instant::now();
 
     // The identity each component now resolves to, with its confidence.
     let mut confidence_of: BTreeMap<String, f64> = BTreeMap::new();
@@ -273,6 +279,7 @@ fn commit(
     }
     store.changed_identities.extend(touched);
     store.journal.events.extend(result.events());
+    store.timings.identity_rows += started.elapsed();
     result
 }
 

@@ -180,8 +180,7 @@ impl IdentityGraph {
             return false;
         }
         let old = std::mem::take(&mut self.features[node as usize]);
-        self.post.update(node, &old, self.plan, false);
-        self.post.update(node, &f, self.plan, true);
+        self.post.replace(node, &old, &f, self.plan);
         let added: Vec<u32> = f
             .tools
             .iter()

@@ -73,6 +73,33 @@ fn remove(list: &mut Vec<u32>, node: u32) {
     }
 }
 
+/// Walks two sorted slices: `f(x, false)` for what only `old` holds,
+/// `f(x, true)` for what only `new` holds.
+fn diff<T: Ord + Copy>(old: &[T], new: &[T], mut f: impl FnMut(T, bool)) {
+    let (mut i, mut j) = (0, 0);
+    while i < old.len() || j < new.len() {
+        match (old.get(i), new.get(j)) {
+            (Some(a), Some(b)) if a == b => {
+                i += 1;
+                j += 1;
+            }
+            (Some(&a), Some(&b)) if a < b => {
+                f(a, false);
+                i += 1;
+            }
+            (Some(&a), None) => {
+                f(a, false);
+                i += 1;
+            }
+            (_, Some(&b)) => {
+                f(b, true);
+                j += 1;
+            }
+            (None, None) => break,
+        }
+    }
+}
+
 impl Postings {
     /// Adds (`add = true`) or removes a node's features.
     pub fn update(&mut self, node: u32, f: &Features, plan: BlockingPlan, add: bool) {
@@ -109,6 +136,45 @@ impl Postings {
         }
     }
 
+    /// Replaces a node's features `old` by `new`, touching only the lists of
+    /// values that differ: a list of a common value (a library fingerprint
+    /// carried by a large share of the store) is searched only when the
+    /// node really joins or leaves it.
+    pub fn replace(&mut self, node: u32, old: &Features, new: &Features, plan: BlockingPlan) {
+        let apply = |list: &mut Vec<u32>, add: bool| {
+            if add {
+                list.push(node)
+            } else {
+                remove(list, node)
+            }
+        };
+        diff(&old.tools, &new.tools, |t, add| {
+            apply(slot(&mut self.tools, t), add)
+        });
+        diff(&old.payloads, &new.payloads, |p, add| {
+            apply(slot(&mut self.payloads, p), add)
+        });
+        diff(&old.c2, &new.c2, |c, add| apply(slot(&mut self.c2, c), add));
+        if plan.commands {
+            diff(&old.commands, &new.commands, |k, add| {
+                apply(self.commands.entry(k).or_default(), add)
+            });
+        }
+        if plan.credentials {
+            diff(&old.credentials, &new.credentials, |k, add| {
+                apply(self.credentials.entry(k).or_default(), add)
+            });
+        }
+        if plan.asn && old.asn != new.asn {
+            if let Some(a) = old.asn {
+                apply(self.asn.entry(a).or_default(), false);
+            }
+            if let Some(a) = new.asn {
+                apply(self.asn.entry(a).or_default(), true);
+            }
+        }
+    }
+
     /// Number of observations carrying a tooling value.
     pub fn tool_carriers(&self, id: u32) -> u32 {
         self.tools.get(id as usize).map_or(0, |l| l.len() as u32)
@@ -126,6 +192,20 @@ impl Postings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn diff_reports_only_what_differs() {
+        let mut got = Vec::new();
+        diff(&[1, 3, 5, 7], &[2, 3, 6, 7, 9], |x, add| got.push((x, add)));
+        got.sort();
+        assert_eq!(
+            got,
+            vec![(1, false), (2, true), (5, false), (6, true), (9, true)]
+        );
+        let mut none = 0;
+        diff(&[4, 8], &[4, 8], |_, _| none += 1);
+        assert_eq!(none, 0);
+    }
 
     #[test]
     fn default_weights_index_only_the_high_tier() {

@@ -1,0 +1,96 @@
+//! The daemon's steady state, end to end in the core: a store settled by
+//! both clusterers, then passes over batches of new and changed
+//! observations (the pass benchmark's generator). Incremental passes end in
+//! the identities and campaigns a full first pass over the final
+//! observations gives; a pass over unchanged evidence writes nothing; the
+//! same input gives the same result.
+
+use decnet_clusterd::benchmark::SettledStore;
+use decnet_clusterd::campaign::clusterer::{CampaignClusterer, CampaignComponents};
+use decnet_clusterd::campaign::CampaignWeights;
+use decnet_clusterd::identity::clusterer::{Clusterer, ConnectedComponents, TickContext};
+use decnet_clusterd::identity::IdentityWeights;
+use decnet_clusterd::store::Store;
+use std::collections::{BTreeMap, BTreeSet};
+
+type Partitions = (BTreeSet<Vec<String>>, BTreeSet<BTreeSet<Vec<String>>>);
+
+/// Identities as member lists, campaigns as sets of member lists: what the
+/// clustering decided, independent of the uuids it minted.
+fn partitions(store: &Store) -> Partitions {
+    let identities: BTreeSet<Vec<String>> = store.identity_members.values().cloned().collect();
+    let mut campaigns: BTreeMap<String, BTreeSet<Vec<String>>> = BTreeMap::new();
+    for (id, members) in &store.identity_members {
+        let c = store
+            .effective_campaign(id)
+            .unwrap_or_else(|| panic!("identity {id} has no campaign"));
+        campaigns.entry(c).or_default().insert(members.clone());
+    }
+    (identities, campaigns.into_values().collect())
+}
+
+/// One full first pass of fresh clusterers over these observations.
+fn full_pass(store: &Store) -> Store {
+    let mut fresh = Store {
+        observations: store.observations.clone(),
+        ..Default::default()
+    };
+    let mut n = 0u64;
+    let mut new_id = || {
+        n += 1;
+        format!("full-{n:08}")
+    };
+    let mut ctx = TickContext {
+        now: 0,
+        new_id: &mut new_id,
+    };
+    ConnectedComponents::new(IdentityWeights::default())
+        .unwrap()
+        .tick(&mut fresh, &mut ctx)
+        .unwrap();
+    CampaignComponents::new(CampaignWeights::default())
+        .unwrap()
+        .tick(&mut fresh, &mut ctx)
+        .unwrap();
+    fresh
+}
+
+#[test]
+fn passes_equal_a_full_pass_and_unchanged_evidence_writes_nothing() {
+    let mut s = SettledStore::new(4_000, 11);
+    for n in [50, 400, 1, 200] {
+        let batch = s.batch(n);
+        let sample = s.pass(&batch);
+        assert!(sample.events > 0, "a batch of {n} changed nothing");
+        // The same batch again: the evidence is already merged.
+        let again = s.pass(&batch);
+        assert_eq!(
+            (again.events, again.identity_rows, again.campaign_rows),
+            (0, 0, 0),
+            "re-merging a batch wrote something"
+        );
+        assert!(s.store.journal.is_empty());
+    }
+    let empty = s.pass(&[]);
+    assert_eq!(
+        (empty.events, empty.identity_rows, empty.campaign_rows),
+        (0, 0, 0)
+    );
+    assert_eq!(partitions(&s.store), partitions(&full_pass(&s.store)));
+}
+
+#[test]
+fn same_input_same_result() {
+    let run = || {
+        let mut s = SettledStore::new(2_000, 5);
+        for n in [100, 300] {
+            s.next_pass(n);
+        }
+        (
+            s.store.identity_groups.clone(),
+            s.store.campaign_groups.clone(),
+            s.store.identities.clone(),
+        )
+    };
+    assert_eq!(run(), run());
+}
