@@ -125,15 +125,16 @@ async fn beat(
     // The process: its counters are its workers'; it is degraded while one
     // is restarting or silent, paused when every consumer is paused.
     let mut process = Map::new();
-    let mut restarts = 0;
     let mut silent = false;
     let mut restarting = false;
     let mut paused = 0;
-    let mut known = known.lock().unwrap_or_else(|p| p.into_inner());
     for (worker, h) in &answers {
         match h {
             Some(h) => {
-                known.insert(worker, h.restarts);
+                known
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(worker, h.restarts);
                 restarting |= h.state == State::Restarting || h.state == State::Degraded;
                 paused += usize::from(h.state == State::Paused);
                 for (k, v) in &h.fields {
@@ -144,8 +145,11 @@ async fn beat(
         }
     }
     // Restarts of an actor that is silent right now still count.
-    restarts += known.values().sum::<u64>();
-    drop(known);
+    let restarts: u64 = known
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .values()
+        .sum();
     let state = if restarting || silent {
         "degraded"
     } else if paused >= 3 {
