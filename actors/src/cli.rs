@@ -151,6 +151,13 @@ pub enum Verb {
         /// Identities in the campaign benchmark (0 skips it).
         #[arg(long, default_value_t = 100_000)]
         campaign_identities: usize,
+        /// Batch sizes of the incremental-pass benchmark over a settled
+        /// store of --observations (comma separated; empty skips it).
+        #[arg(long, value_delimiter = ',', default_values_t = [500usize, 2000])]
+        pass_batches: Vec<usize>,
+        /// Timed passes per batch size.
+        #[arg(long, default_value_t = 20)]
+        passes: usize,
     },
 }
 
@@ -234,6 +241,15 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
             seed,
             samples,
             campaign_identities,
-        } => offline::bench(observations, seed, samples, campaign_identities),
+            pass_batches,
+            passes,
+        } => offline::bench(
+            observations,
+            seed,
+            samples,
+            campaign_identities,
+            &pass_batches,
+            passes,
+        ),
     }
 }

@@ -126,7 +126,14 @@ pub fn bench(
     seed: u64,
     samples: usize,
     campaign_identities: usize,
+    pass_batches: &[usize],
+    passes: usize,
 ) -> Result<i32, CliError> {
+    if pass_batches.contains(&0) || (!pass_batches.is_empty() && passes == 0) {
+        return Err(CliError::Usage(
+            "--pass-batches sizes and --passes must be at least 1".into(),
+        ));
+    }
     if observations == 0 {
         return Err(CliError::Usage("--observations must be at least 1".into()));
     }
@@ -179,6 +186,19 @@ pub fn bench(
             secs(c.cluster),
             c.campaigns
         );
+    }
+    if !pass_batches.is_empty() {
+        let spinner = ProgressBar::new_spinner();
+        spinner.set_style(
+            ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+        let r = benchmark::run_passes(observations, seed, pass_batches, passes, |stage| {
+            spinner.set_message(stage.to_string())
+        });
+        spinner.finish_and_clear();
+        print!("{r}");
     }
     Ok(0)
 }
