@@ -1170,6 +1170,11 @@ fn restart_through_control_restarts_one_actor_and_pause_targets_one() {
         health_of(p, "clusterer")["state"] == "paused"
     });
     assert_eq!(health_of(p, "bus-ingest")["state"], "running");
+    // A restart does not lift an operator's pause.
+    assert_eq!(ctl(p, &["restart", "--target", "clusterer"]).0, 0);
+    eventually("the restarted clusterer to stay paused", 10, || {
+        health_of(p, "clusterer")["restarts"] == 1 && health_of(p, "clusterer")["state"] == "paused"
+    });
     let (code, _, err) = ctl(p, &["pause", "--target", "publisher"]);
     assert_eq!(code, 1);
     assert!(err.contains("cannot be paused"), "{err}");

@@ -43,6 +43,8 @@ pub struct BusIngest {
     consumer: String,
     conns: Option<(MultiplexedConnection, MultiplexedConnection)>,
     state: State,
+    /// Paused by an operator; survives a restart.
+    paused: bool,
     draining: bool,
     restarts: u64,
     budget: Budget,
@@ -70,6 +72,7 @@ impl BusIngest {
             consumer,
             conns: None,
             state: State::Running,
+            paused: false,
             draining: false,
             restarts: 0,
             budget,
@@ -99,7 +102,11 @@ impl Actor for BusIngest {
             .into_actor(self)
             .map(|_, act, ctx| {
                 if matches!(act.state, State::Restarting | State::Degraded) {
-                    act.state = State::Running;
+                    act.state = if act.paused {
+                        State::Paused
+                    } else {
+                        State::Running
+                    };
                 }
                 ctx.notify(Next);
             })
@@ -154,7 +161,7 @@ impl Handler<Next> for BusIngest {
         if self.draining {
             return;
         }
-        if self.state == State::Paused {
+        if self.paused {
             ctx.run_later(Duration::from_millis(100), |_, ctx| ctx.notify(Next));
             return;
         }
@@ -502,6 +509,7 @@ impl Handler<SetPaused> for BusIngest {
     type Result = ();
 
     fn handle(&mut self, m: SetPaused, _: &mut Context<Self>) {
+        self.paused = m.0;
         self.state = if m.0 { State::Paused } else { State::Running };
     }
 }

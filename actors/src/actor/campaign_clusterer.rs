@@ -31,6 +31,8 @@ pub struct Pass;
 pub struct CampaignClusterer {
     shared: Arc<Shared>,
     state: State,
+    /// Paused by an operator; survives a restart.
+    paused: bool,
     restarts: u64,
     budget: Budget,
     failed: bool,
@@ -52,6 +54,7 @@ impl CampaignClusterer {
         CampaignClusterer {
             shared,
             state: State::Running,
+            paused: false,
             restarts: 0,
             budget,
             failed: false,
@@ -100,12 +103,16 @@ impl Actor for CampaignClusterer {
     fn started(&mut self, ctx: &mut Context<Self>) {
         let slow = Duration::from_millis(self.shared.settings.clustering.slow_tick_ms);
         ctx.run_interval(slow, |act, ctx| {
-            if act.state != State::Paused {
+            if !act.paused {
                 ctx.notify(Pass);
             }
         });
         if self.state == State::Restarting {
-            self.state = State::Running;
+            self.state = if self.paused {
+                State::Paused
+            } else {
+                State::Running
+            };
             // After a failure the state is invalid: the identity layer
             // reloads it, passes, and then asks us for a pass.
             self.shared.addrs().identity.do_send(IdentityPass);
@@ -135,7 +142,7 @@ impl Handler<IdentitiesSettled> for CampaignClusterer {
 
     fn handle(&mut self, _: IdentitiesSettled, ctx: &mut Context<Self>) {
         self.dirty += 1;
-        if !self.queued && self.state != State::Paused {
+        if !self.queued && !self.paused {
             self.queued = true;
             ctx.notify(Pass);
         }
@@ -183,6 +190,7 @@ impl Handler<SetPaused> for CampaignClusterer {
     type Result = ();
 
     fn handle(&mut self, m: SetPaused, ctx: &mut Context<Self>) {
+        self.paused = m.0;
         self.state = if m.0 { State::Paused } else { State::Running };
         if !m.0 && self.dirty > 0 && !self.queued {
             self.queued = true;

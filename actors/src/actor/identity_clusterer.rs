@@ -69,6 +69,8 @@ pub struct PassReport {
 pub struct IdentityClusterer {
     shared: Arc<Shared>,
     state: State,
+    /// Paused by an operator; survives a restart.
+    paused: bool,
     restarts: u64,
     budget: Budget,
     failed: bool,
@@ -88,6 +90,7 @@ impl IdentityClusterer {
         IdentityClusterer {
             shared,
             state: State::Running,
+            paused: false,
             restarts: 0,
             budget,
             failed: false,
@@ -102,7 +105,7 @@ impl IdentityClusterer {
     }
 
     fn schedule(&mut self, ctx: &mut Context<Self>) {
-        if self.debounce.is_none() && self.state != State::Paused {
+        if self.debounce.is_none() && !self.paused {
             let wait = Duration::from_millis(self.shared.settings.clustering.debounce_ms);
             self.debounce = Some(ctx.run_later(wait, |act, ctx| {
                 act.debounce = None;
@@ -196,7 +199,7 @@ impl Actor for IdentityClusterer {
     fn started(&mut self, ctx: &mut Context<Self>) {
         let slow = Duration::from_millis(self.shared.settings.clustering.slow_tick_ms);
         ctx.run_interval(slow, |act, ctx| {
-            if act.state != State::Paused {
+            if !act.paused {
                 ctx.notify(Pass);
             }
         });
@@ -207,7 +210,11 @@ impl Actor for IdentityClusterer {
             .into_actor(self)
             .map(|_, act, ctx| {
                 if act.state == State::Restarting {
-                    act.state = State::Running;
+                    act.state = if act.paused {
+                        State::Paused
+                    } else {
+                        State::Running
+                    };
                 }
                 ctx.notify(Pass);
             })
@@ -328,6 +335,7 @@ impl Handler<SetPaused> for IdentityClusterer {
     type Result = ();
 
     fn handle(&mut self, m: SetPaused, ctx: &mut Context<Self>) {
+        self.paused = m.0;
         self.state = if m.0 { State::Paused } else { State::Running };
         if !m.0 && self.dirty > 0 {
             self.schedule(ctx);
