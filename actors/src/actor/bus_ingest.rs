@@ -18,7 +18,8 @@ use super::{
 use crate::keys::CONSUMER_GROUP;
 use crate::repository::{observation_op, Op};
 use actix::prelude::*;
-use decnet_clusterd::evidence::event::parse_entry;
+use decnet_clusterd::evidence::event::{parse_entry, Limits};
+use decnet_clusterd::evidence::Observation;
 use redis::aio::MultiplexedConnection;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -397,69 +398,42 @@ async fn run_batch(
     } else {
         HashMap::new()
     };
+    // Validation needs no engine: it runs on a blocking thread, overlapping
+    // a clustering pass that may hold the engine meanwhile.
+    let keys = shared.keys.clone();
+    let limits = s.limits.clone();
+    let (max, maxlen) = (s.ingest.max_deliveries, s.output.stream_maxlen);
+    let items = tokio::task::spawn_blocking(move || {
+        entries
+            .into_iter()
+            .map(|entry| validate(entry, &deliveries, max, &limits, &keys, maxlen))
+            .collect::<Vec<_>>()
+    })
+    .await
+    .map_err(|e| WorkError::Panic(super::panic_text(e)))?;
     let mut engine = shared.engine.clone().lock_owned().await;
     b.reloaded = engine.ensure_loaded(shared).await?;
     let store = &mut engine.store;
     let mut ops: Vec<Op> = Vec::new();
-    let mut acks = Vec::with_capacity(entries.len());
+    let mut acks = Vec::with_capacity(items.len());
     let mut changed = BTreeSet::new();
-    for entry in entries {
-        let fields: Vec<(String, Vec<u8>)> = entry
-            .map
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.clone(),
-                    redis::from_redis_value::<Vec<u8>>(v.clone()).unwrap_or_default(),
-                )
-            })
-            .collect();
-        let delivered = deliveries.get(&entry.id).copied().unwrap_or(1);
-        let max = s.ingest.max_deliveries;
-        let parsed = if delivered > max {
-            Err(format!(
-                "delivered {delivered} times without being acked (max_deliveries {max})"
-            ))
-        } else {
-            match parse_entry(&fields, &s.limits) {
-                Ok(p) => Ok(Some(p)),
-                Err(e) if e.is_unknown_topic() => Ok(None),
-                Err(e) => Err(e.reason()),
-            }
-        };
-        match parsed {
-            Ok(Some(parsed)) => {
+    for (id, item) in items {
+        match item {
+            Item::Good(o) => {
                 // A redelivered entry may already be merged in memory
                 // (its batch failed after the merge): write it anyway.
-                if store.merge_observation(&parsed.observation) || job.from_pending {
-                    changed.insert(parsed.observation.uuid.clone());
+                if store.merge_observation(&o) || job.from_pending {
+                    changed.insert(o.uuid.clone());
                 }
                 b.ingested += 1;
             }
-            Ok(None) => b.unknown_topics += 1,
-            Err(reason) => {
+            Item::UnknownTopic => b.unknown_topics += 1,
+            Item::Dead(op) => {
                 b.dead_lettered += 1;
-                let mut args = vec![
-                    shared.keys.deadletter(),
-                    "MAXLEN".into(),
-                    "~".into(),
-                    s.output.stream_maxlen.to_string(),
-                    "*".into(),
-                ];
-                for (k, v) in &fields {
-                    args.push(format!("orig_{k}"));
-                    args.push(String::from_utf8_lossy(v).into_owned());
-                }
-                args.extend([
-                    "entry_id".to_string(),
-                    entry.id.clone(),
-                    "reason".to_string(),
-                    reason,
-                ]);
-                ops.push(Op { cmd: "XADD", args });
+                ops.push(op);
             }
         }
-        acks.push(entry.id);
+        acks.push(id);
     }
     for uuid in &changed {
         if let Some(o) = store.observations.get(uuid) {
@@ -484,6 +458,65 @@ async fn run_batch(
         Err(crate::lease::CommitError::Fenced) => Err(WorkError::Fenced),
         Err(crate::lease::CommitError::Redis(e)) => Err(WorkError::Redis(e)),
     }
+}
+
+/// What one input entry amounts to.
+enum Item {
+    Good(Box<Observation>),
+    UnknownTopic,
+    /// The dead-letter write, with the reason.
+    Dead(Op),
+}
+
+/// Validates one entry: its observation, an unknown topic (acked and
+/// counted), or the dead-letter write for invalid input or an entry
+/// delivered too often.
+fn validate(
+    entry: redis::streams::StreamId,
+    deliveries: &HashMap<String, u64>,
+    max: u64,
+    limits: &Limits,
+    keys: &crate::keys::Keys,
+    maxlen: u64,
+) -> (String, Item) {
+    let fields: Vec<(String, Vec<u8>)> = entry
+        .map
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                redis::from_redis_value::<Vec<u8>>(v.clone()).unwrap_or_default(),
+            )
+        })
+        .collect();
+    let delivered = deliveries.get(&entry.id).copied().unwrap_or(1);
+    let reason = if delivered > max {
+        format!("delivered {delivered} times without being acked (max_deliveries {max})")
+    } else {
+        match parse_entry(&fields, limits) {
+            Ok(p) => return (entry.id, Item::Good(Box::new(p.observation))),
+            Err(e) if e.is_unknown_topic() => return (entry.id, Item::UnknownTopic),
+            Err(e) => e.reason(),
+        }
+    };
+    let mut args = vec![
+        keys.deadletter(),
+        "MAXLEN".into(),
+        "~".into(),
+        maxlen.to_string(),
+        "*".into(),
+    ];
+    for (k, v) in &fields {
+        args.push(format!("orig_{k}"));
+        args.push(String::from_utf8_lossy(v).into_owned());
+    }
+    args.extend([
+        "entry_id".to_string(),
+        entry.id.clone(),
+        "reason".to_string(),
+        reason,
+    ]);
+    (entry.id, Item::Dead(Op { cmd: "XADD", args }))
 }
 
 impl Handler<Drain> for BusIngest {
