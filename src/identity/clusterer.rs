@@ -210,7 +210,7 @@ impl Clusterer for ConnectedComponents {
         if computed.is_empty() {
             return Ok(ClusterResult::default());
         }
-        Ok(commit(store, &computed, changed.as_ref(), ctx))
+        Ok(commit(store, computed, changed.as_ref(), ctx))
     }
 }
 
@@ -219,12 +219,15 @@ impl Clusterer for ConnectedComponents {
 /// tick (`None` on a full rebuild, which rebuilds every row).
 fn commit(
     store: &mut Store,
-    computed: &[ComputedIdentity],
+    computed: Vec<ComputedIdentity>,
     changed: Option<&BTreeSet<String>>,
     ctx: &mut TickContext<'_>,
 ) -> ClusterResult {
     let started = Instant::now();
-    let components: Vec<Vec<String>> = computed.iter().map(|c| c.members.clone()).collect();
+    let (components, confidences): (Vec<Vec<String>>, Vec<f64>) = computed
+        .into_iter()
+        .map(|c| (c.members, c.confidence))
+        .unzip();
     let changes = reconcile::reconcile(&store.identity_groups, &components, ctx.new_id);
     changes.apply(&mut store.identity_groups);
     store.timings.identity_reconcile += started.elapsed();
@@ -233,11 +236,11 @@ fn commit(
     // The identity each component now resolves to, with its confidence.
     let mut confidence_of: BTreeMap<String, f64> = BTreeMap::new();
     let mut members_of: BTreeMap<String, &[String]> = BTreeMap::new();
-    for c in computed {
-        if let Some(first) = c.members.first() {
+    for (members, &confidence) in components.iter().zip(&confidences) {
+        if let Some(first) = members.first() {
             if let Some(root) = store.effective_identity(first) {
-                confidence_of.insert(root.clone(), c.confidence);
-                members_of.insert(root, &c.members);
+                confidence_of.insert(root.clone(), confidence);
+                members_of.insert(root, members);
             }
         }
     }
@@ -287,9 +290,15 @@ fn commit(
         }
     }
     for (root, members) in &members_of {
-        store
-            .identity_members
-            .insert(root.clone(), members.to_vec());
+        match store.identity_members.get_mut(root) {
+            Some(m) if m[..] == **members => {}
+            Some(m) => *m = members.to_vec(),
+            None => {
+                store
+                    .identity_members
+                    .insert(root.clone(), members.to_vec());
+            }
+        }
     }
     for (group, winner) in &changes.merged_into {
         if winner.is_some() {
