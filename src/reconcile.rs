@@ -24,6 +24,7 @@
 //! Applying the change set and reconciling again gives an empty change set.
 
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// What is stored about groups.
@@ -152,14 +153,19 @@ pub fn reconcile(
     components: &[Vec<String>],
     new_id: &mut dyn FnMut() -> String,
 ) -> ChangeSet {
-    let mut comps: Vec<Vec<String>> = components
+    // Sorted, deduplicated components; already canonical ones are borrowed.
+    let mut comps: Vec<Cow<'_, [String]>> = components
         .iter()
         .filter(|c| !c.is_empty())
         .map(|c| {
-            let mut c = c.clone();
-            c.sort();
-            c.dedup();
-            c
+            if c.windows(2).all(|w| w[0] < w[1]) {
+                Cow::Borrowed(&c[..])
+            } else {
+                let mut c = c.clone();
+                c.sort();
+                c.dedup();
+                Cow::Owned(c)
+            }
         })
         .collect();
     comps.sort();
@@ -175,7 +181,7 @@ pub fn reconcile(
     // 1. Ownership: root → (native, effective) counts per component.
     let mut counts: BTreeMap<&str, BTreeMap<usize, (usize, usize)>> = BTreeMap::new();
     for (ci, comp) in comps.iter().enumerate() {
-        for m in comp {
+        for m in comp.iter() {
             if let Some(d) = direct(m) {
                 let r = root_in(stored, d);
                 let e = counts.entry(r).or_default().entry(ci).or_default();
@@ -223,7 +229,7 @@ pub fn reconcile(
             continue;
         }
         let mut scores: BTreeMap<&str, usize> = BTreeMap::new();
-        for m in comp {
+        for m in comp.iter() {
             if let Some(d) = direct(m) {
                 // Every group on the chain but its root.
                 let mut prev: Option<&str> = None;
@@ -257,7 +263,7 @@ pub fn reconcile(
             let g = new_id();
             out.formed.push(Formed {
                 group: g.clone(),
-                members: comp.clone(),
+                members: comp.to_vec(),
             });
             out.new_groups.push(g.clone());
             target.push(g);
@@ -273,7 +279,7 @@ pub fn reconcile(
     let formed: BTreeSet<&str> = out.formed.iter().map(|f| f.group.as_str()).collect();
     let mut linked = Vec::new();
     for (comp, t) in comps.iter().zip(&target) {
-        for m in comp {
+        for m in comp.iter() {
             let now = direct(m).map(|d| walk(d, after, |_| {}));
             if now == Some(t.as_str()) {
                 continue;

@@ -43,9 +43,40 @@ pub struct IdentityRow {
 impl IdentityRow {
     /// Whether two rows differ in anything but `updated_at`.
     pub fn same_content(&self, other: &IdentityRow) -> bool {
-        let mut a = self.clone();
-        a.updated_at = other.updated_at;
-        a == *other
+        // Destructured so a new field cannot be forgotten here.
+        let IdentityRow {
+            uuid,
+            schema_version,
+            campaign_id,
+            merged_into_uuid,
+            observation_count,
+            first_seen_at,
+            last_seen_at,
+            created_at,
+            updated_at: _,
+            confidence,
+            ja3_hashes,
+            hassh_hashes,
+            payload_hashes,
+            c2_endpoints,
+            kd_digraph_simhash,
+            notes,
+        } = self;
+        *uuid == other.uuid
+            && *schema_version == other.schema_version
+            && *campaign_id == other.campaign_id
+            && *merged_into_uuid == other.merged_into_uuid
+            && *observation_count == other.observation_count
+            && *first_seen_at == other.first_seen_at
+            && *last_seen_at == other.last_seen_at
+            && *created_at == other.created_at
+            && *confidence == other.confidence
+            && *ja3_hashes == other.ja3_hashes
+            && *hassh_hashes == other.hassh_hashes
+            && *payload_hashes == other.payload_hashes
+            && *c2_endpoints == other.c2_endpoints
+            && *kd_digraph_simhash == other.kd_digraph_simhash
+            && *notes == other.notes
     }
 }
 

@@ -53,29 +53,33 @@ impl IdentityRollup {
         let mut windows = Vec::new();
         // (decky, start, end, phase) of every session with a decky.
         let mut sessions: Vec<(&str, Millis, Millis, Option<Phase>)> = Vec::new();
+        // Borrowed values first, deduplicated, so each distinct string is
+        // allocated once however many members share it.
+        let mut ips: Vec<&str> = Vec::new();
+        let mut fps: [Vec<&str>; 4] = Default::default();
+        let mut tools: Vec<(&str, &str)> = Vec::new();
+        let mut infra: Vec<(bool, &str)> = Vec::new();
         for o in members {
             r.observation_count += 1;
             r.asns.extend(o.asn());
-            r.ips.extend(o.ip().map(str::to_string));
+            ips.extend(o.ip());
             for fp in &o.fingerprints {
-                let set = match fp.kind.as_str() {
-                    "ja3" => &mut r.ja3,
-                    "ja4" => &mut r.ja4,
-                    "hassh" => &mut r.hassh,
-                    _ => &mut r.other_fingerprints,
+                let slot = match fp.kind.as_str() {
+                    "ja3" => 0,
+                    "ja4" => 1,
+                    "hassh" => 2,
+                    _ => 3,
                 };
-                set.insert(fp.value.clone());
+                fps[slot].push(&fp.value);
                 if fp.is_tooling() {
-                    r.tool_labels.insert(format!("{}:{}", fp.kind, fp.value));
+                    tools.push((&fp.kind, &fp.value));
                 }
             }
             r.first_seen = r.first_seen.into_iter().chain(o.first_seen).min();
             r.last_seen = r.last_seen.into_iter().chain(o.last_seen).max();
             for s in o.sessions.values() {
-                r.infra
-                    .extend(s.payload_hashes.iter().map(|p| format!("payload:{p}")));
-                r.infra
-                    .extend(s.c2_endpoints.iter().map(|c| format!("c2:{c}")));
+                infra.extend(s.payload_hashes.iter().map(|p| (false, p.as_str())));
+                infra.extend(s.c2_endpoints.iter().map(|c| (true, c.as_str())));
                 hashes.extend(s.kd_digraph_simhash);
                 let start = s.started_at.or(s.ended_at);
                 let end = s.ended_at.or(s.started_at);
@@ -90,6 +94,30 @@ impl IdentityRollup {
                 }
             }
         }
+        r.ips = owned_set(ips);
+        let [ja3, ja4, hassh, other] = fps;
+        r.ja3 = owned_set(ja3);
+        r.ja4 = owned_set(ja4);
+        r.hassh = owned_set(hassh);
+        r.other_fingerprints = owned_set(other);
+        tools.sort_unstable();
+        tools.dedup();
+        r.tool_labels = tools
+            .into_iter()
+            .map(|(kind, value)| format!("{kind}:{value}"))
+            .collect();
+        infra.sort_unstable();
+        infra.dedup();
+        r.infra = infra
+            .into_iter()
+            .map(|(c2, v)| {
+                if c2 {
+                    format!("c2:{v}")
+                } else {
+                    format!("payload:{v}")
+                }
+            })
+            .collect();
         windows.sort_unstable();
         for (a, b) in windows {
             match r.windows.last_mut() {
@@ -99,12 +127,26 @@ impl IdentityRollup {
         }
         // Phase order on a decky is session time order; ties by phase.
         sessions.sort_by(|x, y| (x.0, x.1, x.3).cmp(&(y.0, y.1, y.3)));
+        let mut current: Option<(&str, DeckyActivity)> = None;
         for (decky, start, end, phase) in sessions {
-            let entry = r.deckies.entry(decky.to_string()).or_insert(DeckyActivity {
-                first_phase: None,
-                last_phase: None,
-                last_activity: end,
-            });
+            let entry = match &mut current {
+                Some((d, a)) if *d == decky => a,
+                _ => {
+                    if let Some((d, a)) = current.take() {
+                        r.deckies.insert(d.to_string(), a);
+                    }
+                    &mut current
+                        .insert((
+                            decky,
+                            DeckyActivity {
+                                first_phase: None,
+                                last_phase: None,
+                                last_activity: end,
+                            },
+                        ))
+                        .1
+                }
+            };
             entry.last_activity = entry.last_activity.max(end);
             if let Some(p) = phase {
                 if entry.first_phase.is_none() {
@@ -112,6 +154,9 @@ impl IdentityRollup {
                 }
                 entry.last_phase = Some((p, start));
             }
+        }
+        if let Some((d, a)) = current {
+            r.deckies.insert(d.to_string(), a);
         }
         r.keystroke_centroid =
             simhash_centroid(hashes).and_then(|h| u64::from_str_radix(&h, 16).ok());
@@ -138,4 +183,11 @@ impl IdentityRollup {
         }
         r
     }
+}
+
+/// The distinct values, owned.
+fn owned_set(mut values: Vec<&str>) -> BTreeSet<String> {
+    values.sort_unstable();
+    values.dedup();
+    values.into_iter().map(str::to_string).collect()
 }

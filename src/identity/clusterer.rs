@@ -183,12 +183,15 @@ impl Clusterer for ConnectedComponents {
         ctx: &mut TickContext<'_>,
     ) -> Result<ClusterResult, ClusterError> {
         let started = Instant::now();
+        let mut changed = None;
         let computed = if self.loaded {
-            for uuid in std::mem::take(&mut store.changed_observations) {
-                if let Some(o) = store.observations.get(&uuid) {
+            let taken = std::mem::take(&mut store.changed_observations);
+            for uuid in &taken {
+                if let Some(o) = store.observations.get(uuid) {
                     self.graph.upsert(o);
                 }
             }
+            changed = Some(taken);
             if std::mem::take(&mut store.decisions_changed) {
                 self.graph.set_decisions(store.decisions.clone());
             }
@@ -207,18 +210,24 @@ impl Clusterer for ConnectedComponents {
         if computed.is_empty() {
             return Ok(ClusterResult::default());
         }
-        Ok(commit(store, &computed, ctx))
+        Ok(commit(store, computed, changed.as_ref(), ctx))
     }
 }
 
 /// Reconciles computed identities with the store and applies the result.
+/// `changed` holds the observations whose evidence changed since the last
+/// tick (`None` on a full rebuild, which rebuilds every row).
 fn commit(
     store: &mut Store,
-    computed: &[ComputedIdentity],
+    computed: Vec<ComputedIdentity>,
+    changed: Option<&BTreeSet<String>>,
     ctx: &mut TickContext<'_>,
 ) -> ClusterResult {
     let started = Instant::now();
-    let components: Vec<Vec<String>> = computed.iter().map(|c| c.members.clone()).collect();
+    let (components, confidences): (Vec<Vec<String>>, Vec<f64>) = computed
+        .into_iter()
+        .map(|c| (c.members, c.confidence))
+        .unzip();
     let changes = reconcile::reconcile(&store.identity_groups, &components, ctx.new_id);
     changes.apply(&mut store.identity_groups);
     store.timings.identity_reconcile += started.elapsed();
@@ -227,11 +236,11 @@ fn commit(
     // The identity each component now resolves to, with its confidence.
     let mut confidence_of: BTreeMap<String, f64> = BTreeMap::new();
     let mut members_of: BTreeMap<String, &[String]> = BTreeMap::new();
-    for c in computed {
-        if let Some(first) = c.members.first() {
+    for (members, &confidence) in components.iter().zip(&confidences) {
+        if let Some(first) = members.first() {
             if let Some(root) = store.effective_identity(first) {
-                confidence_of.insert(root.clone(), c.confidence);
-                members_of.insert(root, &c.members);
+                confidence_of.insert(root.clone(), confidence);
+                members_of.insert(root, members);
             }
         }
     }
@@ -241,10 +250,35 @@ fn commit(
     let mut touched: BTreeSet<String> = BTreeSet::new();
     for (root, members) in &members_of {
         let existing = store.identities.get(root);
+        let confidence = confidence_of[root];
+        if let (Some(changed), Some(e)) = (changed, existing) {
+            // Same members as when the row was last built and none of their
+            // evidence changed since: the row's evidence fields still hold,
+            // only the confidence can differ (a value's rarity moved).
+            let unchanged = e.merged_into_uuid.is_none()
+                && e.schema_version == SCHEMA_VERSION
+                && e.observation_count == members.len() as u64
+                && store
+                    .identity_members
+                    .get(root)
+                    .is_some_and(|m| m[..] == **members)
+                && !members.iter().any(|m| changed.contains(m));
+            if unchanged {
+                if e.confidence != confidence {
+                    let mut row = e.clone();
+                    row.confidence = confidence;
+                    row.updated_at = ctx.now;
+                    touched.insert(root.clone());
+                    store.journal.identities.insert(root.clone(), row.clone());
+                    store.identities.insert(root.clone(), row);
+                }
+                continue;
+            }
+        }
         let row = identity_row(
             root,
             members,
-            confidence_of[root],
+            confidence,
             existing,
             &store.observations,
             ctx.now,
@@ -256,9 +290,15 @@ fn commit(
         }
     }
     for (root, members) in &members_of {
-        store
-            .identity_members
-            .insert(root.clone(), members.to_vec());
+        match store.identity_members.get_mut(root) {
+            Some(m) if m[..] == **members => {}
+            Some(m) => *m = members.to_vec(),
+            None => {
+                store
+                    .identity_members
+                    .insert(root.clone(), members.to_vec());
+            }
+        }
     }
     for (group, winner) in &changes.merged_into {
         if winner.is_some() {
@@ -399,22 +439,37 @@ fn identity_row(
         ..Default::default()
     };
     let mut simhashes = Vec::new();
+    // Borrowed values first, deduplicated, so each distinct string is
+    // allocated once however many members share it.
+    let (mut ja3, mut hassh, mut payloads, mut c2) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for o in members.iter().filter_map(|m| observations.get(m)) {
         row.first_seen_at = row.first_seen_at.into_iter().chain(first_seen_of(o)).min();
         row.last_seen_at = row.last_seen_at.into_iter().chain(last_seen_of(o)).max();
         for fp in &o.fingerprints {
             match fp.kind.as_str() {
-                "ja3" => row.ja3_hashes.insert(fp.value.clone()),
-                "hassh" => row.hassh_hashes.insert(fp.value.clone()),
-                _ => false,
-            };
+                "ja3" => ja3.push(fp.value.as_str()),
+                "hassh" => hassh.push(fp.value.as_str()),
+                _ => {}
+            }
         }
         for s in o.sessions.values() {
-            row.payload_hashes.extend(s.payload_hashes.iter().cloned());
-            row.c2_endpoints.extend(s.c2_endpoints.iter().cloned());
+            payloads.extend(s.payload_hashes.iter().map(String::as_str));
+            c2.extend(s.c2_endpoints.iter().map(String::as_str));
             simhashes.extend(s.kd_digraph_simhash);
         }
     }
+    row.ja3_hashes = owned_set(ja3);
+    row.hassh_hashes = owned_set(hassh);
+    row.payload_hashes = owned_set(payloads);
+    row.c2_endpoints = owned_set(c2);
     row.kd_digraph_simhash = simhash_centroid(simhashes);
     row
+}
+
+/// The distinct values, owned.
+fn owned_set(mut values: Vec<&str>) -> BTreeSet<String> {
+    values.sort_unstable();
+    values.dedup();
+    values.into_iter().map(str::to_string).collect()
 }

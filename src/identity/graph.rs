@@ -80,6 +80,11 @@ pub struct IdentityGraph {
     free_comps: Vec<u32>,
     dirty: Vec<u32>,
     is_dirty: Vec<bool>,
+    /// Dirty for a reason that can create edges to other components (new
+    /// or changed evidence, a decision, a value turning rarer). A node dirty
+    /// only because a value it carries turned more common can only lose
+    /// edges, so its settle scope is just its own component.
+    expand: Vec<bool>,
     decisions: Decisions,
     /// Decisions by node, for nodes that exist.
     decision_adj: FxHashMap<u32, Vec<(u32, DecisionKind)>>,
@@ -112,6 +117,7 @@ impl IdentityGraph {
             free_comps: Vec::new(),
             dirty: Vec::new(),
             is_dirty: Vec::new(),
+            expand: Vec::new(),
             decisions: Decisions::default(),
             decision_adj: FxHashMap::default(),
             big_value_carriers: BIG_VALUE_CARRIERS,
@@ -149,6 +155,13 @@ impl IdentityGraph {
     }
 
     fn mark_dirty(&mut self, n: u32) {
+        self.expand[n as usize] = true;
+        self.mark_shrunk(n);
+    }
+
+    /// Dirty only because a value `n` carries turned more common: its
+    /// scores can only fall (see `expand`).
+    fn mark_shrunk(&mut self, n: u32) {
         if !self.is_dirty[n as usize] {
             self.is_dirty[n as usize] = true;
             self.dirty.push(n);
@@ -168,6 +181,7 @@ impl IdentityGraph {
                 self.features.push(Features::default());
                 self.comp_of.push(NONE);
                 self.is_dirty.push(false);
+                self.expand.push(false);
                 self.post.update(n, &f, self.plan, true);
                 self.rarity_changed(&f.tools, &[]);
                 self.features[n as usize] = f;
@@ -209,10 +223,15 @@ impl IdentityGraph {
         {
             let now = self.post.tool_carriers(t);
             let before = (now as i64 - delta) as u32;
-            if self.weights.rarity(now) != self.weights.rarity(before) {
+            let (r_now, r_before) = (self.weights.rarity(now), self.weights.rarity(before));
+            if r_now != r_before {
                 let carriers = self.post.tools[t as usize].clone();
                 for c in carriers {
-                    self.mark_dirty(c);
+                    if r_now < r_before {
+                        self.mark_shrunk(c);
+                    } else {
+                        self.mark_dirty(c);
+                    }
                 }
             }
         }
@@ -359,6 +378,7 @@ impl IdentityGraph {
     pub fn rebuild(&mut self) -> Vec<ComputedIdentity> {
         for d in std::mem::take(&mut self.dirty) {
             self.is_dirty[d as usize] = false;
+            self.expand[d as usize] = false;
         }
         let scope: Vec<u32> = (0..self.uuids.len() as u32).collect();
         self.comps.clear();
@@ -379,6 +399,9 @@ impl IdentityGraph {
             self.is_dirty[d as usize] = false;
         }
         let scope = self.close_scope(&seeds);
+        for &d in &seeds {
+            self.expand[d as usize] = false;
+        }
         for &n in &scope {
             let c = self.comp_of[n as usize];
             if c != NONE {
@@ -418,6 +441,11 @@ impl IdentityGraph {
         let mut bigs = Vec::new();
         for &s in seeds {
             add_comp(s, &mut scope, &mut in_scope);
+            if !self.expand[s as usize] {
+                // Its scores only fell: every edge it has now it had before,
+                // inside its component.
+                continue;
+            }
             let mut seen = FxHashSet::default();
             self.for_each_candidate(s, false, |y| {
                 if y != s && seen.insert(y) && self.score(s, y).is_edge(&self.weights) {
