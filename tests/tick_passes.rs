@@ -131,19 +131,16 @@ fn row_evidence(store: &Store) -> BTreeMap<Vec<String>, RowEvidence> {
         .collect()
 }
 
-/// Rows kept from an earlier pass (members and evidence unchanged, only the
-/// confidence refreshed) hold what a full pass builds from scratch.
-/// Identities with a member in any batch so far are left out: a new session
-/// that leaves an observation's identity features as they were does not
-/// bring its identity into the settle, so its row keeps the old first/last
-/// seen (a known gap of the incremental pass, not what this test is about).
+/// Every row after incremental passes holds what a full pass builds from
+/// scratch: rows kept from an earlier pass (members and evidence unchanged,
+/// only the confidence refreshed), and rows of identities whose members got
+/// new evidence that moved no edge (a new session with the same tooling
+/// still moves first/last seen).
 #[test]
 fn rows_after_passes_equal_rows_of_a_full_pass() {
     let mut s = SettledStore::new(3_000, 23);
-    let mut in_batch: BTreeSet<String> = BTreeSet::new();
     for n in [300, 30, 600, 1, 150] {
         let batch = s.batch(n);
-        in_batch.extend(batch.iter().map(|o| o.uuid.clone()));
         s.pass(&batch);
         let (a, b) = (row_evidence(&s.store), row_evidence(&full_pass(&s.store)));
         assert_eq!(
@@ -151,18 +148,12 @@ fn rows_after_passes_equal_rows_of_a_full_pass() {
             b.keys().collect::<Vec<_>>(),
             "identities after a batch of {n}"
         );
-        let mut compared = 0;
         for (members, row) in &a {
-            if members.iter().any(|m| in_batch.contains(m)) {
-                continue;
-            }
-            compared += 1;
             assert_eq!(
                 Some(row),
                 b.get(members),
                 "{members:?} after a batch of {n}"
             );
         }
-        assert!(compared > 0);
     }
 }

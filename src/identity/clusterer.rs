@@ -207,7 +207,7 @@ impl Clusterer for ConnectedComponents {
             self.graph.rebuild()
         };
         store.timings.identity_graph += started.elapsed();
-        if computed.is_empty() {
+        if computed.is_empty() && changed.as_ref().is_none_or(|c| c.is_empty()) {
             return Ok(ClusterResult::default());
         }
         Ok(commit(store, computed, changed.as_ref(), ctx))
@@ -228,7 +228,11 @@ fn commit(
         .into_iter()
         .map(|c| (c.members, c.confidence))
         .unzip();
-    let changes = reconcile::reconcile(&store.identity_groups, &components, ctx.new_id);
+    let changes = if components.is_empty() {
+        ChangeSet::default()
+    } else {
+        reconcile::reconcile(&store.identity_groups, &components, ctx.new_id)
+    };
     changes.apply(&mut store.identity_groups);
     store.timings.identity_reconcile += started.elapsed();
     let started = Instant::now();
@@ -287,6 +291,36 @@ fn commit(
             touched.insert(root.clone());
             store.journal.identities.insert(root.clone(), row.clone());
             store.identities.insert(root.clone(), row);
+        }
+    }
+    // Evidence that changed without changing any edge (a new session with
+    // the same tooling, say) leaves its component out of the settle, but the
+    // row's evidence fields (first/last seen, fingerprints) still move.
+    if let Some(changed) = changed {
+        let outside: BTreeSet<String> = changed
+            .iter()
+            .filter_map(|m| store.effective_identity(m))
+            .filter(|root| !members_of.contains_key(root))
+            .collect();
+        for root in outside {
+            let Some(members) = store.identity_members.get(&root) else {
+                continue;
+            };
+            let existing = store.identities.get(&root);
+            let confidence = existing.map_or(0.0, |e| e.confidence);
+            let row = identity_row(
+                &root,
+                members,
+                confidence,
+                existing,
+                &store.observations,
+                ctx.now,
+            );
+            if existing.is_none_or(|e| !e.same_content(&row)) {
+                touched.insert(root.clone());
+                store.journal.identities.insert(root.clone(), row.clone());
+                store.identities.insert(root, row);
+            }
         }
     }
     for (root, members) in &members_of {
