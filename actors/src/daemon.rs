@@ -181,6 +181,7 @@ pub async fn run(
             settings.faults.campaign_panics,
         ),
         ("ingest batches", settings.faults.ingest_failures),
+        ("commits", settings.faults.commit_failures),
     ] {
         if n > 0 {
             warn!(what, n, "fault injection is on: this many will fail");

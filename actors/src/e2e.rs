@@ -15,7 +15,8 @@
 //! a fresh one and, when it already holds observations, skips the ingest and
 //! times the start-up over them; `CLUSTERD_BENCH_E2E_KEEP=1` keeps the
 //! prefix's keys afterwards; `--seconds 0` skips the latency phase (which
-//! would add observations to a kept store).
+//! would add observations to a kept store); `CLUSTERD_BENCH_E2E_LOG=<level>`
+//! sets the ingesting daemon's log level (default `warn`).
 
 use crate::cli::CliError;
 use crate::keys::Keys;
@@ -74,6 +75,16 @@ fn publish(
     pipe.query(c)
 }
 
+/// The log level of the benchmarked daemon (its log goes to this command's
+/// stderr): `warn`, or `CLUSTERD_BENCH_E2E_LOG` (`debug` shows each batch's
+/// and each pass's timings).
+fn daemon_log_level() -> String {
+    std::env::var("CLUSTERD_BENCH_E2E_LOG")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| "warn".into())
+}
+
 fn spawn_daemon(url: &str, keys: &Keys) -> Result<std::process::Child, CliError> {
     let exe = std::env::current_exe().context("locating clusterd")?;
     Ok(Command::new(exe)
@@ -84,7 +95,7 @@ fn spawn_daemon(url: &str, keys: &Keys) -> Result<std::process::Child, CliError>
         .env("CLUSTERD_INGEST__BATCH", "2000")
         .env("CLUSTERD_INGEST__BLOCK_MS", "100")
         .env("CLUSTERD_CLUSTERING__DEBOUNCE_MS", "20")
-        .env("CLUSTERD_LOG__LEVEL", "warn")
+        .env("CLUSTERD_LOG__LEVEL", daemon_log_level())
         .stdout(Stdio::null())
         .spawn()
         .context("starting clusterd run")?)

@@ -157,6 +157,54 @@ pub fn journal_ops(keys: &Keys, j: &Journal, maxlen: u64, now: Millis) -> Vec<Op
     ops
 }
 
+/// Merges the `SADD`s of one commit to the same set into one call (a batch
+/// adds thousands of members to the index sets one by one, and each call in
+/// the commit script costs Redis about as much as the work it does).
+/// Commands on different keys commute, so a member may move to an earlier
+/// `SADD` of its set; a set that any other command of the commit touches is
+/// left exactly as it was.
+pub fn coalesce_set_adds(ops: Vec<Op>) -> Vec<Op> {
+    let touched: BTreeSet<&str> = ops
+        .iter()
+        .filter(|o| o.cmd != "SADD")
+        .flat_map(|o| {
+            let keys = if o.cmd == "DEL" {
+                &o.args[..]
+            } else {
+                &o.args[..o.args.len().min(1)]
+            };
+            keys.iter().map(String::as_str)
+        })
+        .collect();
+    let keep: BTreeSet<String> = ops
+        .iter()
+        .filter(|o| o.cmd == "SADD")
+        .filter_map(|o| o.args.first())
+        .filter(|k| touched.contains(k.as_str()))
+        .cloned()
+        .collect();
+    let mut out: Vec<Op> = Vec::with_capacity(ops.len());
+    let mut first: BTreeMap<String, usize> = BTreeMap::new();
+    for op in ops {
+        let merge_into = match (op.cmd, op.args.first()) {
+            ("SADD", Some(key)) if !keep.contains(key) => first.get(key).copied(),
+            _ => None,
+        };
+        match merge_into {
+            Some(i) => out[i].args.extend(op.args.into_iter().skip(1)),
+            None => {
+                if op.cmd == "SADD" {
+                    if let Some(key) = op.args.first().filter(|k| !keep.contains(*k)) {
+                        first.insert(key.clone(), out.len());
+                    }
+                }
+                out.push(op);
+            }
+        }
+    }
+    out
+}
+
 /// A problem reading the repository back.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
@@ -518,4 +566,50 @@ pub async fn load_decisions(
         d.set(a, b, decision);
     }
     Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn op(cmd: &'static str, args: &[&str]) -> Op {
+        Op {
+            cmd,
+            args: args.iter().map(|a| a.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn set_adds_to_one_set_become_one_call_and_other_sets_keep_their_order() {
+        let ops = vec![
+            op("HSET", &["a:1", "f", "v"]),
+            op("SADD", &["idx", "1"]),
+            op("HSET", &["a:2", "f", "v"]),
+            op("SADD", &["idx", "2"]),
+            op("SADD", &["other", "x"]),
+            op("SADD", &["idx", "3"]),
+            // A set some other command touches is left as it was.
+            op("SADD", &["kept", "p"]),
+            op("SREM", &["kept", "p"]),
+            op("SADD", &["kept", "q"]),
+            op("DEL", &["gone", "kept2"]),
+            op("SADD", &["kept2", "r"]),
+            op("SADD", &["kept2", "s"]),
+        ];
+        assert_eq!(
+            coalesce_set_adds(ops),
+            vec![
+                op("HSET", &["a:1", "f", "v"]),
+                op("SADD", &["idx", "1", "2", "3"]),
+                op("HSET", &["a:2", "f", "v"]),
+                op("SADD", &["other", "x"]),
+                op("SADD", &["kept", "p"]),
+                op("SREM", &["kept", "p"]),
+                op("SADD", &["kept", "q"]),
+                op("DEL", &["gone", "kept2"]),
+                op("SADD", &["kept2", "r"]),
+                op("SADD", &["kept2", "s"]),
+            ]
+        );
+    }
 }

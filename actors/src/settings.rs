@@ -73,6 +73,7 @@ pub struct FaultSettings {
     pub clustering_panics: u32,
     pub campaign_panics: u32,
     pub ingest_failures: u32,
+    pub commit_failures: u32,
 }
 
 #[derive(Clone, Debug, Deserialize)]

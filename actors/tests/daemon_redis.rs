@@ -1127,6 +1127,49 @@ fn a_failing_ingest_batch_restarts_bus_ingest_alone_and_nothing_is_lost() {
 }
 
 #[test]
+fn a_failed_commit_restarts_the_publisher_alone_and_the_state_is_reloaded() {
+    // Commits are enqueued while the engine is held and awaited after it is
+    // released, so one can fail with others of the same state queued behind
+    // it: those are refused, the engine is reloaded from Redis, the batches
+    // that were not acked are read again, and nothing is lost.
+    let prefix = Prefix::new("commitfault");
+    let p = prefix.0.as_str();
+    let daemon = start_with(
+        p,
+        &[
+            ("CLUSTERD_FAULTS__COMMIT_FAILURES", "2"),
+            ("CLUSTERD_INGEST__BATCH", "16"),
+            ("CLUSTERD_CLUSTERING__DEBOUNCE_MS", "10"),
+        ],
+    );
+    let g = publish(p, "vpn_hopping");
+    eventually("settled despite two failed commits", 30, || {
+        settled(p, g.truth.identity.len())
+    });
+    let (ids, camps) = predictions(p);
+    assert!(score(&g.truth.identity, &ids).perfect());
+    assert!(score(&g.truth.campaign, &camps).perfect());
+    eventually("the publisher's heartbeat to show the restarts", 5, || {
+        health_of(p, "publisher")["restarts"] == 2
+            && health_of(p, "publisher")["state"] == "running"
+    });
+    for w in ["bus-ingest", "clusterer", "campaign-clusterer", "control"] {
+        assert_eq!(health_of(p, w)["restarts"], 0, "{w}: {}", health_of(p, w));
+    }
+    // Every entry was acked in the end.
+    let pending: redis::Value = redis::cmd("XPENDING")
+        .arg(Keys::new(p).input())
+        .arg("clusterd")
+        .query(&mut conn())
+        .unwrap();
+    let redis::Value::Array(parts) = pending else {
+        panic!("XPENDING: {pending:?}");
+    };
+    assert_eq!(parts.first(), Some(&redis::Value::Int(0)), "{parts:?}");
+    assert_eq!(daemon.stop(), 0);
+}
+
+#[test]
 fn a_panicking_campaign_pass_restarts_only_the_campaign_clusterer() {
     let prefix = Prefix::new("campfault");
     let p = prefix.0.as_str();

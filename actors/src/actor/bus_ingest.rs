@@ -3,7 +3,12 @@
 //! the evidence into the store, writes the changed observation hashes,
 //! dead-letters what cannot be used and acks — in one fenced script, so
 //! nothing is acked before it is written — then tells the IdentityClusterer
-//! how much changed.
+//! how much changed. The script goes through the Publisher, handed over
+//! while the engine is held (so it lands before any pass that saw the
+//! batch) and awaited apart: the next batch is read and validated while
+//! Redis applies this one. A batch whose commit fails, or is refused
+//! because an earlier one failed, is read again from the pending entries
+//! once the engine has been reloaded.
 //!
 //! Our own pending entries (read before a crash, never acked) are read
 //! first, on every (re)start; entries other consumers left pending are taken
@@ -22,10 +27,10 @@ use decnet_clusterd::evidence::event::{parse_entry, Limits};
 use decnet_clusterd::evidence::Observation;
 use redis::aio::MultiplexedConnection;
 use std::collections::{BTreeSet, HashMap};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 pub const WORKER: &str = "bus-ingest";
 
@@ -56,6 +61,9 @@ pub struct BusIngest {
     last_lag: Option<Instant>,
     busy_since: Option<Instant>,
     in_flight: Arc<AtomicBool>,
+    /// Commits handed to the Publisher and not yet answered: the next batch
+    /// is read while the last one is applied.
+    committing: Arc<AtomicUsize>,
     backoff: Duration,
     faults: u32,
     ingested: u64,
@@ -83,6 +91,7 @@ impl BusIngest {
             last_lag: None,
             busy_since: None,
             in_flight: Arc::new(AtomicBool::new(false)),
+            committing: Arc::new(AtomicUsize::new(0)),
             backoff: Duration::from_millis(100),
             faults,
             ingested: 0,
@@ -121,6 +130,7 @@ impl Supervised for BusIngest {
         self.conns = None;
         self.busy_since = None;
         self.in_flight.store(false, Ordering::SeqCst);
+        self.committing.store(0, Ordering::SeqCst);
         let failed = std::mem::take(&mut self.failed);
         on_restart(
             &self.shared,
@@ -132,9 +142,17 @@ impl Supervised for BusIngest {
     }
 }
 
+/// A batch's commit, handed to the Publisher and awaited apart.
+type PendingCommit = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), WorkError>>>>;
+
+/// Commits in flight at most: one being applied while the next batch is
+/// merged and handed over.
+const MAX_COMMITTING: usize = 2;
+
 /// What one batch did.
 #[derive(Default)]
 struct Batch {
+    commit: Option<PendingCommit>,
     read: usize,
     ingested: u64,
     dead_lettered: u64,
@@ -164,6 +182,10 @@ impl Handler<Next> for BusIngest {
         }
         if self.paused {
             ctx.run_later(Duration::from_millis(100), |_, ctx| ctx.notify(Next));
+            return;
+        }
+        if self.committing.load(Ordering::SeqCst) >= MAX_COMMITTING {
+            ctx.run_later(Duration::from_millis(2), |_, ctx| ctx.notify(Next));
             return;
         }
         let s = &self.shared.settings;
@@ -206,8 +228,11 @@ impl Handler<Next> for BusIngest {
                 act.busy_since = None;
                 act.in_flight.store(false, Ordering::SeqCst);
                 match r {
-                    Ok((reader, writer, b)) => {
+                    Ok((reader, writer, mut b)) => {
                         act.conns = Some((reader, writer));
+                        if let Some(commit) = b.commit.take() {
+                            act.await_commit(commit, ctx);
+                        }
                         if fail {
                             // An empty read had nothing to fail on.
                             act.faults += 1;
@@ -229,13 +254,15 @@ impl Handler<Next> for BusIngest {
                         act.ingested += b.ingested;
                         act.dead_lettered += b.dead_lettered;
                         act.unknown_topics += b.unknown_topics;
-                        if b.read > 0 || b.reloaded {
-                            act.shared.addrs().identity.do_send(Evidence {
-                                changed: b.changed,
-                                read: b.read,
-                                reloaded: b.reloaded,
-                            });
-                        }
+                        ctx.notify(Next);
+                    }
+                    Err(e @ (WorkError::Stale | WorkError::Commit(_))) => {
+                        // The Publisher failed this commit or an earlier one
+                        // (it restarts itself), so the batch was not written
+                        // or acked: read it again (as pending) once the
+                        // engine is reloaded.
+                        warn!(error = %e, "batch not committed; reading it again");
+                        act.pending_first = true;
                         ctx.notify(Next);
                     }
                     Err(e) => {
@@ -251,6 +278,36 @@ impl Handler<Next> for BusIngest {
                         let wait = act.backoff;
                         act.backoff = (act.backoff * 2).min(super::MAX_BACKOFF);
                         ctx.run_later(wait, |_, ctx| ctx.stop());
+                    }
+                }
+            })
+            .spawn(ctx);
+    }
+}
+
+impl BusIngest {
+    /// Awaits a batch's commit apart from the loop, which goes on reading.
+    fn await_commit(&mut self, commit: PendingCommit, ctx: &mut Context<Self>) {
+        self.committing.fetch_add(1, Ordering::SeqCst);
+        commit
+            .into_actor(self)
+            .map(|r, act, ctx| {
+                act.committing.fetch_sub(1, Ordering::SeqCst);
+                match r {
+                    Ok(()) => {}
+                    Err(e @ (WorkError::Stale | WorkError::Commit(_))) => {
+                        // The Publisher failed this commit or an earlier one
+                        // (it restarts itself), so the batch was not written
+                        // or acked: read it again (as pending) once the
+                        // engine is reloaded.
+                        warn!(error = %e, "batch not committed; reading it again");
+                        act.pending_first = true;
+                    }
+                    Err(e) => {
+                        warn!(error = %e, "batch not committed; restarting bus-ingest");
+                        act.failed = true;
+                        act.state = State::Degraded;
+                        ctx.stop();
                     }
                 }
             })
@@ -411,25 +468,100 @@ async fn run_batch(
     })
     .await
     .map_err(|e| WorkError::Panic(super::panic_text(e)))?;
+    let waited = Instant::now();
     let mut engine = shared.engine.clone().lock_owned().await;
+    let locked = Instant::now();
     b.reloaded = engine.ensure_loaded(shared).await?;
-    let store = &mut engine.store;
+    // Merging and writing the hashes (serializing each changed observation's
+    // evidence) run on a blocking thread too, leaving the runtime thread to
+    // the Publisher's I/O meanwhile. A panic there leaves the engine marked
+    // invalid, to be reloaded by its next holder.
+    engine.valid = false;
+    let keys = shared.keys.clone();
+    let from_pending = job.from_pending;
+    let (engine, ops, merge) = tokio::task::spawn_blocking(move || {
+        let (ops, merge) = merge_batch(&mut engine.store, &keys, items, from_pending);
+        engine.valid = true;
+        (engine, ops, merge)
+    })
+    .await
+    .map_err(|e| WorkError::Panic(super::panic_text(e)))?;
+    b.ingested = merge.ingested;
+    b.unknown_topics = merge.unknown_topics;
+    b.dead_lettered = merge.dead_lettered;
+    let changed = merge.changed;
+    // Enqueued while the engine is held (commits land in that order), then
+    // awaited without it: the next pass runs while Redis applies the batch.
+    let merged = Instant::now();
+    let committed = super::enqueue(shared, ops, Some(engine.loads));
+    drop(engine);
+    b.changed = changed;
+    let b_changed = changed;
+    shared.addrs().identity.do_send(Evidence {
+        changed: b.changed,
+        read: b.read,
+        reloaded: b.reloaded,
+    });
+    let (read, wait_ms, merge_ms) = (
+        b.read,
+        (locked - waited).as_millis() as u64,
+        (merged - locked).as_millis() as u64,
+    );
+    b.commit = Some(Box::pin(async move {
+        committed.await?;
+        debug!(
+            read,
+            changed = b_changed,
+            wait_ms,
+            merge_ms,
+            commit_ms = merged.elapsed().as_millis() as u64,
+            "ingested a batch"
+        );
+        Ok(())
+    }));
+    Ok(b)
+}
+
+/// What merging a batch did.
+struct Merged {
+    ingested: u64,
+    unknown_topics: u64,
+    dead_lettered: u64,
+    /// Observations whose hash is rewritten.
+    changed: usize,
+}
+
+/// Merges a validated batch into the store and returns its writes: the
+/// changed observations' hashes, the dead letters and the ack of every
+/// entry. With `from_pending` (entries read again) every observation is
+/// written, even one whose merge changed nothing in memory (its earlier
+/// batch may have been merged but never committed).
+fn merge_batch(
+    store: &mut decnet_clusterd::store::Store,
+    keys: &crate::keys::Keys,
+    items: Vec<(String, Item)>,
+    from_pending: bool,
+) -> (Vec<Op>, Merged) {
+    let mut m = Merged {
+        ingested: 0,
+        unknown_topics: 0,
+        dead_lettered: 0,
+        changed: 0,
+    };
     let mut ops: Vec<Op> = Vec::new();
     let mut acks = Vec::with_capacity(items.len());
     let mut changed = BTreeSet::new();
     for (id, item) in items {
         match item {
             Item::Good(o) => {
-                // A redelivered entry may already be merged in memory
-                // (its batch failed after the merge): write it anyway.
-                if store.merge_observation(&o) || job.from_pending {
+                if store.merge_observation(&o) || from_pending {
                     changed.insert(o.uuid.clone());
                 }
-                b.ingested += 1;
+                m.ingested += 1;
             }
-            Item::UnknownTopic => b.unknown_topics += 1,
+            Item::UnknownTopic => m.unknown_topics += 1,
             Item::Dead(op) => {
-                b.dead_lettered += 1;
+                m.dead_lettered += 1;
                 ops.push(op);
             }
         }
@@ -438,26 +570,17 @@ async fn run_batch(
     for uuid in &changed {
         if let Some(o) = store.observations.get(uuid) {
             let identity = store.identity_groups.direct.get(uuid).map(String::as_str);
-            ops.extend(observation_op(&shared.keys, o, identity));
+            ops.extend(observation_op(keys, o, identity));
         }
     }
-    let mut ack = vec![shared.keys.input(), CONSUMER_GROUP.to_string()];
+    let mut ack = vec![keys.input(), CONSUMER_GROUP.to_string()];
     ack.extend(acks);
     ops.push(Op {
         cmd: "XACK",
         args: ack,
     });
-    // Until the commit lands, memory is ahead of Redis.
-    engine.valid = false;
-    match shared.lease.commit(writer, &ops).await {
-        Ok(_) => {
-            engine.valid = true;
-            b.changed = changed.len();
-            Ok(b)
-        }
-        Err(crate::lease::CommitError::Fenced) => Err(WorkError::Fenced),
-        Err(crate::lease::CommitError::Redis(e)) => Err(WorkError::Redis(e)),
-    }
+    m.changed = changed.len();
+    (ops, m)
 }
 
 /// What one input entry amounts to.
@@ -524,12 +647,13 @@ impl Handler<Drain> for BusIngest {
 
     fn handle(&mut self, _: Drain, _: &mut Context<Self>) -> Self::Result {
         self.draining = true;
-        // Wait for the batch in hand (a read comes back within block_ms),
-        // which commits and acks before it clears the flag.
+        // Wait for the batch in hand (a read comes back within block_ms)
+        // and for the commits (with their acks) of the batches before it.
         let in_flight = self.in_flight.clone();
+        let committing = self.committing.clone();
         Box::pin(
             async move {
-                while in_flight.load(Ordering::SeqCst) {
+                while in_flight.load(Ordering::SeqCst) || committing.load(Ordering::SeqCst) > 0 {
                     tokio::time::sleep(Duration::from_millis(10)).await;
                 }
             }

@@ -14,7 +14,7 @@ use super::{
 use actix::prelude::*;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 pub const WORKER: &str = "campaign-clusterer";
 
@@ -79,7 +79,7 @@ async fn campaign_pass(shared: &Arc<Shared>, inject: bool) -> Result<u64, WorkEr
         return Ok(0);
     }
     let fault = inject.then_some("faults.campaign_panics");
-    let (_engine, w) = cluster_and_commit(shared, engine, fault, |e, ctx| {
+    let w = cluster_and_commit(shared, "campaign", engine, fault, |e, ctx| {
         e.campaigns
             .tick(&mut e.store, ctx)
             .map(|_| ())
@@ -171,6 +171,14 @@ impl Handler<Pass> for CampaignClusterer {
                     act.ticks += 1;
                     act.last_tick_ms = *took;
                     act.dirty = 0;
+                }
+                Err(e @ (WorkError::Stale | WorkError::Commit(_))) => {
+                    // The Publisher failed this commit or an earlier one (it
+                    // restarts itself): the next pass reloads first.
+                    warn!(error = %e, "pass not committed; passing again after a reload");
+                    if !act.paused {
+                        ctx.notify(Pass);
+                    }
                 }
                 Err(e) => {
                     error!(error = %e, "campaign clustering failed; restarting the campaign clusterer");

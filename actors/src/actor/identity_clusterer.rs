@@ -23,7 +23,7 @@ use decnet_clusterd::identity::{Decision, DecisionKind};
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 pub const WORKER: &str = "clusterer";
 
@@ -147,6 +147,14 @@ impl IdentityClusterer {
                     act.dirty = 0;
                     act.shared.addrs().campaign.do_send(IdentitiesSettled);
                 }
+                Err(e @ (WorkError::Stale | WorkError::Commit(_))) => {
+                    // The Publisher failed this commit or an earlier one (it
+                    // restarts itself): the next pass reloads first.
+                    warn!(error = %e, "pass not committed; passing again after a reload");
+                    if !act.paused {
+                        ctx.notify(Pass);
+                    }
+                }
                 Err(e) => {
                     error!(error = %e, "identity clustering failed; restarting the clusterer");
                     act.shared.check_fenced(e);
@@ -170,7 +178,7 @@ async fn identity_pass(shared: &Arc<Shared>, inject: bool) -> Result<PassReport,
     let t = Instant::now();
     engine.ensure_loaded(shared).await?;
     let fault = inject.then_some("faults.clustering_panics");
-    let (engine, w) = cluster_and_commit(shared, engine, fault, |e, ctx| {
+    let w = cluster_and_commit(shared, "identity", engine, fault, |e, ctx| {
         e.identities
             .tick(&mut e.store, ctx)
             .map(|_| ())
@@ -188,7 +196,7 @@ async fn identity_pass(shared: &Arc<Shared>, inject: bool) -> Result<PassReport,
     Ok(PassReport {
         ticks: 0,
         took_ms: t.elapsed().as_millis() as u64,
-        observations: engine.store.observations.len(),
+        observations: w.stored,
         events: w.events,
     })
 }

@@ -42,10 +42,11 @@ use redis::aio::MultiplexedConnection;
 use redis::AsyncConnectionConfig;
 use serde_json::{Map, Value};
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
-use tracing::{error, info};
+use tracing::{debug, error, info};
 
 /// How long connecting to Redis may take before it counts as down.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -98,6 +99,12 @@ pub enum WorkError {
     Injected(&'static str),
     #[error("{0} is not running")]
     Mailbox(&'static str),
+    /// An earlier commit of the same in-memory state failed, so this one
+    /// was refused: the state is reloaded before it is used again.
+    #[error(
+        "refused: an earlier commit of this state failed; it is reloaded before the next pass"
+    )]
+    Stale,
 }
 
 impl From<bb8::RunError<redis::RedisError>> for WorkError {
@@ -162,8 +169,17 @@ impl Engine {
     /// next passes rebuild from the store and reconcile: nothing is renamed)
     /// when the state is not valid. True when it reloaded.
     pub async fn ensure_loaded(&mut self, shared: &Shared) -> Result<bool, WorkError> {
-        if self.valid {
+        if self.valid && self.loads >= shared.broken.load(Ordering::SeqCst) {
             return Ok(false);
+        }
+        // Commits already handed to the Publisher land (or are refused)
+        // before Redis is read, so the reload sees all of them.
+        if let Some(addrs) = shared.addrs.get() {
+            addrs
+                .publisher
+                .send(publisher::Barrier)
+                .await
+                .map_err(|_| WorkError::Mailbox("the publisher"))?;
         }
         let t = Instant::now();
         let mut conn = connect(&shared.client, RESPONSE_TIMEOUT).await?;
@@ -185,7 +201,7 @@ impl Engine {
         self.identities = fresh.identities;
         self.campaigns = fresh.campaigns;
         self.valid = true;
-        self.loads += 1;
+        self.loads = self.loads.max(shared.broken.load(Ordering::SeqCst)) + 1;
         Ok(true)
     }
 }
@@ -211,6 +227,10 @@ pub struct Shared {
     pub started: Instant,
     pub host: String,
     pub addrs: OnceLock<Addrs>,
+    /// One past the engine generation (`Engine::loads`) whose commit failed,
+    /// 0 while none has: the Publisher refuses later commits of that
+    /// generation, and the next holder of the engine reloads it.
+    pub broken: AtomicU64,
     exit: mpsc::UnboundedSender<Exit>,
 }
 
@@ -236,6 +256,7 @@ impl Shared {
                 .map(|h| h.trim().to_string())
                 .unwrap_or_default(),
             addrs: OnceLock::new(),
+            broken: AtomicU64::new(0),
             exit,
         }
     }
@@ -367,15 +388,31 @@ pub fn on_restart(
 
 /// Sends ops to the publisher and waits for the fenced commit.
 pub async fn commit(shared: &Shared, ops: Vec<Op>) -> Result<usize, WorkError> {
-    if ops.is_empty() {
-        return Ok(0);
+    enqueue(shared, ops, None).await
+}
+
+/// Hands `ops` to the Publisher now — commits land in the order they are
+/// enqueued, so a caller enqueues while it still holds the engine and
+/// awaits the result after releasing it. `generation` is the engine's
+/// `loads` when the ops derive from in-memory state (refused once an
+/// earlier commit of that generation failed), `None` when they do not.
+pub fn enqueue(
+    shared: &Shared,
+    ops: Vec<Op>,
+    generation: Option<u64>,
+) -> impl std::future::Future<Output = Result<usize, WorkError>> + use<> {
+    let request = (!ops.is_empty()).then(|| {
+        shared
+            .addrs()
+            .publisher
+            .send(publisher::Commit { ops, generation })
+    });
+    async move {
+        match request {
+            None => Ok(0),
+            Some(r) => r.await.map_err(|_| WorkError::Mailbox("the publisher"))?,
+        }
     }
-    shared
-        .addrs()
-        .publisher
-        .send(publisher::Commit { ops })
-        .await
-        .map_err(|_| WorkError::Mailbox("the publisher"))?
 }
 
 /// Text of a panic payload.
@@ -428,21 +465,29 @@ pub struct Written {
     pub identities: usize,
     pub campaigns: usize,
     pub observations: usize,
+    /// Observations in the store after the pass.
+    pub stored: usize,
 }
 
 /// The body of a clustering pass, shared by both layers: with the engine
-/// held (and marked invalid until committed), runs `tick` on a blocking
-/// thread — a panic there comes back as [`WorkError::Panic`] — then commits
-/// the journal through the Publisher. `inject` is the test-only fault: the
-/// pass panics with that message.
+/// held (and marked invalid until the tick is done), runs `tick` on a
+/// blocking thread — a panic there comes back as [`WorkError::Panic`] —
+/// turns its journal into writes there too, hands them to the Publisher and
+/// releases the engine before awaiting the commit, so the next batch or
+/// pass works while Redis applies this one. `inject` is the test-only
+/// fault: the pass panics with that message.
 pub async fn cluster_and_commit(
     shared: &Shared,
+    layer: &'static str,
     mut engine: tokio::sync::OwnedMutexGuard<Engine>,
     inject: Option<&'static str>,
     tick: fn(&mut Engine, &mut TickContext) -> Result<(), String>,
-) -> Result<(tokio::sync::OwnedMutexGuard<Engine>, Written), WorkError> {
+) -> Result<Written, WorkError> {
     engine.valid = false;
     let now = now_ms();
+    let started = Instant::now();
+    let keys = shared.keys.clone();
+    let maxlen = shared.settings.output.stream_maxlen;
     let (mut engine, r) = tokio::task::spawn_blocking(move || {
         if let Some(fault) = inject {
             panic!("injected fault ({fault})");
@@ -452,30 +497,40 @@ pub async fn cluster_and_commit(
             now,
             new_id: &mut new_id,
         };
-        let r = tick(&mut engine, &mut ctx);
+        let r = tick(&mut engine, &mut ctx).map(|()| {
+            let journal = engine.store.take_journal();
+            let written = Written {
+                events: journal.events.len(),
+                identities: journal.identities.len(),
+                campaigns: journal.campaigns.len(),
+                observations: journal.observation_identity.len(),
+                stored: engine.store.observations.len(),
+            };
+            let ops = if journal.is_empty() {
+                Vec::new()
+            } else {
+                repository::journal_ops(&keys, &journal, maxlen, now)
+            };
+            (written, ops)
+        });
         (engine, r)
     })
     .await
     .map_err(|e| WorkError::Panic(panic_text(e)))?;
-    r.map_err(WorkError::Cluster)?;
-    let journal = engine.store.take_journal();
-    let written = Written {
-        events: journal.events.len(),
-        identities: journal.identities.len(),
-        campaigns: journal.campaigns.len(),
-        observations: journal.observation_identity.len(),
-    };
-    if !journal.is_empty() {
-        let ops = repository::journal_ops(
-            &shared.keys,
-            &journal,
-            shared.settings.output.stream_maxlen,
-            now,
-        );
-        commit(shared, ops).await?;
-    }
+    let (written, ops) = r.map_err(WorkError::Cluster)?;
+    let ticked = Instant::now();
+    let committed = enqueue(shared, ops, Some(engine.loads));
     engine.valid = true;
-    Ok((engine, written))
+    drop(engine);
+    committed.await?;
+    debug!(
+        layer,
+        events = written.events,
+        tick_ms = (ticked - started).as_millis() as u64,
+        commit_ms = ticked.elapsed().as_millis() as u64,
+        "clustering pass"
+    );
+    Ok(written)
 }
 
 /// The fields of a heartbeat answer from name/value pairs.

@@ -4,12 +4,20 @@
 //! change and a stale leader is refused by Redis itself. Commits are applied
 //! one at a time, in the order they arrive, on the publisher's own
 //! connection (a large script may run longer than the pool's timeout).
+//!
+//! Producers enqueue while they hold the engine and await the result after
+//! releasing it, so Redis applies one change set while the next is being
+//! computed. What lands is always a prefix of what was enqueued: once a
+//! commit of an engine generation fails, every later commit of that
+//! generation is refused ([`WorkError::Stale`]) until the engine has been
+//! reloaded from Redis.
 
 use super::{connect, health, on_restart, Budget, Health, Ping, Restart, Shared, State, WorkError};
 use crate::lease::CommitError;
 use crate::repository::Op;
 use actix::prelude::*;
 use redis::aio::MultiplexedConnection;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 use tracing::{debug, warn};
@@ -21,7 +29,14 @@ pub const WORKER: &str = "publisher";
 #[rtype(result = "Result<usize, WorkError>")]
 pub struct Commit {
     pub ops: Vec<Op>,
+    /// The engine generation the ops derive from (`None`: not from it).
+    pub generation: Option<u64>,
 }
+
+/// Answers once every commit enqueued before it has landed or failed.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Barrier;
 
 pub struct Publisher {
     shared: Arc<Shared>,
@@ -34,11 +49,16 @@ pub struct Publisher {
     events: u64,
     last_commit_ms: u64,
     busy_since: Option<Instant>,
+    /// Commits refused because an earlier one of their state failed.
+    refused: u64,
+    /// Test-only: this many of the next state commits fail.
+    faults: u32,
 }
 
 impl Publisher {
     pub fn new(shared: Arc<Shared>) -> Publisher {
         let budget = Budget::new(&shared.settings);
+        let shared_faults = shared.settings.faults.commit_failures;
         Publisher {
             shared,
             conn: None,
@@ -50,6 +70,8 @@ impl Publisher {
             events: 0,
             last_commit_ms: 0,
             busy_since: None,
+            refused: 0,
+            faults: shared_faults,
         }
     }
 }
@@ -57,8 +79,11 @@ impl Publisher {
 impl Actor for Publisher {
     type Context = Context<Self>;
 
-    fn started(&mut self, _: &mut Context<Self>) {
+    fn started(&mut self, ctx: &mut Context<Self>) {
         self.state = State::Running;
+        // Enqueue order is commit order only while the mailbox has room;
+        // producers each await their own commit, so a few are ever queued.
+        ctx.set_mailbox_capacity(1024);
     }
 }
 
@@ -82,6 +107,13 @@ impl Handler<Commit> for Publisher {
     type Result = AtomicResponse<Self, Result<usize, WorkError>>;
 
     fn handle(&mut self, msg: Commit, _: &mut Context<Self>) -> Self::Result {
+        let generation = msg.generation;
+        if generation.is_some_and(|g| g < self.shared.broken.load(Ordering::SeqCst)) {
+            self.refused += 1;
+            return AtomicResponse::new(Box::pin(fut::ready(Err(WorkError::Stale))));
+        }
+        let inject = generation.is_some() && self.faults > 0;
+        self.faults = self.faults.saturating_sub(u32::from(inject));
         let shared = self.shared.clone();
         let conn = self.conn.take();
         let events = msg
@@ -96,11 +128,15 @@ impl Handler<Commit> for Publisher {
             .count() as u64;
         self.busy_since = Some(Instant::now());
         let fut = async move {
+            if inject {
+                return Err(WorkError::Injected("faults.commit_failures"));
+            }
             let mut conn = match conn {
                 Some(c) => c,
                 None => connect(&shared.client, super::RESPONSE_TIMEOUT).await?,
             };
-            let r = shared.lease.commit(&mut conn, &msg.ops).await;
+            let ops = crate::repository::coalesce_set_adds(msg.ops);
+            let r = shared.lease.commit(&mut conn, &ops).await;
             match r {
                 Ok(n) => Ok((conn, n)),
                 Err(CommitError::Fenced) => Err(WorkError::Fenced),
@@ -123,6 +159,9 @@ impl Handler<Commit> for Publisher {
                 }
                 Err(e) => {
                     warn!(error = %e, "commit failed");
+                    if let Some(g) = generation {
+                        act.shared.broken.fetch_max(g + 1, Ordering::SeqCst);
+                    }
                     act.shared.check_fenced(&e);
                     if !matches!(e, WorkError::Fenced) {
                         // A lost connection: reconnect through a restart.
@@ -134,6 +173,12 @@ impl Handler<Commit> for Publisher {
             }
         })))
     }
+}
+
+impl Handler<Barrier> for Publisher {
+    type Result = ();
+
+    fn handle(&mut self, _: Barrier, _: &mut Context<Self>) {}
 }
 
 impl Handler<Ping> for Publisher {
@@ -150,6 +195,7 @@ impl Handler<Ping> for Publisher {
                 ("commits", self.commits.into()),
                 ("events_published", self.events.into()),
                 ("last_commit_ms", self.last_commit_ms.into()),
+                ("refused", self.refused.into()),
             ],
         ))
     }
