@@ -8,6 +8,7 @@ use super::{Fingerprint, Millis, Observation, Session, Stamped};
 use crate::phase::Phase;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use std::fmt;
 
 /// Size limits on one input entry (configurable in the daemon).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -104,7 +105,26 @@ impl EntryError {
     }
 }
 
-fn invalid(path: &str, problem: impl Into<String>) -> EntryError {
+/// Where a value sits in a payload (`sessions[2].commands[0]`): written out
+/// only when an error names it, so a valid entry allocates no paths.
+#[derive(Clone, Copy)]
+enum Path<'a> {
+    Key(&'a str),
+    Field(&'a Path<'a>, &'a str),
+    Index(&'a Path<'a>, usize),
+}
+
+impl fmt::Display for Path<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Path::Key(k) => f.write_str(k),
+            Path::Field(p, k) => write!(f, "{p}.{k}"),
+            Path::Index(p, i) => write!(f, "{p}[{i}]"),
+        }
+    }
+}
+
+fn invalid(path: impl fmt::Display, problem: impl Into<String>) -> EntryError {
     EntryError::Invalid {
         path: path.to_string(),
         problem: problem.into(),
@@ -166,7 +186,7 @@ pub fn parse_entry<K: AsRef<[u8]>, V: AsRef<[u8]>>(
     match topic {
         Topic::Observed => observed(obj, &mut o, ts, limits)?,
         Topic::Fingerprinted => {
-            let fp = fingerprint("", obj, limits)?;
+            let fp = fingerprint(None, obj, limits)?;
             o.fingerprints.insert(fp);
         }
         Topic::SessionEnded => {
@@ -174,7 +194,7 @@ pub fn parse_entry<K: AsRef<[u8]>, V: AsRef<[u8]>>(
                 .get("session")
                 .filter(|v| !v.is_null())
                 .ok_or_else(|| invalid("session", "is missing"))?;
-            let s = session("session", s, limits)?;
+            let s = session(&Path::Key("session"), s, limits)?;
             o.sessions.insert(s.session_id.clone(), s);
         }
         Topic::Scored => {}
@@ -188,7 +208,11 @@ pub fn parse_entry<K: AsRef<[u8]>, V: AsRef<[u8]>>(
 }
 
 /// Ids become parts of Redis keys: a safe charset and a bounded length.
-fn check_id<'a>(path: &str, s: &'a str, limits: &Limits) -> Result<&'a str, EntryError> {
+fn check_id<'a>(
+    path: impl fmt::Display + Copy,
+    s: &'a str,
+    limits: &Limits,
+) -> Result<&'a str, EntryError> {
     if s.is_empty() {
         return Err(invalid(path, "must not be empty"));
     }
@@ -221,7 +245,11 @@ fn present<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
     obj.get(key).filter(|v| !v.is_null())
 }
 
-fn string<'a>(path: &str, v: &'a Value, limits: &Limits) -> Result<&'a str, EntryError> {
+fn string<'a>(
+    path: impl fmt::Display + Copy,
+    v: &'a Value,
+    limits: &Limits,
+) -> Result<&'a str, EntryError> {
     let s = v
         .as_str()
         .ok_or_else(|| invalid(path, format!("must be a string, got {}", kind(v))))?;
@@ -247,7 +275,11 @@ fn req_str<'a>(
     string(key, v, limits)
 }
 
-fn nonempty<'a>(path: &str, v: &'a Value, limits: &Limits) -> Result<&'a str, EntryError> {
+fn nonempty<'a>(
+    path: impl fmt::Display + Copy,
+    v: &'a Value,
+    limits: &Limits,
+) -> Result<&'a str, EntryError> {
     let s = string(path, v, limits)?;
     if s.is_empty() {
         return Err(invalid(path, "must not be empty"));
@@ -255,7 +287,11 @@ fn nonempty<'a>(path: &str, v: &'a Value, limits: &Limits) -> Result<&'a str, En
     Ok(s)
 }
 
-fn list<'a>(path: &str, v: &'a Value, limits: &Limits) -> Result<&'a [Value], EntryError> {
+fn list<'a>(
+    path: impl fmt::Display + Copy,
+    v: &'a Value,
+    limits: &Limits,
+) -> Result<&'a [Value], EntryError> {
     let a = v
         .as_array()
         .ok_or_else(|| invalid(path, format!("must be an array, got {}", kind(v))))?;
@@ -324,7 +360,11 @@ pub fn format_timestamp(ms: Millis) -> String {
     }
 }
 
-fn time(obj: &Map<String, Value>, key: &str, path: &str) -> Result<Option<Millis>, EntryError> {
+fn time(
+    obj: &Map<String, Value>,
+    key: &str,
+    path: impl fmt::Display + Copy,
+) -> Result<Option<Millis>, EntryError> {
     match present(obj, key) {
         None => Ok(None),
         Some(v) => parse_timestamp(v).map(Some).map_err(|p| invalid(path, p)),
@@ -359,18 +399,19 @@ fn observed(
         o.asn = Some(Stamped { at, value: asn(v)? });
     }
     if let Some(v) = present(obj, "fingerprints") {
-        for (i, fp) in list("fingerprints", v, limits)?.iter().enumerate() {
-            let path = format!("fingerprints[{i}]");
+        let list_path = Path::Key("fingerprints");
+        for (i, fp) in list(list_path, v, limits)?.iter().enumerate() {
+            let path = Path::Index(&list_path, i);
             let fo = fp
                 .as_object()
-                .ok_or_else(|| invalid(&path, format!("must be an object, got {}", kind(fp))))?;
-            o.fingerprints
-                .insert(fingerprint(&format!("{path}."), fo, limits)?);
+                .ok_or_else(|| invalid(path, format!("must be an object, got {}", kind(fp))))?;
+            o.fingerprints.insert(fingerprint(Some(&path), fo, limits)?);
         }
     }
     if let Some(v) = present(obj, "sessions") {
-        for (i, s) in list("sessions", v, limits)?.iter().enumerate() {
-            let s = session(&format!("sessions[{i}]"), s, limits)?;
+        let list_path = Path::Key("sessions");
+        for (i, s) in list(list_path, v, limits)?.iter().enumerate() {
+            let s = session(&Path::Index(&list_path, i), s, limits)?;
             match o.sessions.get_mut(&s.session_id) {
                 Some(existing) => {
                     existing.merge(&s);
@@ -411,21 +452,25 @@ fn asn(v: &Value) -> Result<u32, EntryError> {
     }
 }
 
+/// A fingerprint object, at `at` (`None`: the payload itself).
 fn fingerprint(
-    prefix: &str,
+    at: Option<&Path>,
     obj: &Map<String, Value>,
     limits: &Limits,
 ) -> Result<Fingerprint, EntryError> {
-    let kpath = format!("{prefix}kind");
-    let vpath = format!("{prefix}value");
+    let field = |k| match at {
+        None => Path::Key(k),
+        Some(p) => Path::Field(p, k),
+    };
+    let (kpath, vpath) = (field("kind"), field("value"));
     let k = nonempty(
-        &kpath,
-        present(obj, "kind").ok_or_else(|| invalid(&kpath, "is missing"))?,
+        kpath,
+        present(obj, "kind").ok_or_else(|| invalid(kpath, "is missing"))?,
         limits,
     )?;
     let v = nonempty(
-        &vpath,
-        present(obj, "value").ok_or_else(|| invalid(&vpath, "is missing"))?,
+        vpath,
+        present(obj, "value").ok_or_else(|| invalid(vpath, "is missing"))?,
         limits,
     )?;
     Ok(Fingerprint {
@@ -434,41 +479,38 @@ fn fingerprint(
     })
 }
 
-fn session(path: &str, v: &Value, limits: &Limits) -> Result<Session, EntryError> {
+fn session(path: &Path, v: &Value, limits: &Limits) -> Result<Session, EntryError> {
     let obj = v
         .as_object()
         .ok_or_else(|| invalid(path, format!("must be an object, got {}", kind(v))))?;
-    let p = |k: &str| format!("{path}.{k}");
+    let p = |k| Path::Field(path, k);
     let id_path = p("session_id");
-    let id = present(obj, "session_id").ok_or_else(|| invalid(&id_path, "is missing"))?;
-    let id = check_id(&id_path, string(&id_path, id, limits)?, limits)?;
+    let id = present(obj, "session_id").ok_or_else(|| invalid(id_path, "is missing"))?;
+    let id = check_id(id_path, string(id_path, id, limits)?, limits)?;
     let mut s = Session {
         session_id: id.to_string(),
         ..Default::default()
     };
     if let Some(d) = present(obj, "decky_id") {
-        s.decky_id = Some(nonempty(&p("decky_id"), d, limits)?.to_string());
+        s.decky_id = Some(nonempty(p("decky_id"), d, limits)?.to_string());
     }
-    s.started_at = time(obj, "started_at", &p("started_at"))?;
-    s.ended_at = time(obj, "ended_at", &p("ended_at"))?;
+    s.started_at = time(obj, "started_at", p("started_at"))?;
+    s.ended_at = time(obj, "ended_at", p("ended_at"))?;
     let phase = match present(obj, "phase") {
         Some(v) => {
-            let name = string(&p("phase"), v, limits)?;
+            let name = string(p("phase"), v, limits)?;
             Some(Phase::from_name(name).ok_or_else(|| {
-                invalid(
-                    &p("phase"),
-                    format!("unknown UKC phase `{}`", preview(name)),
-                )
+                invalid(p("phase"), format!("unknown UKC phase `{}`", preview(name)))
             })?)
         }
         None => None,
     };
     let tactic = match present(obj, "tactic") {
         Some(v) => {
-            let id = string(&p("tactic"), v, limits)?;
+            let id = string(p("tactic"), v, limits)?;
             Some(Phase::from_tactic(id).ok_or_else(|| {
                 invalid(
-                    &p("tactic"),
+                    p("tactic"),
                     format!("unknown ATT&CK tactic `{}`", preview(id)),
                 )
             })?)
@@ -485,40 +527,42 @@ fn session(path: &str, v: &Value, limits: &Limits) -> Result<Session, EntryError
         (a, b) => a.or(b),
     };
     if let Some(v) = present(obj, "commands") {
-        for (i, c) in list(&p("commands"), v, limits)?.iter().enumerate() {
+        let list_path = p("commands");
+        for (i, c) in list(list_path, v, limits)?.iter().enumerate() {
             s.commands
-                .insert(string(&format!("{path}.commands[{i}]"), c, limits)?.to_string());
+                .insert(string(Path::Index(&list_path, i), c, limits)?.to_string());
         }
     }
     if let Some(v) = present(obj, "credentials") {
-        for (i, c) in list(&p("credentials"), v, limits)?.iter().enumerate() {
-            let cp = format!("{path}.credentials[{i}]");
+        let list_path = p("credentials");
+        for (i, c) in list(list_path, v, limits)?.iter().enumerate() {
+            let cp = Path::Index(&list_path, i);
             let pair = c
                 .as_array()
                 .filter(|a| a.len() == 2)
-                .ok_or_else(|| invalid(&cp, "must be a [user, password] pair"))?;
-            let user = string(&format!("{cp}[0]"), &pair[0], limits)?;
-            let pass = string(&format!("{cp}[1]"), &pair[1], limits)?;
+                .ok_or_else(|| invalid(cp, "must be a [user, password] pair"))?;
+            let user = string(Path::Index(&cp, 0), &pair[0], limits)?;
+            let pass = string(Path::Index(&cp, 1), &pair[1], limits)?;
             s.credentials.insert((user.to_string(), pass.to_string()));
         }
     }
     if let Some(v) = present(obj, "payload_hash") {
         s.payload_hashes
-            .insert(nonempty(&p("payload_hash"), v, limits)?.to_string());
+            .insert(nonempty(p("payload_hash"), v, limits)?.to_string());
     }
     if let Some(v) = present(obj, "c2_callback") {
         s.c2_endpoints
-            .insert(nonempty(&p("c2_callback"), v, limits)?.to_string());
+            .insert(nonempty(p("c2_callback"), v, limits)?.to_string());
     }
     if let Some(v) = present(obj, "kd_digraph_simhash") {
         let hp = p("kd_digraph_simhash");
-        let h = string(&hp, v, limits)?;
+        let h = string(hp, v, limits)?;
         if h.len() != 16 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(invalid(&hp, "must be exactly 16 hex characters"));
+            return Err(invalid(hp, "must be exactly 16 hex characters"));
         }
         s.kd_digraph_simhash = Some(
             u64::from_str_radix(h, 16)
-                .map_err(|_| invalid(&hp, "must be exactly 16 hex characters"))?,
+                .map_err(|_| invalid(hp, "must be exactly 16 hex characters"))?,
         );
     }
     Ok(s)
@@ -712,6 +756,25 @@ mod tests {
             r#"{"uuid":"a","fingerprints":[{"kind":"ja3"}]}"#
         )
         .starts_with("fingerprints[0].value"));
+        // Every kind of path step, as written out in the error.
+        assert_eq!(
+            err(
+                "attacker.observed",
+                r#"{"uuid":"a","sessions":[{"session_id":"s"},{"session_id":"t","credentials":[["u","p"],["root",7]]}]}"#
+            ),
+            "sessions[1].credentials[1][1]: must be a string, got a number"
+        );
+        assert_eq!(
+            err(
+                "attacker.session.ended",
+                r#"{"uuid":"a","session":{"session_id":""}}"#
+            ),
+            "session.session_id: must not be empty"
+        );
+        assert_eq!(
+            err("attacker.fingerprinted", r#"{"uuid":"a","value":"x"}"#),
+            "kind: is missing"
+        );
     }
 
     #[test]
