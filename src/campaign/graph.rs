@@ -420,8 +420,9 @@ impl CampaignGraph {
 
     /// The (ender, arrival) pairs, both alive, of every hand-off on a decky
     /// whose rounded chances moved since the last settle (their weights
-    /// changed; nothing else did). Forgets the edits.
-    fn changed_handoffs(&mut self) -> Vec<(u32, u32)> {
+    /// changed; nothing else did), each with whether its weight may have
+    /// risen (a chance fell). Forgets the edits.
+    fn changed_handoffs(&mut self) -> Vec<(u32, u32, bool)> {
         let window = self.weights.handoff_window_ms;
         let mut out = Vec::new();
         for name in std::mem::take(&mut self.edited_deckies) {
@@ -433,6 +434,8 @@ impl CampaignGraph {
             if now == d.settled {
                 continue;
             }
+            // A weight is handoff × e^-chance: it rises only where a chance fell.
+            let may_rise = now.0 < d.settled.0 || now.1 < d.settled.1;
             d.settled = now;
             for &(end, e) in &d.enders {
                 let start = d.arrivals.partition_point(|a| a.0 < end);
@@ -441,13 +444,14 @@ impl CampaignGraph {
                     .take_while(|a| a.0 <= end + window)
                 {
                     if a != e && self.nodes[a as usize].alive && self.nodes[e as usize].alive {
-                        out.push((e, a));
+                        out.push((e, a, may_rise));
                     }
                 }
             }
         }
-        out.sort_unstable();
-        out.dedup();
+        // One entry a pair; it may rise if it may on any of its deckies.
+        out.sort_unstable_by(|x, y| (x.0, x.1, !x.2).cmp(&(y.0, y.1, !y.2)));
+        out.dedup_by(|later, first| (later.0, later.1) == (first.0, first.1));
         out
     }
 
@@ -505,14 +509,19 @@ impl CampaignGraph {
         }
         // Hand-offs re-weighted by a decky's new arrival rate. Components are
         // closed under the edges they were computed with, so a pair in two
-        // components had no edge: only an edge now joins them. A pair inside
-        // one component may have lost its edge or changed its weight (and
-        // with it the campaign's confidence): that component is re-clustered.
-        for &(e, a) in &handoffs {
+        // components had no edge: only an edge now joins them, and only a
+        // weight that rose can make one (a pair whose rollups changed is
+        // re-examined above, as a seed's candidate). A pair inside one
+        // component may have lost its edge or changed its weight (and with
+        // it the campaign's confidence): that component is re-clustered.
+        for &(e, a, may_rise) in &handoffs {
             let (ce, ca) = (self.comp_of[e as usize], self.comp_of[a as usize]);
             if ce != NONE && ce == ca {
                 add(e, self, &mut scope, &mut scope_set, &mut comps_seen);
-            } else if !(scope_set.contains(&e) && scope_set.contains(&a)) && self.is_edge(e, a) {
+            } else if may_rise
+                && !(scope_set.contains(&e) && scope_set.contains(&a))
+                && self.is_edge(e, a)
+            {
                 add(e, self, &mut scope, &mut scope_set, &mut comps_seen);
                 add(a, self, &mut scope, &mut scope_set, &mut comps_seen);
             }
