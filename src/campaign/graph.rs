@@ -450,7 +450,7 @@ impl CampaignGraph {
             }
         }
         // One entry a pair; it may rise if it may on any of its deckies.
-        out.sort_unstable_by(|x, y| (x.0, x.1, !x.2).cmp(&(y.0, y.1, !y.2)));
+        out.sort_unstable_by_key(|x| (x.0, x.1, !x.2));
         out.dedup_by(|later, first| (later.0, later.1) == (first.0, first.1));
         out
     }
