@@ -7,7 +7,8 @@
 //! identity event that names it. The prefix's keys are deleted afterwards.
 //!
 //! Between the two it times a start-up (a second daemon over the stored
-//! state: load, first full clustering pass, reconcile and commit), with the
+//! state: load, first full identity and campaign passes, reconcile and
+//! commit), with the
 //! load and the first pass shown apart from the daemon's own figures.
 //!
 //! Start-up alone over a large store, without paying for its ingest each
@@ -284,18 +285,23 @@ fn startup(
     let started = Instant::now();
     let (mut child, loaded) = spawn_logged_daemon(url, keys)?;
     let mut first_pass_ms = None;
+    // Ready once both layers have passed over the stored state: the
+    // identity pass, then the campaign pass it triggers.
     let mut ready = |c: &mut redis::Connection| {
-        let h: Option<String> = c.get(keys.health("clusterd")).ok();
-        h.and_then(|h| serde_json::from_str::<serde_json::Value>(&h).ok())
-            .is_some_and(|h| {
-                let ready = h["state"] == "running"
-                    && h["ticks"].as_u64().unwrap_or(0) >= 1
-                    && h["pid"] == child.id();
-                if ready {
-                    first_pass_ms = h["last_tick_ms"].as_u64();
-                }
-                ready
-            })
+        let health = |c: &mut redis::Connection, worker: &str| {
+            let h: Option<String> = c.get(keys.health(worker)).ok();
+            h.and_then(|h| serde_json::from_str::<serde_json::Value>(&h).ok())
+                .filter(|h| h["pid"] == child.id() && h["ticks"].as_u64().unwrap_or(0) >= 1)
+        };
+        let Some(identity) = health(c, "clusterer") else {
+            return false;
+        };
+        let ready = health(c, "campaign-clusterer").is_some()
+            && health(c, "clusterd").is_some_and(|h| h["state"] == "running");
+        if ready {
+            first_pass_ms = identity["last_tick_ms"].as_u64();
+        }
+        ready
     };
     while !ready(c) {
         if started.elapsed() > Duration::from_secs(600) {
@@ -314,7 +320,7 @@ fn startup(
         |ms: Option<u64>| ms.map_or("?".to_string(), |ms| format!("{:.2}", ms as f64 / 1000.0));
     let load_ms = loaded.recv_timeout(Duration::from_secs(1)).ok();
     println!(
-        "            repository load {} s, first clustering pass {} s (the daemon's figures; the rest is process start, lease, commit and heartbeat)",
+        "            repository load {} s, first identity pass {} s (the daemon's figures; the rest is the campaign pass, process start, lease, commits and heartbeats)",
         secs(load_ms),
         secs(first_pass_ms)
     );
@@ -374,8 +380,10 @@ fn latency(
     std::thread::sleep(Duration::from_millis(300));
     let mut fresh = Vec::new();
     let total = rate as usize * seconds as usize;
+    // Fresh uuids each run, so a re-run over a kept store times new ones.
+    let run = uuid::Uuid::new_v4().simple().to_string();
     stream_corpus(total, 12, |mut o, _, _| {
-        o.uuid = format!("lat-{}", o.uuid);
+        o.uuid = format!("lat{}-{}", &run[..8], o.uuid);
         fresh.push((o.uuid.clone(), observed_payload(&o).to_string()));
     });
     let mut sent_at: HashMap<String, Instant> = HashMap::with_capacity(total);
