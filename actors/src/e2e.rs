@@ -93,7 +93,7 @@ fn spawn_daemon(url: &str, keys: &Keys) -> Result<std::process::Child, CliError>
         .env("REDIS_URL", url)
         .env("CLUSTERD_KEY_PREFIX", keys.prefix())
         .env("CLUSTERD_HEARTBEAT__INTERVAL_MS", "200")
-        .env("CLUSTERD_INGEST__BATCH", "2000")
+        .env("CLUSTERD_INGEST__BATCH", "10000")
         .env("CLUSTERD_INGEST__BLOCK_MS", "100")
         .env("CLUSTERD_CLUSTERING__DEBOUNCE_MS", "20")
         .env("CLUSTERD_LOG__LEVEL", daemon_log_level())
@@ -114,7 +114,7 @@ fn spawn_logged_daemon(
         .env("REDIS_URL", url)
         .env("CLUSTERD_KEY_PREFIX", keys.prefix())
         .env("CLUSTERD_HEARTBEAT__INTERVAL_MS", "200")
-        .env("CLUSTERD_INGEST__BATCH", "2000")
+        .env("CLUSTERD_INGEST__BATCH", "10000")
         .env("CLUSTERD_INGEST__BLOCK_MS", "100")
         .env("CLUSTERD_CLUSTERING__DEBOUNCE_MS", "20")
         .env("CLUSTERD_LOG__LEVEL", "warn,clusterd::actor=info")
@@ -141,6 +141,17 @@ fn spawn_logged_daemon(
         });
     }
     Ok((child, rx))
+}
+
+/// An error when the benchmarked daemon has exited (rather than waiting for
+/// it until the time limit).
+fn gone(child: &mut std::process::Child, doing: &str) -> Result<(), CliError> {
+    match child.try_wait() {
+        Ok(Some(status)) => Err(CliError::Runtime(anyhow::anyhow!(
+            "the daemon exited ({status}) while {doing}; rerun with CLUSTERD_BENCH_E2E_LOG=info to see why"
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// Benchmark options outside the verb's flags (see the module comment).
@@ -251,6 +262,7 @@ fn ingest(
     let started = Instant::now();
     std::thread::sleep(Duration::from_millis(300));
     while !crate::bus::settled(c, keys, observations as u64) {
+        gone(&mut child, "ingesting the backlog")?;
         if started.elapsed() > Duration::from_secs(600) {
             let _ = child.kill();
             return Err(CliError::Runtime(anyhow::anyhow!(
@@ -287,11 +299,12 @@ fn startup(
     let mut first_pass_ms = None;
     // Ready once both layers have passed over the stored state: the
     // identity pass, then the campaign pass it triggers.
+    let pid = child.id();
     let mut ready = |c: &mut redis::Connection| {
         let health = |c: &mut redis::Connection, worker: &str| {
             let h: Option<String> = c.get(keys.health(worker)).ok();
             h.and_then(|h| serde_json::from_str::<serde_json::Value>(&h).ok())
-                .filter(|h| h["pid"] == child.id() && h["ticks"].as_u64().unwrap_or(0) >= 1)
+                .filter(|h| h["pid"] == pid && h["ticks"].as_u64().unwrap_or(0) >= 1)
         };
         let Some(identity) = health(c, "clusterer") else {
             return false;
@@ -304,6 +317,7 @@ fn startup(
         ready
     };
     while !ready(c) {
+        gone(&mut child, "starting up")?;
         if started.elapsed() > Duration::from_secs(600) {
             let _ = child.kill();
             return Err(CliError::Runtime(anyhow::anyhow!(

@@ -239,7 +239,16 @@ fn poison_entries_are_dead_lettered_while_good_ones_flow() {
     let keys = Keys::new(&prefix.0);
     let daemon = Daemon::start(&prefix.0);
     let mut c = conn();
+    // Thousands of tiny fields: more than one call of the commit script
+    // takes, were they all copied into the dead letter.
+    let names: Vec<String> = (0..6000).map(|i| format!("f{i}")).collect();
+    let mut many: Vec<(&str, Vec<u8>)> = vec![
+        ("topic", b"attacker.observed".to_vec()),
+        ("payload", b"not json".to_vec()),
+    ];
+    many.extend(names.iter().map(|n| (n.as_str(), Vec::new())));
     let poison: Vec<Vec<(&str, Vec<u8>)>> = vec![
+        many,
         vec![
             ("topic", b"attacker.observed".to_vec()),
             ("payload", b"not json".to_vec()),
@@ -305,6 +314,16 @@ fn poison_entries_are_dead_lettered_while_good_ones_flow() {
         let reason: String = e.get("reason").expect("a reason");
         assert!(!reason.is_empty());
     }
+    let dropped: Vec<String> = entries
+        .ids
+        .iter()
+        .filter_map(|e| e.get("orig_fields_dropped"))
+        .collect();
+    assert_eq!(
+        dropped,
+        vec!["5002".to_string()],
+        "6,002 fields, 1,000 kept"
+    );
     let pending: redis::Value = redis::cmd("XPENDING")
         .arg(keys.input())
         .arg("clusterd")
@@ -367,6 +386,54 @@ fn a_stale_leaders_commit_is_refused() {
             .await
             .unwrap();
         assert!(members.contains(&"by-new".to_string()) && !members.contains(&"late".to_string()));
+    });
+}
+
+#[test]
+fn a_commit_with_operations_longer_than_one_script_call_lands_whole() {
+    // A pass over a large backlog adds tens of thousands of members to an
+    // index set in one commit; Redis's Lua unpacks only about 8,000 values.
+    let prefix = Prefix::new("bigcommit");
+    let keys = Keys::new(&prefix.0);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let client = redis::Client::open(URL).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        let lease = Lease {
+            key: keys.leader(),
+            instance: "big".into(),
+            period_ms: 5_000,
+        };
+        assert!(lease.acquire(&mut conn).await.unwrap());
+        let mut sadd = vec![keys.attackers()];
+        sadd.extend((0..20_000).map(|i| format!("m{i}")));
+        let mut hset = vec![keys.attacker("wide")];
+        hset.extend((0..3_000).flat_map(|i| [format!("f{i}"), i.to_string()]));
+        let ops = vec![
+            Op {
+                cmd: "SADD",
+                args: sadd,
+            },
+            Op {
+                cmd: "HSET",
+                args: hset,
+            },
+        ];
+        lease.commit(&mut conn, &ops).await.unwrap();
+        let members: usize = redis::cmd("SCARD")
+            .arg(keys.attackers())
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let fields: usize = redis::cmd("HLEN")
+            .arg(keys.attacker("wide"))
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!((members, fields), (20_000, 3_000));
     });
 }
 

@@ -583,6 +583,9 @@ fn merge_batch(
     (ops, m)
 }
 
+/// Fields of an invalid entry copied into its dead letter.
+const MAX_DEAD_LETTER_FIELDS: usize = 1000;
+
 /// What one input entry amounts to.
 enum Item {
     Good(Box<Observation>),
@@ -629,9 +632,16 @@ fn validate(
         maxlen.to_string(),
         "*".into(),
     ];
-    for (k, v) in &fields {
+    // An entry may carry thousands of tiny fields: the dead letter keeps the
+    // first ones and counts the rest (its XADD is one call of the commit
+    // script, which takes a few thousand arguments at most).
+    for (k, v) in fields.iter().take(MAX_DEAD_LETTER_FIELDS) {
         args.push(format!("orig_{k}"));
         args.push(String::from_utf8_lossy(v).into_owned());
+    }
+    if fields.len() > MAX_DEAD_LETTER_FIELDS {
+        args.push("orig_fields_dropped".to_string());
+        args.push((fields.len() - MAX_DEAD_LETTER_FIELDS).to_string());
     }
     args.extend([
         "entry_id".to_string(),
