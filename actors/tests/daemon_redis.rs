@@ -336,27 +336,36 @@ fn poison_entries_are_dead_lettered_while_good_ones_flow() {
     assert_eq!(daemon.stop(), 0);
 }
 
+/// Runs a future on a fresh single-threaded runtime.
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+async fn async_conn() -> redis::aio::MultiplexedConnection {
+    let client = redis::Client::open(URL).unwrap();
+    client.get_multiplexed_async_connection().await.unwrap()
+}
+
+fn lease(keys: &Keys, instance: &str, period_ms: u64) -> Lease {
+    Lease {
+        key: keys.leader(),
+        instance: instance.into(),
+        period_ms,
+    }
+}
+
 #[test]
 fn a_stale_leaders_commit_is_refused() {
     let prefix = Prefix::new("fence");
     let keys = Keys::new(&prefix.0);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let client = redis::Client::open(URL).unwrap();
-        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-        let old = Lease {
-            key: keys.leader(),
-            instance: "old".into(),
-            period_ms: 300,
-        };
-        let new = Lease {
-            key: keys.leader(),
-            instance: "new".into(),
-            period_ms: 5_000,
-        };
+    block_on(async {
+        let mut conn = async_conn().await;
+        let old = lease(&keys, "old", 300);
+        let new = lease(&keys, "new", 5_000);
         assert!(old.acquire(&mut conn).await.unwrap());
         assert!(
             !new.acquire(&mut conn).await.unwrap(),
@@ -395,18 +404,9 @@ fn a_commit_with_operations_longer_than_one_script_call_lands_whole() {
     // index set in one commit; Redis's Lua unpacks only about 8,000 values.
     let prefix = Prefix::new("bigcommit");
     let keys = Keys::new(&prefix.0);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let client = redis::Client::open(URL).unwrap();
-        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-        let lease = Lease {
-            key: keys.leader(),
-            instance: "big".into(),
-            period_ms: 5_000,
-        };
+    block_on(async {
+        let mut conn = async_conn().await;
+        let lease = lease(&keys, "big", 5_000);
         assert!(lease.acquire(&mut conn).await.unwrap());
         let mut sadd = vec![keys.attackers()];
         sadd.extend((0..20_000).map(|i| format!("m{i}")));
