@@ -17,9 +17,7 @@
 //! is dead-lettered instead of retried forever.
 
 use super::identity_clusterer::Evidence;
-use super::{
-    connect, health, on_restart, Budget, Health, Ping, Restart, SetPaused, Shared, State, WorkError,
-};
+use super::{connect, Health, Lifecycle, Ping, Restart, SetPaused, Shared, WorkError};
 use crate::keys::CONSUMER_GROUP;
 use crate::repository::{observation_op, Op};
 use actix::prelude::*;
@@ -48,13 +46,8 @@ pub struct BusIngest {
     shared: Arc<Shared>,
     consumer: String,
     conns: Option<(MultiplexedConnection, MultiplexedConnection)>,
-    state: State,
-    /// Paused by an operator; survives a restart.
-    paused: bool,
     draining: bool,
-    restarts: u64,
-    budget: Budget,
-    failed: bool,
+    life: Lifecycle,
     /// Read our own pending entries before new ones.
     pending_first: bool,
     last_claim: Option<Instant>,
@@ -74,18 +67,14 @@ pub struct BusIngest {
 
 impl BusIngest {
     pub fn new(shared: Arc<Shared>, consumer: String) -> BusIngest {
-        let budget = Budget::new(&shared.settings);
+        let life = Lifecycle::new(&shared.settings);
         let faults = shared.settings.faults.ingest_failures;
         BusIngest {
             shared,
             consumer,
             conns: None,
-            state: State::Running,
-            paused: false,
             draining: false,
-            restarts: 0,
-            budget,
-            failed: false,
+            life,
             pending_first: true,
             last_claim: None,
             last_lag: None,
@@ -111,13 +100,7 @@ impl Actor for BusIngest {
         async move { super::wait_for_redis(&shared).await }
             .into_actor(self)
             .map(|_, act, ctx| {
-                if matches!(act.state, State::Restarting | State::Degraded) {
-                    act.state = if act.paused {
-                        State::Paused
-                    } else {
-                        State::Running
-                    };
-                }
+                act.life.resume();
                 ctx.notify(Next);
             })
             .wait(ctx);
@@ -126,19 +109,11 @@ impl Actor for BusIngest {
 
 impl Supervised for BusIngest {
     fn restarting(&mut self, _: &mut Context<Self>) {
-        self.state = State::Restarting;
         self.conns = None;
         self.busy_since = None;
         self.in_flight.store(false, Ordering::SeqCst);
         self.committing.store(0, Ordering::SeqCst);
-        let failed = std::mem::take(&mut self.failed);
-        on_restart(
-            &self.shared,
-            WORKER,
-            &mut self.budget,
-            &mut self.restarts,
-            failed,
-        );
+        self.life.restarting(&self.shared, WORKER);
     }
 }
 
@@ -180,7 +155,7 @@ impl Handler<Next> for BusIngest {
         if self.draining {
             return;
         }
-        if self.paused {
+        if self.life.paused {
             ctx.run_later(Duration::from_millis(100), |_, ctx| ctx.notify(Next));
             return;
         }
@@ -271,8 +246,7 @@ impl Handler<Next> for BusIngest {
                             return;
                         }
                         warn!(error = %e, backoff_ms = act.backoff.as_millis() as u64, "ingest failed; restarting bus-ingest");
-                        act.failed = true;
-                        act.state = State::Degraded;
+                        act.life.fail();
                         // Back off before the restart reconnects, so a Redis
                         // that is down is not hammered.
                         let wait = act.backoff;
@@ -305,8 +279,7 @@ impl BusIngest {
                     }
                     Err(e) => {
                         warn!(error = %e, "batch not committed; restarting bus-ingest");
-                        act.failed = true;
-                        act.state = State::Degraded;
+                        act.life.fail();
                         ctx.stop();
                     }
                 }
@@ -676,8 +649,7 @@ impl Handler<SetPaused> for BusIngest {
     type Result = ();
 
     fn handle(&mut self, m: SetPaused, _: &mut Context<Self>) {
-        self.paused = m.0;
-        self.state = if m.0 { State::Paused } else { State::Running };
+        self.life.set_paused(m.0);
     }
 }
 
@@ -698,15 +670,11 @@ impl Handler<Ping> for BusIngest {
         if super::wedged(self.busy_since, &self.shared.settings) {
             return None;
         }
-        Some(health(
-            self.state,
-            self.restarts,
-            &[
-                ("ingested", self.ingested.into()),
-                ("dead_lettered", self.dead_lettered.into()),
-                ("unknown_topics", self.unknown_topics.into()),
-                ("lag", self.lag.into()),
-            ],
-        ))
+        Some(self.life.health(&[
+            ("ingested", self.ingested.into()),
+            ("dead_lettered", self.dead_lettered.into()),
+            ("unknown_topics", self.unknown_topics.into()),
+            ("lag", self.lag.into()),
+        ]))
     }
 }

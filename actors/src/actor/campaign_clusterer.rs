@@ -8,8 +8,7 @@
 
 use super::identity_clusterer::Pass as IdentityPass;
 use super::{
-    cluster_and_commit, health, on_restart, Budget, Health, Ping, Restart, SetPaused, Shared,
-    State, WorkError,
+    cluster_and_commit, Health, Lifecycle, Ping, Restart, SetPaused, Shared, State, WorkError,
 };
 use actix::prelude::*;
 use std::sync::Arc;
@@ -30,12 +29,7 @@ pub struct Pass;
 
 pub struct CampaignClusterer {
     shared: Arc<Shared>,
-    state: State,
-    /// Paused by an operator; survives a restart.
-    paused: bool,
-    restarts: u64,
-    budget: Budget,
-    failed: bool,
+    life: Lifecycle,
     faults: u32,
     ticks: u64,
     last_tick_ms: u64,
@@ -49,15 +43,11 @@ pub struct CampaignClusterer {
 
 impl CampaignClusterer {
     pub fn new(shared: Arc<Shared>) -> CampaignClusterer {
-        let budget = Budget::new(&shared.settings);
+        let life = Lifecycle::new(&shared.settings);
         let faults = shared.settings.faults.campaign_panics;
         CampaignClusterer {
             shared,
-            state: State::Running,
-            paused: false,
-            restarts: 0,
-            budget,
-            failed: false,
+            life,
             faults,
             ticks: 0,
             last_tick_ms: 0,
@@ -103,16 +93,12 @@ impl Actor for CampaignClusterer {
     fn started(&mut self, ctx: &mut Context<Self>) {
         let slow = Duration::from_millis(self.shared.settings.clustering.slow_tick_ms);
         ctx.run_interval(slow, |act, ctx| {
-            if !act.paused {
+            if !act.life.paused {
                 ctx.notify(Pass);
             }
         });
-        if self.state == State::Restarting {
-            self.state = if self.paused {
-                State::Paused
-            } else {
-                State::Running
-            };
+        if self.life.state == State::Restarting {
+            self.life.resume();
             // After a failure the state is invalid: the identity layer
             // reloads it, passes, and then asks us for a pass.
             self.shared.addrs().identity.do_send(IdentityPass);
@@ -122,18 +108,10 @@ impl Actor for CampaignClusterer {
 
 impl Supervised for CampaignClusterer {
     fn restarting(&mut self, _: &mut Context<Self>) {
-        self.state = State::Restarting;
         self.queued = false;
         self.running = 0;
         self.busy_since = None;
-        let failed = std::mem::take(&mut self.failed);
-        on_restart(
-            &self.shared,
-            WORKER,
-            &mut self.budget,
-            &mut self.restarts,
-            failed,
-        );
+        self.life.restarting(&self.shared, WORKER);
     }
 }
 
@@ -142,7 +120,7 @@ impl Handler<IdentitiesSettled> for CampaignClusterer {
 
     fn handle(&mut self, _: IdentitiesSettled, ctx: &mut Context<Self>) {
         self.dirty += 1;
-        if !self.queued && !self.paused {
+        if !self.queued && !self.life.paused {
             self.queued = true;
             ctx.notify(Pass);
         }
@@ -176,7 +154,7 @@ impl Handler<Pass> for CampaignClusterer {
                     // The Publisher failed this commit or an earlier one (it
                     // restarts itself): the next pass reloads first.
                     warn!(error = %e, "pass not committed; passing again after a reload");
-                    if !act.paused {
+                    if !act.life.paused {
                         ctx.notify(Pass);
                     }
                 }
@@ -184,7 +162,7 @@ impl Handler<Pass> for CampaignClusterer {
                     error!(error = %e, "campaign clustering failed; restarting the campaign clusterer");
                     act.shared.check_fenced(e);
                     if !matches!(e, WorkError::Fenced) {
-                        act.failed = true;
+                        act.life.fail();
                         ctx.stop();
                     }
                 }
@@ -198,8 +176,7 @@ impl Handler<SetPaused> for CampaignClusterer {
     type Result = ();
 
     fn handle(&mut self, m: SetPaused, ctx: &mut Context<Self>) {
-        self.paused = m.0;
-        self.state = if m.0 { State::Paused } else { State::Running };
+        self.life.set_paused(m.0);
         if !m.0 && self.dirty > 0 && !self.queued {
             self.queued = true;
             ctx.notify(Pass);
@@ -215,7 +192,7 @@ impl Handler<Restart> for CampaignClusterer {
         async move { shared.engine.lock().await.valid = false }
             .into_actor(self)
             .map(|_, act: &mut Self, ctx: &mut Context<Self>| {
-                act.state = State::Restarting;
+                act.life.state = State::Restarting;
                 ctx.stop()
             })
             .wait(ctx);
@@ -229,14 +206,10 @@ impl Handler<Ping> for CampaignClusterer {
         if super::wedged(self.busy_since, &self.shared.settings) {
             return None;
         }
-        Some(health(
-            self.state,
-            self.restarts,
-            &[
-                ("ticks", self.ticks.into()),
-                ("last_tick_ms", self.last_tick_ms.into()),
-                ("dirty", self.dirty.into()),
-            ],
-        ))
+        Some(self.life.health(&[
+            ("ticks", self.ticks.into()),
+            ("last_tick_ms", self.last_tick_ms.into()),
+            ("dirty", self.dirty.into()),
+        ]))
     }
 }

@@ -8,7 +8,7 @@
 use super::bus_ingest::group_lag;
 use super::heartbeat::{BeatNow, WORKERS};
 use super::identity_clusterer::{Decide, Pass, Reload};
-use super::{on_restart, Budget, Exit, Health, Ping, Restart, SetPaused, Shared, State, WorkError};
+use super::{Exit, Health, Lifecycle, Ping, Restart, SetPaused, Shared, WorkError};
 use crate::control::{self, Action, Command, Rejected};
 use crate::keys::CONSUMER_GROUP;
 use actix::prelude::*;
@@ -23,9 +23,7 @@ pub const WORKER: &str = "control";
 
 pub struct Control {
     shared: Arc<Shared>,
-    state: State,
-    restarts: u64,
-    budget: Budget,
+    life: Lifecycle,
     handled: u64,
     refused: u64,
     busy_since: Option<Instant>,
@@ -33,12 +31,10 @@ pub struct Control {
 
 impl Control {
     pub fn new(shared: Arc<Shared>) -> Control {
-        let budget = Budget::new(&shared.settings);
+        let life = Lifecycle::new(&shared.settings);
         Control {
             shared,
-            state: State::Running,
-            restarts: 0,
-            budget,
+            life,
             handled: 0,
             refused: 0,
             busy_since: None,
@@ -52,7 +48,7 @@ impl Actor for Control {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        self.state = State::Running;
+        self.life.resume();
         let (tx, rx) = mpsc::channel::<Incoming>(64);
         actix_rt::spawn(control::listen(
             self.shared.client.clone(),
@@ -70,15 +66,8 @@ impl Actor for Control {
 
 impl Supervised for Control {
     fn restarting(&mut self, _: &mut Context<Self>) {
-        self.state = State::Restarting;
         self.busy_since = None;
-        on_restart(
-            &self.shared,
-            WORKER,
-            &mut self.budget,
-            &mut self.restarts,
-            false,
-        );
+        self.life.restarting(&self.shared, WORKER);
     }
 }
 
@@ -340,14 +329,10 @@ async fn status(shared: &Arc<Shared>, me: Health) -> Result<Value, WorkError> {
 
 impl Control {
     fn health(&self) -> Health {
-        let mut fields = Map::new();
-        fields.insert("commands".into(), Value::from(self.handled));
-        fields.insert("refused".into(), Value::from(self.refused));
-        Health {
-            state: self.state,
-            restarts: self.restarts,
-            fields,
-        }
+        self.life.health(&[
+            ("commands", self.handled.into()),
+            ("refused", self.refused.into()),
+        ])
     }
 }
 

@@ -4,7 +4,7 @@
 //! does not answer, so its key expires — plus `{p}:health:clusterd` for the
 //! process, which sums the workers' restarts and carries their counters.
 
-use super::{on_restart, Budget, Health, Ping, Restart, Shared, State, WorkError};
+use super::{Health, Lifecycle, Ping, Restart, Shared, State, WorkError};
 use actix::dev::ToEnvelope;
 use actix::prelude::*;
 use serde_json::{Map, Value};
@@ -41,8 +41,7 @@ pub struct Halt;
 
 pub struct Heartbeat {
     shared: Arc<Shared>,
-    restarts: u64,
-    budget: Budget,
+    life: Lifecycle,
     halted: bool,
     /// The last restart count each actor reported.
     known: Arc<Mutex<HashMap<&'static str, u64>>>,
@@ -50,11 +49,10 @@ pub struct Heartbeat {
 
 impl Heartbeat {
     pub fn new(shared: Arc<Shared>) -> Heartbeat {
-        let budget = Budget::new(&shared.settings);
+        let life = Lifecycle::new(&shared.settings);
         Heartbeat {
             shared,
-            restarts: 0,
-            budget,
+            life,
             halted: false,
             known: Arc::default(),
         }
@@ -200,13 +198,7 @@ impl Supervised for Heartbeat {
     fn restarting(&mut self, _: &mut Context<Self>) {
         // Only an operator's `restart` stops this actor (a failed beat is
         // retried at the next interval), so no budget is spent.
-        on_restart(
-            &self.shared,
-            WORKER,
-            &mut self.budget,
-            &mut self.restarts,
-            false,
-        );
+        self.life.restarting(&self.shared, WORKER);
     }
 }
 

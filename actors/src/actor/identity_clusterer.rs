@@ -14,8 +14,8 @@
 
 use super::campaign_clusterer::IdentitiesSettled;
 use super::{
-    cluster_and_commit, commit, health, now_ms, on_restart, Budget, Health, Ping, Restart,
-    SetPaused, Shared, State, WorkError,
+    cluster_and_commit, commit, now_ms, Health, Lifecycle, Ping, Restart, SetPaused, Shared,
+    WorkError,
 };
 use crate::repository::Op;
 use actix::prelude::*;
@@ -68,12 +68,7 @@ pub struct PassReport {
 
 pub struct IdentityClusterer {
     shared: Arc<Shared>,
-    state: State,
-    /// Paused by an operator; survives a restart.
-    paused: bool,
-    restarts: u64,
-    budget: Budget,
-    failed: bool,
+    life: Lifecycle,
     faults: u32,
     ticks: u64,
     last_tick_ms: u64,
@@ -85,15 +80,11 @@ pub struct IdentityClusterer {
 
 impl IdentityClusterer {
     pub fn new(shared: Arc<Shared>) -> IdentityClusterer {
-        let budget = Budget::new(&shared.settings);
+        let life = Lifecycle::new(&shared.settings);
         let faults = shared.settings.faults.clustering_panics;
         IdentityClusterer {
             shared,
-            state: State::Running,
-            paused: false,
-            restarts: 0,
-            budget,
-            failed: false,
+            life,
             faults,
             ticks: 0,
             last_tick_ms: 0,
@@ -105,7 +96,7 @@ impl IdentityClusterer {
     }
 
     fn schedule(&mut self, ctx: &mut Context<Self>) {
-        if self.debounce.is_none() && !self.paused {
+        if self.debounce.is_none() && !self.life.paused {
             let wait = Duration::from_millis(self.shared.settings.clustering.debounce_ms);
             self.debounce = Some(ctx.run_later(wait, |act, ctx| {
                 act.debounce = None;
@@ -151,7 +142,7 @@ impl IdentityClusterer {
                     // The Publisher failed this commit or an earlier one (it
                     // restarts itself): the next pass reloads first.
                     warn!(error = %e, "pass not committed; passing again after a reload");
-                    if !act.paused {
+                    if !act.life.paused {
                         ctx.notify(Pass);
                     }
                 }
@@ -159,7 +150,7 @@ impl IdentityClusterer {
                     error!(error = %e, "identity clustering failed; restarting the clusterer");
                     act.shared.check_fenced(e);
                     if !matches!(e, WorkError::Fenced) {
-                        act.failed = true;
+                        act.life.fail();
                         ctx.stop();
                     }
                 }
@@ -207,7 +198,7 @@ impl Actor for IdentityClusterer {
     fn started(&mut self, ctx: &mut Context<Self>) {
         let slow = Duration::from_millis(self.shared.settings.clustering.slow_tick_ms);
         ctx.run_interval(slow, |act, ctx| {
-            if !act.paused {
+            if !act.life.paused {
                 ctx.notify(Pass);
             }
         });
@@ -217,13 +208,7 @@ impl Actor for IdentityClusterer {
         async move { super::wait_for_redis(&shared).await }
             .into_actor(self)
             .map(|_, act, ctx| {
-                if act.state == State::Restarting {
-                    act.state = if act.paused {
-                        State::Paused
-                    } else {
-                        State::Running
-                    };
-                }
+                act.life.resume();
                 ctx.notify(Pass);
             })
             .wait(ctx);
@@ -232,18 +217,10 @@ impl Actor for IdentityClusterer {
 
 impl Supervised for IdentityClusterer {
     fn restarting(&mut self, _: &mut Context<Self>) {
-        self.state = State::Restarting;
         self.debounce = None;
         self.running = 0;
         self.busy_since = None;
-        let failed = std::mem::take(&mut self.failed);
-        on_restart(
-            &self.shared,
-            WORKER,
-            &mut self.budget,
-            &mut self.restarts,
-            failed,
-        );
+        self.life.restarting(&self.shared, WORKER);
     }
 }
 
@@ -343,8 +320,7 @@ impl Handler<SetPaused> for IdentityClusterer {
     type Result = ();
 
     fn handle(&mut self, m: SetPaused, ctx: &mut Context<Self>) {
-        self.paused = m.0;
-        self.state = if m.0 { State::Paused } else { State::Running };
+        self.life.set_paused(m.0);
         if !m.0 && self.dirty > 0 {
             self.schedule(ctx);
         }
@@ -374,14 +350,10 @@ impl Handler<Ping> for IdentityClusterer {
         if let Ok(e) = self.shared.engine.try_lock() {
             self.dirty = e.store.changed_observations.len();
         }
-        Some(health(
-            self.state,
-            self.restarts,
-            &[
-                ("ticks", self.ticks.into()),
-                ("last_tick_ms", self.last_tick_ms.into()),
-                ("dirty", self.dirty.into()),
-            ],
-        ))
+        Some(self.life.health(&[
+            ("ticks", self.ticks.into()),
+            ("last_tick_ms", self.last_tick_ms.into()),
+            ("dirty", self.dirty.into()),
+        ]))
     }
 }

@@ -360,29 +360,92 @@ impl Budget {
     }
 }
 
-/// The bookkeeping every supervised actor does when it is restarted: count
-/// it, and escalate to a process exit when the budget is spent. `failed` is
-/// false for an operator-requested restart, which does not spend budget.
-pub fn on_restart(
-    shared: &Shared,
-    worker: &'static str,
-    budget: &mut Budget,
-    restarts: &mut u64,
+/// An actor's supervision state: what its heartbeat reports (state,
+/// restarts), the operator's pause, and its restart budget. Every actor
+/// keeps one and goes through it when it fails, restarts, resumes, pauses
+/// or answers a ping.
+#[derive(Debug)]
+pub struct Lifecycle {
+    pub state: State,
+    /// Paused by an operator; survives a restart.
+    pub paused: bool,
+    pub restarts: u64,
+    budget: Budget,
+    /// The stop in progress is a failure (spends budget), not an
+    /// operator's `restart`.
     failed: bool,
-) {
-    *restarts += 1;
-    if failed && !budget.spend() {
-        error!(
-            worker,
-            restarts = budget.spent(),
-            "restart budget spent; exiting so the service manager restarts the daemon"
-        );
-        shared.exit(Exit::Budget {
-            worker,
-            restarts: budget.spent(),
-        });
-    } else {
-        info!(worker, restarts = *restarts, "restarting");
+}
+
+impl Lifecycle {
+    pub fn new(settings: &Settings) -> Lifecycle {
+        Lifecycle {
+            state: State::Running,
+            paused: false,
+            restarts: 0,
+            budget: Budget::new(settings),
+            failed: false,
+        }
+    }
+
+    /// The work failed: degraded until the restart that follows.
+    pub fn fail(&mut self) {
+        self.failed = true;
+        self.state = State::Degraded;
+    }
+
+    /// Called from `Supervised::restarting`: counts the restart, and when it
+    /// follows a failure spends budget — past the budget the process exits
+    /// so the service manager restarts the daemon.
+    pub fn restarting(&mut self, shared: &Shared, worker: &'static str) {
+        self.state = State::Restarting;
+        self.restarts += 1;
+        let budget = &mut self.budget;
+        if std::mem::take(&mut self.failed) && !budget.spend() {
+            error!(
+                worker,
+                restarts = budget.spent(),
+                "restart budget spent; exiting so the service manager restarts the daemon"
+            );
+            shared.exit(Exit::Budget {
+                worker,
+                restarts: budget.spent(),
+            });
+        } else {
+            info!(worker, restarts = self.restarts, "restarting");
+        }
+    }
+
+    /// Working again after a restart (or a failure): running, or paused if
+    /// an operator paused it.
+    pub fn resume(&mut self) {
+        if matches!(self.state, State::Restarting | State::Degraded) {
+            self.state = if self.paused {
+                State::Paused
+            } else {
+                State::Running
+            };
+        }
+    }
+
+    pub fn set_paused(&mut self, paused: bool) {
+        self.paused = paused;
+        self.state = if paused {
+            State::Paused
+        } else {
+            State::Running
+        };
+    }
+
+    /// The heartbeat answer, with role-specific fields.
+    pub fn health(&self, fields: &[(&str, Value)]) -> Health {
+        Health {
+            state: self.state,
+            restarts: self.restarts,
+            fields: fields
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+        }
     }
 }
 
@@ -531,16 +594,4 @@ pub async fn cluster_and_commit(
         "clustering pass"
     );
     Ok(written)
-}
-
-/// The fields of a heartbeat answer from name/value pairs.
-pub fn health(state: State, restarts: u64, fields: &[(&str, Value)]) -> Health {
-    Health {
-        state,
-        restarts,
-        fields: fields
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.clone()))
-            .collect(),
-    }
 }

@@ -12,7 +12,7 @@
 //! generation is refused ([`WorkError::Stale`]) until the engine has been
 //! reloaded from Redis.
 
-use super::{connect, health, on_restart, Budget, Health, Ping, Restart, Shared, State, WorkError};
+use super::{connect, Health, Lifecycle, Ping, Restart, Shared, WorkError};
 use crate::lease::CommitError;
 use crate::repository::Op;
 use actix::prelude::*;
@@ -41,10 +41,7 @@ pub struct Barrier;
 pub struct Publisher {
     shared: Arc<Shared>,
     conn: Option<MultiplexedConnection>,
-    state: State,
-    restarts: u64,
-    budget: Budget,
-    failed: bool,
+    life: Lifecycle,
     commits: u64,
     events: u64,
     last_commit_ms: u64,
@@ -57,15 +54,12 @@ pub struct Publisher {
 
 impl Publisher {
     pub fn new(shared: Arc<Shared>) -> Publisher {
-        let budget = Budget::new(&shared.settings);
+        let life = Lifecycle::new(&shared.settings);
         let shared_faults = shared.settings.faults.commit_failures;
         Publisher {
             shared,
             conn: None,
-            state: State::Running,
-            restarts: 0,
-            budget,
-            failed: false,
+            life,
             commits: 0,
             events: 0,
             last_commit_ms: 0,
@@ -80,7 +74,7 @@ impl Actor for Publisher {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        self.state = State::Running;
+        self.life.resume();
         // Enqueue order is commit order only while the mailbox has room;
         // producers each await their own commit, so a few are ever queued.
         ctx.set_mailbox_capacity(1024);
@@ -89,17 +83,9 @@ impl Actor for Publisher {
 
 impl Supervised for Publisher {
     fn restarting(&mut self, _: &mut Context<Self>) {
-        self.state = State::Restarting;
         self.conn = None;
         self.busy_since = None;
-        let failed = std::mem::take(&mut self.failed);
-        on_restart(
-            &self.shared,
-            WORKER,
-            &mut self.budget,
-            &mut self.restarts,
-            failed,
-        );
+        self.life.restarting(&self.shared, WORKER);
     }
 }
 
@@ -165,7 +151,7 @@ impl Handler<Commit> for Publisher {
                     act.shared.check_fenced(&e);
                     if !matches!(e, WorkError::Fenced) {
                         // A lost connection: reconnect through a restart.
-                        act.failed = true;
+                        act.life.fail();
                         ctx.stop();
                     }
                     Err(WorkError::Commit(e.to_string()))
@@ -188,16 +174,12 @@ impl Handler<Ping> for Publisher {
         if super::wedged(self.busy_since, &self.shared.settings) {
             return None;
         }
-        Some(health(
-            self.state,
-            self.restarts,
-            &[
-                ("commits", self.commits.into()),
-                ("events_published", self.events.into()),
-                ("last_commit_ms", self.last_commit_ms.into()),
-                ("refused", self.refused.into()),
-            ],
-        ))
+        Some(self.life.health(&[
+            ("commits", self.commits.into()),
+            ("events_published", self.events.into()),
+            ("last_commit_ms", self.last_commit_ms.into()),
+            ("refused", self.refused.into()),
+        ]))
     }
 }
 
