@@ -86,18 +86,25 @@ fn daemon_log_level() -> String {
         .unwrap_or_else(|| "warn".into())
 }
 
-fn spawn_daemon(url: &str, keys: &Keys) -> Result<std::process::Child, CliError> {
+/// `clusterd run` on the benchmark's prefix, with the benchmark's settings
+/// (README: large batches, a short debounce, frequent heartbeats).
+fn daemon_command(url: &str, keys: &Keys) -> Result<Command, CliError> {
     let exe = std::env::current_exe().context("locating clusterd")?;
-    Ok(Command::new(exe)
-        .arg("run")
+    let mut cmd = Command::new(exe);
+    cmd.arg("run")
         .env("REDIS_URL", url)
         .env("CLUSTERD_KEY_PREFIX", keys.prefix())
         .env("CLUSTERD_HEARTBEAT__INTERVAL_MS", "200")
         .env("CLUSTERD_INGEST__BATCH", "10000")
         .env("CLUSTERD_INGEST__BLOCK_MS", "100")
         .env("CLUSTERD_CLUSTERING__DEBOUNCE_MS", "20")
+        .stdout(Stdio::null());
+    Ok(cmd)
+}
+
+fn spawn_daemon(url: &str, keys: &Keys) -> Result<std::process::Child, CliError> {
+    Ok(daemon_command(url, keys)?
         .env("CLUSTERD_LOG__LEVEL", daemon_log_level())
-        .stdout(Stdio::null())
         .spawn()
         .context("starting clusterd run")?)
 }
@@ -108,18 +115,9 @@ fn spawn_logged_daemon(
     url: &str,
     keys: &Keys,
 ) -> Result<(std::process::Child, mpsc::Receiver<u64>), CliError> {
-    let exe = std::env::current_exe().context("locating clusterd")?;
-    let mut child = Command::new(exe)
-        .arg("run")
-        .env("REDIS_URL", url)
-        .env("CLUSTERD_KEY_PREFIX", keys.prefix())
-        .env("CLUSTERD_HEARTBEAT__INTERVAL_MS", "200")
-        .env("CLUSTERD_INGEST__BATCH", "10000")
-        .env("CLUSTERD_INGEST__BLOCK_MS", "100")
-        .env("CLUSTERD_CLUSTERING__DEBOUNCE_MS", "20")
+    let mut child = daemon_command(url, keys)?
         .env("CLUSTERD_LOG__LEVEL", "warn,clusterd::actor=info")
         .env("CLUSTERD_LOG__FORMAT", "json")
-        .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .context("starting clusterd run")?;

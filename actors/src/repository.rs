@@ -164,7 +164,14 @@ pub fn journal_ops(keys: &Keys, j: &Journal, maxlen: u64, now: Millis) -> Vec<Op
 /// `SADD` of its set; a set that any other command of the commit touches is
 /// left exactly as it was.
 pub fn coalesce_set_adds(ops: Vec<Op>) -> Vec<Op> {
-    let touched: BTreeSet<&str> = ops
+    // The sets added to (a handful: the index sets), then those of them that
+    // any other command touches.
+    let sets: BTreeSet<&str> = ops
+        .iter()
+        .filter(|o| o.cmd == "SADD")
+        .filter_map(|o| o.args.first().map(String::as_str))
+        .collect();
+    let keep: BTreeSet<String> = ops
         .iter()
         .filter(|o| o.cmd != "SADD")
         .flat_map(|o| {
@@ -173,15 +180,8 @@ pub fn coalesce_set_adds(ops: Vec<Op>) -> Vec<Op> {
             } else {
                 &o.args[..o.args.len().min(1)]
             };
-            keys.iter().map(String::as_str)
+            keys.iter().filter(|k| sets.contains(k.as_str())).cloned()
         })
-        .collect();
-    let keep: BTreeSet<String> = ops
-        .iter()
-        .filter(|o| o.cmd == "SADD")
-        .filter_map(|o| o.args.first())
-        .filter(|k| touched.contains(k.as_str()))
-        .cloned()
         .collect();
     let mut out: Vec<Op> = Vec::with_capacity(ops.len());
     let mut first: BTreeMap<String, usize> = BTreeMap::new();
