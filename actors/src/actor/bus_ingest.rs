@@ -231,15 +231,7 @@ impl Handler<Next> for BusIngest {
                         act.unknown_topics += b.unknown_topics;
                         ctx.notify(Next);
                     }
-                    Err(e @ (WorkError::Stale | WorkError::Commit(_))) => {
-                        // The Publisher failed this commit or an earlier one
-                        // (it restarts itself), so the batch was not written
-                        // or acked: read it again (as pending) once the
-                        // engine is reloaded.
-                        warn!(error = %e, "batch not committed; reading it again");
-                        act.pending_first = true;
-                        ctx.notify(Next);
-                    }
+                    // A batch's commit is awaited apart (`await_commit`).
                     Err(e) => {
                         act.shared.check_fenced(&e);
                         if matches!(e, WorkError::Fenced) {
