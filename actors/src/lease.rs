@@ -1,65 +1,35 @@
 //! The leader lease (`{p}:leader`, SPEC §2) and the fenced commit: every
-//! write of the daemon goes through one Lua script that first checks that
-//! this instance still holds the lease, then applies all its operations —
-//! atomically, so a change never lands without its events, and a paused old
-//! leader that wakes up is refused by Redis itself.
+//! write of the daemon is one MULTI/EXEC transaction that Redis runs only if
+//! this instance still holds the lease — atomically, so a change never lands
+//! without its events, and a paused old leader that wakes up is refused by
+//! Redis itself.
+//!
+//! The fence is a second key, `{p}:leader:fence`, set to the holder's
+//! instance id by the same script that takes the lease and touched by
+//! nothing else (renewals extend `{p}:leader` only). A commit WATCHes the
+//! fence, checks that both keys name this instance, then sends the
+//! transaction: if another instance took the lease in between, the fence
+//! moved and Redis discards the whole transaction. The transaction is
+//! plain commands rather than a Lua script because Redis copies and
+//! interns every argument of a script into Lua strings, which cost as much
+//! as the writes themselves (a batch carries tens of thousands of them).
+//! WATCH belongs to a connection, so a commit needs a connection that no
+//! one else uses while it runs (the Publisher's own).
 
 use crate::repository::Op;
 use redis::aio::MultiplexedConnection;
+use std::future::Future;
 
-/// Operations the commit script accepts (anything else is refused).
+/// Operations a commit may carry.
 const ALLOWED: &[&str] = &["HSET", "SADD", "XADD", "XACK", "HDEL", "SREM", "DEL"];
 
-/// Most arguments the commit script hands to one `redis.call`: Redis's Lua
-/// unpacks at most about 8,000 values at once, and a batch acks, and a pass
-/// adds to an index set, far more than that. Longer variadic operations are
-/// sent as several calls (the same writes: the script is atomic).
-pub const MAX_CALL_ARGS: usize = 1000;
-
-/// How a variadic operation splits: the leading arguments every piece
-/// repeats, and the step its remaining arguments come in (HSET's field/value
-/// pairs stay whole). `None`: not split (XADD's arguments are one entry).
-fn split_shape(cmd: &str) -> Option<(usize, usize)> {
-    match cmd {
-        "SADD" | "SREM" | "HDEL" => Some((1, 1)),
-        "XACK" => Some((2, 1)),
-        "DEL" => Some((0, 1)),
-        "HSET" => Some((1, 2)),
-        _ => None,
-    }
-}
-
-/// The calls `op` is sent as: its arguments whole, or in pieces of at most
-/// [`MAX_CALL_ARGS`], each with the repeated leading arguments.
-fn calls(op: &Op) -> impl Iterator<Item = (&[String], &[String])> {
-    let (head, rest, per) = match split_shape(op.cmd) {
-        Some((prefix, step)) if op.args.len() > MAX_CALL_ARGS && op.args.len() > prefix => {
-            let (head, rest) = op.args.split_at(prefix);
-            (head, rest, (MAX_CALL_ARGS - prefix) / step * step)
-        }
-        _ => (&op.args[..0], &op.args[..], op.args.len().max(1)),
-    };
-    rest.chunks(per).map(move |piece| (head, piece))
-}
-
-const COMMIT_LUA: &str = r#"
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then
-  return redis.error_reply('FENCED this instance does not hold the lease')
+/// Takes the lease and moves the fence to the new holder, atomically.
+const ACQUIRE_LUA: &str = r#"
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  redis.call('SET', KEYS[2], ARGV[1])
+  return 1
 end
-local allowed = {HSET=true, SADD=true, XADD=true, XACK=true, HDEL=true, SREM=true, DEL=true}
-local i = 2
-local n = 0
-while i <= #ARGV do
-  local cmd = ARGV[i]
-  local count = tonumber(ARGV[i + 1])
-  if not allowed[cmd] or count == nil then
-    return redis.error_reply('BADOP ' .. tostring(cmd))
-  end
-  redis.call(cmd, unpack(ARGV, i + 2, i + 1 + count))
-  i = i + 2 + count
-  n = n + 1
-end
-return n
+return 0
 "#;
 
 const RENEW_LUA: &str = r#"
@@ -95,20 +65,25 @@ pub struct Lease {
 }
 
 impl Lease {
-    /// Tries to take the lease (SET NX PX). True when held.
+    /// The fence key: names the instance that took the lease last.
+    pub fn fence_key(&self) -> String {
+        format!("{}:fence", self.key)
+    }
+
+    /// Tries to take the lease (SET NX PX) and, when taken, moves the fence
+    /// to this instance. True when held.
     pub async fn acquire(
         &self,
         conn: &mut MultiplexedConnection,
     ) -> Result<bool, redis::RedisError> {
-        let r: Option<String> = redis::cmd("SET")
-            .arg(&self.key)
+        let n: i64 = redis::Script::new(ACQUIRE_LUA)
+            .key(&self.key)
+            .key(self.fence_key())
             .arg(&self.instance)
-            .arg("NX")
-            .arg("PX")
             .arg(self.period_ms)
-            .query_async(conn)
+            .invoke_async(conn)
             .await?;
-        Ok(r.is_some())
+        Ok(n == 1)
     }
 
     /// Extends the lease if still held. True when held.
@@ -132,107 +107,74 @@ impl Lease {
         Ok(())
     }
 
-    /// Applies `ops` atomically if and only if the lease is held.
-    ///
-    /// The script call is packed straight into one command buffer
-    /// (EVALSHA; on NOSCRIPT the script is loaded and the same command sent
-    /// again): a batch carries tens of thousands of arguments, and copying
-    /// each into its own allocation first cost more than Redis running it.
+    /// Applies `ops` atomically if and only if the lease is held; returns
+    /// how many operations were applied. `conn` must not be used by anyone
+    /// else until this returns (it WATCHes the fence).
     pub async fn commit(
         &self,
         conn: &mut MultiplexedConnection,
         ops: &[Op],
     ) -> Result<usize, CommitError> {
+        self.commit_checked(conn, ops, || async {}).await
+    }
+
+    /// [`Lease::commit`], running `between` after the lease check and
+    /// before the transaction is sent (tests take the lease over there).
+    pub async fn commit_checked<F, Fut>(
+        &self,
+        conn: &mut MultiplexedConnection,
+        ops: &[Op],
+        between: F,
+    ) -> Result<usize, CommitError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = ()>,
+    {
         if ops.is_empty() {
             return Ok(0);
         }
-        let script = commit_script();
-        let (count, bytes) = ops.iter().fold((4, 64), |(n, b), op| {
-            let b = b + op.cmd.len() + 20 + op.args.iter().map(String::len).sum::<usize>();
-            (n + 2 + op.args.len(), b)
-        });
-        let mut cmd = redis::Cmd::with_capacity(count + 1, bytes + self.key.len() + 64);
-        cmd.arg("EVALSHA")
-            .arg(script.get_hash())
-            .arg(1)
+        let tx = transaction(ops);
+        let fence = self.fence_key();
+        let (holder, fenced_by): (Option<String>, Option<String>) = redis::pipe()
+            .cmd("WATCH")
+            .arg(&fence)
+            .ignore()
+            .cmd("GET")
             .arg(&self.key)
-            .arg(&self.instance);
-        for op in ops {
-            debug_assert!(ALLOWED.contains(&op.cmd));
-            if op.args.is_empty() {
-                cmd.arg(op.cmd).arg(0);
-            }
-            for (head, piece) in calls(op) {
-                cmd.arg(op.cmd).arg(head.len() + piece.len());
-                for a in head.iter().chain(piece) {
-                    cmd.arg(a.as_str());
-                }
-            }
+            .cmd("GET")
+            .arg(&fence)
+            .query_async(conn)
+            .await?;
+        let mine = Some(self.instance.as_str());
+        if holder.as_deref() != mine || fenced_by.as_deref() != mine {
+            redis::cmd("UNWATCH").query_async::<()>(conn).await?;
+            return Err(CommitError::Fenced);
         }
-        let mut r = cmd.query_async::<i64>(conn).await;
-        if matches!(&r, Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript))
-        {
-            script.prepare_invoke().load_async(conn).await?;
-            r = cmd.query_async::<i64>(conn).await;
-        }
-        match r {
-            Ok(n) => Ok(n as usize),
-            Err(e) if e.code() == Some("FENCED") || e.to_string().contains("FENCED") => {
-                Err(CommitError::Fenced)
-            }
-            Err(e) => Err(CommitError::Redis(e)),
+        between().await;
+        // EXEC answers nil when the fence moved after WATCH: another
+        // instance took the lease, and Redis applied none of it.
+        let applied: Option<redis::Value> = tx.query_async(conn).await?;
+        match applied {
+            Some(_) => Ok(ops.len()),
+            None => Err(CommitError::Fenced),
         }
     }
 }
 
-/// The commit script (its hash is computed once).
-fn commit_script() -> &'static redis::Script {
-    static SCRIPT: std::sync::OnceLock<redis::Script> = std::sync::OnceLock::new();
-    SCRIPT.get_or_init(|| redis::Script::new(COMMIT_LUA))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn op(cmd: &'static str, args: impl IntoIterator<Item = String>) -> Op {
-        Op {
-            cmd,
-            args: args.into_iter().collect(),
+/// The operations as one MULTI/EXEC pipeline, each command built in a
+/// buffer sized up front (a batch carries tens of thousands of arguments).
+fn transaction(ops: &[Op]) -> redis::Pipeline {
+    let mut tx = redis::pipe();
+    tx.atomic();
+    for op in ops {
+        debug_assert!(ALLOWED.contains(&op.cmd), "{} in a commit", op.cmd);
+        let bytes = op.cmd.len() + op.args.iter().map(String::len).sum::<usize>();
+        let mut cmd = redis::Cmd::with_capacity(op.args.len() + 1, bytes);
+        cmd.arg(op.cmd);
+        for a in &op.args {
+            cmd.arg(a.as_str());
         }
+        tx.add_command(cmd).ignore();
     }
-
-    #[test]
-    fn long_variadic_operations_are_sent_as_bounded_calls_with_their_keys() {
-        let members = (0..2500).map(|i| format!("m{i}"));
-        let sadd = op("SADD", std::iter::once("set".to_string()).chain(members));
-        let pieces: Vec<_> = calls(&sadd).collect();
-        assert_eq!(pieces.len(), 3);
-        for (head, piece) in &pieces {
-            assert_eq!(head, &["set".to_string()]);
-            assert!(head.len() + piece.len() <= MAX_CALL_ARGS);
-        }
-        let sent: Vec<&String> = pieces.iter().flat_map(|(_, p)| p.iter()).collect();
-        assert_eq!(sent.len(), 2500);
-        assert_eq!(sent[0], "m0");
-        assert_eq!(sent[2499], "m2499");
-
-        // XACK keeps key and group; HSET keeps field/value pairs whole.
-        let ids = (0..1500).map(|i| format!("{i}-0"));
-        let xack = op(
-            "XACK",
-            ["s".to_string(), "g".to_string()].into_iter().chain(ids),
-        );
-        assert!(calls(&xack).all(|(h, _)| h == ["s".to_string(), "g".to_string()]));
-        let pairs = (0..1200).flat_map(|i| [format!("f{i}"), format!("v{i}")]);
-        let hset = op("HSET", std::iter::once("h".to_string()).chain(pairs));
-        assert!(calls(&hset).all(|(h, p)| h.len() == 1 && p.len() % 2 == 0));
-        assert_eq!(calls(&hset).map(|(_, p)| p.len()).sum::<usize>(), 2400);
-
-        // Short operations, and XADD of any length, go whole.
-        let short = op("SADD", ["set".to_string(), "a".to_string()]);
-        assert_eq!(calls(&short).count(), 1);
-        let xadd = op("XADD", (0..3000).map(|i| i.to_string()));
-        assert_eq!(calls(&xadd).count(), 1);
-    }
+    tx
 }

@@ -12,7 +12,7 @@
 //! cli.rs         the verbs and their flags (clap)
 //! settings.rs    configuration: embedded defaults, file and environment overlays
 //! keys.rs        every Redis key name, from the prefix
-//! lease.rs       leader lease and the fenced commit script (all writes)
+//! lease.rs       leader lease and the fenced commit transaction (all writes)
 //! repository.rs  rows → write operations; loading the whole store at start
 //! daemon.rs      `run`: wiring — lease, the six supervised actors, graceful stop
 //! actor/         one file per actor (SPEC §2) and what they share:

@@ -1,5 +1,5 @@
 //! The Redis repository: how the store's rows are written (as a batch of
-//! write operations that the fenced commit script applies atomically, SPEC
+//! write operations that the fenced commit applies atomically, SPEC
 //! §2, §5) and how the whole store is loaded back at start.
 
 use crate::keys::Keys;
@@ -158,8 +158,8 @@ pub fn journal_ops(keys: &Keys, j: &Journal, maxlen: u64, now: Millis) -> Vec<Op
 }
 
 /// Merges the `SADD`s of one commit to the same set into one call (a batch
-/// adds thousands of members to the index sets one by one, and each call in
-/// the commit script costs Redis about as much as the work it does).
+/// adds thousands of members to the index sets one by one, and each command
+/// of a transaction costs Redis about as much as the work it does).
 /// Commands on different keys commute, so a member may move to an earlier
 /// `SADD` of its set; a set that any other command of the commit touches is
 /// left exactly as it was.

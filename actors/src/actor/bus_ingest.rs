@@ -1,9 +1,9 @@
 //! BusIngest: reads `{p}:stream:attacker` through the `clusterd` consumer
 //! group on its own blocking-read connection, validates each entry, merges
 //! the evidence into the store, writes the changed observation hashes,
-//! dead-letters what cannot be used and acks — in one fenced script, so
+//! dead-letters what cannot be used and acks — in one fenced transaction, so
 //! nothing is acked before it is written — then tells the IdentityClusterer
-//! how much changed. The script goes through the Publisher, handed over
+//! how much changed. The commit goes through the Publisher, handed over
 //! while the engine is held (so it lands before any pass that saw the
 //! batch) and awaited apart: the next batch is read and validated while
 //! Redis applies this one. A batch whose commit fails, or is refused
@@ -598,8 +598,8 @@ fn validate(
         "*".into(),
     ];
     // An entry may carry thousands of tiny fields: the dead letter keeps the
-    // first ones and counts the rest (its XADD is one call of the commit
-    // script, which takes a few thousand arguments at most).
+    // first ones and counts the rest, so a hostile entry cannot make its
+    // dead letter (and the commit that carries it) arbitrarily wide.
     for (k, v) in fields.iter().take(MAX_DEAD_LETTER_FIELDS) {
         args.push(format!("orig_{k}"));
         args.push(String::from_utf8_lossy(v).into_owned());

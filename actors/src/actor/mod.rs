@@ -5,7 +5,7 @@
 //!                             │ (merge, commit,         │ (pass on a blocking thread)           │
 //!                             │  ack)                   └────────Commit──► Publisher ◄──Commit──┘
 //!  {p}:control ──► Control ──Pause/Resume/Pass/Reload/Decide/Restart──► the others      (outbox: rows + events,
-//!  Heartbeat ──Ping──► every actor; writes {p}:health:* for those that answer            one fenced script)
+//!  Heartbeat ──Ping──► every actor; writes {p}:health:* for those that answer            one fenced MULTI/EXEC)
 //! ```
 //!
 //! Every actor runs under an actix `Supervisor` on the system thread. An
@@ -57,7 +57,7 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// The redis pool for short ordinary commands (heartbeats, replies, status,
 /// lease renewal). Its connections keep redis-rs's 500 ms response timeout,
-/// so long work (blocking reads, commit scripts, loading) uses dedicated
+/// so long work (blocking reads, commits, loading) uses dedicated
 /// connections made by [`connect`].
 pub type Pool = bb8::Pool<bb8_redis::RedisConnectionManager>;
 

@@ -1,9 +1,10 @@
 //! Publisher: the outbox. Every change set of the clusterers (rows,
 //! assignments, decisions) and the lifecycle events that announce it are
-//! written in one fenced script, so an event never goes out without its
-//! change and a stale leader is refused by Redis itself. Commits are applied
-//! one at a time, in the order they arrive, on the publisher's own
-//! connection (a large script may run longer than the pool's timeout).
+//! written in one fenced MULTI/EXEC transaction, so an event never goes out
+//! without its change and a stale leader is refused by Redis itself.
+//! Commits are applied one at a time, in the order they arrive, on the
+//! publisher's own connection: the fence is a WATCH, which belongs to the
+//! connection, and a large commit may take longer than the pool's timeout.
 //!
 //! Producers enqueue while they hold the engine and await the result after
 //! releasing it, so Redis applies one change set while the next is being
