@@ -258,7 +258,7 @@ impl SettledStore {
             timings: self.store.timings,
             journal: journal_time,
             events: journal.events.len(),
-            identity_rows: journal.identities.len(),
+            identity_rows: journal.identities.len() + journal.identity_campaigns.len(),
             campaign_rows: journal.campaigns.len(),
         };
         drop(journal);

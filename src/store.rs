@@ -126,6 +126,10 @@ pub struct Journal {
     pub observation_identity: BTreeMap<String, String>,
     /// Identity rows created or changed (the whole row).
     pub identities: BTreeMap<String, IdentityRow>,
+    /// Identities whose direct campaign is all that changed (a campaign
+    /// pass): the new `campaign_id` and `updated_at`, written without
+    /// rewriting the rest of the row.
+    pub identity_campaigns: BTreeMap<String, (String, Millis)>,
     /// Campaign rows created or changed.
     pub campaigns: BTreeMap<String, CampaignRow>,
     /// Events in publication order.
@@ -136,6 +140,7 @@ impl Journal {
     pub fn is_empty(&self) -> bool {
         self.observation_identity.is_empty()
             && self.identities.is_empty()
+            && self.identity_campaigns.is_empty()
             && self.campaigns.is_empty()
             && self.events.is_empty()
     }

@@ -157,3 +157,55 @@ fn rows_after_passes_equal_rows_of_a_full_pass() {
         }
     }
 }
+
+#[test]
+fn a_campaign_pass_journals_assignments_alone_unless_the_whole_row_is_pending() {
+    let settled = SettledStore::new(1_000, 5);
+    let observations = settled.store.observations.clone();
+    let run = |take_between: bool| {
+        let mut store = Store {
+            observations: observations.clone(),
+            ..Default::default()
+        };
+        let mut n = 0u64;
+        let mut new_id = || {
+            n += 1;
+            format!("id-{n:08}")
+        };
+        let mut ctx = TickContext {
+            now: 7,
+            new_id: &mut new_id,
+        };
+        ConnectedComponents::new(IdentityWeights::default())
+            .unwrap()
+            .tick(&mut store, &mut ctx)
+            .unwrap();
+        if take_between {
+            store.take_journal();
+        }
+        CampaignComponents::new(CampaignWeights::default())
+            .unwrap()
+            .tick(&mut store, &mut ctx)
+            .unwrap();
+        store
+    };
+    // Identity rows already committed: the campaign pass journals only the
+    // assignments, and they match the rows in memory.
+    let mut store = run(true);
+    let journal = store.take_journal();
+    assert!(journal.identities.is_empty());
+    assert!(!journal.identity_campaigns.is_empty());
+    for (identity, (campaign, at)) in &journal.identity_campaigns {
+        let row = &store.identities[identity];
+        assert_eq!(row.campaign_id.as_ref(), Some(campaign));
+        assert_eq!(row.updated_at, *at);
+    }
+    // Identity rows still pending: they are written whole, campaign included.
+    let mut store = run(false);
+    let journal = store.take_journal();
+    assert!(journal.identity_campaigns.is_empty());
+    assert!(!journal.identities.is_empty());
+    for (identity, row) in &journal.identities {
+        assert_eq!(row, &store.identities[identity]);
+    }
+}

@@ -144,6 +144,18 @@ pub fn journal_ops(keys: &Keys, j: &Journal, maxlen: u64, now: Millis) -> Vec<Op
             args: vec![keys.identities(), r.uuid.clone()],
         });
     }
+    for (identity, (campaign, at)) in &j.identity_campaigns {
+        ops.push(Op {
+            cmd: "HSET",
+            args: vec![
+                keys.identity(identity),
+                "campaign_id".into(),
+                campaign.clone(),
+                "updated_at".into(),
+                format_timestamp(*at),
+            ],
+        });
+    }
     for r in j.campaigns.values() {
         let mut args = vec![keys.campaign(&r.uuid)];
         args.extend(campaign_fields(r));
@@ -577,6 +589,47 @@ mod tests {
             cmd,
             args: args.iter().map(|a| a.to_string()).collect(),
         }
+    }
+
+    #[test]
+    fn a_campaign_assignment_alone_writes_two_fields_and_a_whole_row_follows_it() {
+        let keys = Keys::new("t");
+        let mut j = Journal::default();
+        j.identity_campaigns
+            .insert("id-1".into(), ("camp-1".into(), 1_700_000_000_000));
+        let row = IdentityRow {
+            uuid: "id-2".into(),
+            campaign_id: Some("camp-2".into()),
+            ..Default::default()
+        };
+        j.identities.insert("id-2".into(), row);
+        let ops = journal_ops(&keys, &j, 100, 0);
+        let assigned: Vec<&Op> = ops
+            .iter()
+            .filter(|o| o.args.first().is_some_and(|k| *k == keys.identity("id-1")))
+            .collect();
+        assert_eq!(
+            assigned,
+            vec![&op(
+                "HSET",
+                &[
+                    "t:identity:id-1",
+                    "campaign_id",
+                    "camp-1",
+                    "updated_at",
+                    "2023-11-14T22:13:20.000Z"
+                ]
+            )]
+        );
+        let whole = ops
+            .iter()
+            .find(|o| o.cmd == "HSET" && o.args[0] == keys.identity("id-2"))
+            .unwrap();
+        assert!(whole
+            .args
+            .windows(2)
+            .any(|w| w == ["campaign_id", "camp-2"]));
+        assert!(whole.args.iter().any(|a| a == "observation_count"));
     }
 
     #[test]

@@ -330,10 +330,17 @@ fn commit(
             if row.campaign_id.as_deref() != Some(campaign.as_str()) {
                 row.campaign_id = Some(campaign.clone());
                 row.updated_at = ctx.now;
-                store
-                    .journal
-                    .identities
-                    .insert(identity.clone(), row.clone());
+                // A row still waiting in the journal is written whole, with
+                // its new campaign; otherwise only the two fields change.
+                match store.journal.identities.get_mut(identity) {
+                    Some(pending) => pending.clone_from(row),
+                    None => {
+                        store
+                            .journal
+                            .identity_campaigns
+                            .insert(identity.clone(), (campaign.clone(), ctx.now));
+                    }
+                }
             }
         }
     }

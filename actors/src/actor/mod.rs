@@ -564,7 +564,7 @@ pub async fn cluster_and_commit(
             let journal = engine.store.take_journal();
             let written = Written {
                 events: journal.events.len(),
-                identities: journal.identities.len(),
+                identities: journal.identities.len() + journal.identity_campaigns.len(),
                 campaigns: journal.campaigns.len(),
                 observations: journal.observation_identity.len(),
                 stored: engine.store.observations.len(),
