@@ -303,11 +303,33 @@ fn poison_entries_are_dead_lettered_while_good_ones_flow() {
         .arg(r#"{"uuid":"good-1","ip":"198.51.100.1"}"#)
         .query(&mut c)
         .unwrap();
-    eventually("the good entry to be stored", 30, || {
+    // Field names are attacker bytes too: one that is not UTF-8 must not
+    // stall the reads (an extra one is ignored; without a topic the entry
+    // is dead-lettered).
+    let _: String = redis::cmd("XADD")
+        .arg(keys.input())
+        .arg("*")
+        .arg(&[0xffu8, 0x00, 0xc3][..])
+        .arg("x")
+        .query(&mut c)
+        .unwrap();
+    let _: String = redis::cmd("XADD")
+        .arg(keys.input())
+        .arg("*")
+        .arg("topic")
+        .arg("attacker.observed")
+        .arg(&[0xfeu8][..])
+        .arg("extra")
+        .arg("payload")
+        .arg(r#"{"uuid":"good-2","ip":"198.51.100.2"}"#)
+        .query(&mut c)
+        .unwrap();
+    eventually("the good entries to be stored", 30, || {
         c.sismember(keys.attackers(), "good-1").unwrap_or(false)
+            && c.sismember(keys.attackers(), "good-2").unwrap_or(false)
     });
     eventually("every poison entry to be dead-lettered", 30, || {
-        c.xlen::<_, usize>(keys.deadletter()).unwrap_or(0) == poison.len()
+        c.xlen::<_, usize>(keys.deadletter()).unwrap_or(0) == poison.len() + 1
     });
     let entries: redis::streams::StreamRangeReply = c.xrange_all(keys.deadletter()).unwrap();
     for e in &entries.ids {

@@ -155,8 +155,13 @@ pub fn parse_entry<K: AsRef<[u8]>, V: AsRef<[u8]>>(
             limit: limits.max_entry_bytes,
         });
     }
+    // A field named twice (streams allow it): the last one counts.
     let get = |name: &'static str| -> Result<Option<&str>, EntryError> {
-        match fields.iter().find(|(k, _)| k.as_ref() == name.as_bytes()) {
+        match fields
+            .iter()
+            .rev()
+            .find(|(k, _)| k.as_ref() == name.as_bytes())
+        {
             None => Ok(None),
             Some((_, v)) => std::str::from_utf8(v.as_ref())
                 .map(Some)
@@ -654,6 +659,19 @@ mod tests {
 
     fn err(topic: &str, payload: &str) -> String {
         parse(topic, payload).unwrap_err().reason()
+    }
+
+    #[test]
+    fn a_field_named_twice_counts_once_its_last_value() {
+        let mut fields = entry("attacker.rumoured", r#"{"uuid":"a"}"#);
+        fields.push(("topic".into(), "attacker.observed".into()));
+        let p = parse_entry(&fields, &Limits::default()).unwrap();
+        assert_eq!(p.topic, Topic::Observed);
+        fields.push(("payload".into(), "not json".into()));
+        assert!(matches!(
+            parse_entry(&fields, &Limits::default()),
+            Err(EntryError::InvalidJson(_))
+        ));
     }
 
     #[test]

@@ -393,7 +393,7 @@ async fn run_batch(
     }
     let from = if job.from_pending { "0" } else { ">" };
     // A read that times out replies nil.
-    let reply: Option<redis::streams::StreamReadReply> = redis::cmd("XREADGROUP")
+    let reply: redis::Value = redis::cmd("XREADGROUP")
         .arg("GROUP")
         .arg(CONSUMER_GROUP)
         .arg(&job.consumer)
@@ -406,8 +406,7 @@ async fn run_batch(
         .arg(from)
         .query_async(reader)
         .await?;
-    let reply = reply.unwrap_or_default();
-    let entries: Vec<_> = reply.keys.into_iter().flat_map(|k| k.ids).collect();
+    let entries = stream_entries(reply)?;
     b.read = entries.len();
     if entries.is_empty() {
         return Ok(b);
@@ -548,6 +547,79 @@ fn merge_batch(
     (ops, m)
 }
 
+/// One input entry as read: its id and its fields, raw bytes, in order.
+type RawEntry = (String, Vec<(Vec<u8>, Vec<u8>)>);
+
+/// The entries of an XREADGROUP reply (RESP2 arrays or RESP3 maps; nil when
+/// the read timed out), moved out of the reply rather than copied. Field
+/// names stay bytes like the values: a name that is not UTF-8 is a problem
+/// of its entry, never of the read (which would stall ingest behind it).
+fn stream_entries(reply: redis::Value) -> Result<Vec<RawEntry>, WorkError> {
+    use redis::Value;
+    let unexpected = |what: &str| {
+        WorkError::Redis(redis::RedisError::from((
+            redis::ErrorKind::Parse,
+            "unexpected XREADGROUP reply",
+            what.to_string(),
+        )))
+    };
+    let bytes = |v: Value| match v {
+        Value::BulkString(b) => Ok(b),
+        Value::SimpleString(s) => Ok(s.into_bytes()),
+        Value::Int(i) => Ok(i.to_string().into_bytes()),
+        other => Err(unexpected(&format!("a field of kind {other:?}"))),
+    };
+    let streams: Vec<Value> = match reply {
+        Value::Nil => return Ok(Vec::new()),
+        Value::Array(streams) => streams,
+        Value::Map(streams) => streams
+            .into_iter()
+            .map(|(name, entries)| Value::Array(vec![name, entries]))
+            .collect(),
+        _ => return Err(unexpected("not a list of streams")),
+    };
+    let mut out = Vec::new();
+    for stream in streams {
+        let Value::Array(mut parts) = stream else {
+            return Err(unexpected("a stream that is not a [name, entries] pair"));
+        };
+        let entries = match parts.pop() {
+            Some(Value::Array(entries)) if parts.len() == 1 => entries,
+            _ => return Err(unexpected("a stream that is not a [name, entries] pair")),
+        };
+        out.reserve(entries.len());
+        for entry in entries {
+            let Value::Array(mut e) = entry else {
+                return Err(unexpected("an entry that is not an [id, fields] pair"));
+            };
+            let (fields, id) = match (e.pop(), e.pop()) {
+                (Some(fields), Some(id)) if e.is_empty() => (fields, id),
+                _ => return Err(unexpected("an entry that is not an [id, fields] pair")),
+            };
+            let id = String::from_utf8(bytes(id)?).map_err(|_| unexpected("a non-UTF-8 id"))?;
+            let fields = match fields {
+                // A pending entry deleted from the stream since.
+                Value::Nil => Vec::new(),
+                Value::Array(flat) => {
+                    let mut pairs = Vec::with_capacity(flat.len() / 2);
+                    let mut it = flat.into_iter();
+                    while let (Some(k), Some(v)) = (it.next(), it.next()) {
+                        pairs.push((bytes(k)?, bytes(v)?));
+                    }
+                    pairs
+                }
+                Value::Map(m) => m
+                    .into_iter()
+                    .map(|(k, v)| Ok((bytes(k)?, bytes(v)?)))
+                    .collect::<Result<_, WorkError>>()?,
+                _ => return Err(unexpected("entry fields that are not a list")),
+            };
+            out.push((id, fields));
+        }
+    }
+    Ok(out)
+}
+
 /// Fields of an invalid entry copied into its dead letter.
 const MAX_DEAD_LETTER_FIELDS: usize = 1000;
 
@@ -563,30 +635,20 @@ enum Item {
 /// counted), or the dead-letter write for invalid input or an entry
 /// delivered too often.
 fn validate(
-    entry: redis::streams::StreamId,
+    (id, fields): RawEntry,
     deliveries: &HashMap<String, u64>,
     max: u64,
     limits: &Limits,
     keys: &crate::keys::Keys,
     maxlen: u64,
 ) -> (String, Item) {
-    let fields: Vec<(String, Vec<u8>)> = entry
-        .map
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.clone(),
-                redis::from_redis_value::<Vec<u8>>(v.clone()).unwrap_or_default(),
-            )
-        })
-        .collect();
-    let delivered = deliveries.get(&entry.id).copied().unwrap_or(1);
+    let delivered = deliveries.get(&id).copied().unwrap_or(1);
     let reason = if delivered > max {
         format!("delivered {delivered} times without being acked (max_deliveries {max})")
     } else {
         match parse_entry(&fields, limits) {
-            Ok(p) => return (entry.id, Item::Good(Box::new(p.observation))),
-            Err(e) if e.is_unknown_topic() => return (entry.id, Item::UnknownTopic),
+            Ok(p) => return (id, Item::Good(Box::new(p.observation))),
+            Err(e) if e.is_unknown_topic() => return (id, Item::UnknownTopic),
             Err(e) => e.reason(),
         }
     };
@@ -601,7 +663,7 @@ fn validate(
     // first ones and counts the rest, so a hostile entry cannot make its
     // dead letter (and the commit that carries it) arbitrarily wide.
     for (k, v) in fields.iter().take(MAX_DEAD_LETTER_FIELDS) {
-        args.push(format!("orig_{k}"));
+        args.push(format!("orig_{}", String::from_utf8_lossy(k)));
         args.push(String::from_utf8_lossy(v).into_owned());
     }
     if fields.len() > MAX_DEAD_LETTER_FIELDS {
@@ -610,11 +672,11 @@ fn validate(
     }
     args.extend([
         "entry_id".to_string(),
-        entry.id.clone(),
+        id.clone(),
         "reason".to_string(),
         reason,
     ]);
-    (entry.id, Item::Dead(Op { cmd: "XADD", args }))
+    (id, Item::Dead(Op { cmd: "XADD", args }))
 }
 
 impl Handler<Drain> for BusIngest {
@@ -668,5 +730,52 @@ impl Handler<Ping> for BusIngest {
             ("unknown_topics", self.unknown_topics.into()),
             ("lag", self.lag.into()),
         ]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use redis::Value;
+
+    fn bulk(b: &[u8]) -> Value {
+        Value::BulkString(b.to_vec())
+    }
+
+    #[test]
+    fn stream_replies_of_both_protocols_give_entries_in_order_with_raw_names() {
+        let entry = |id: &[u8], fields: Value| Value::Array(vec![bulk(id), fields]);
+        let entries = Value::Array(vec![
+            entry(
+                b"1-0",
+                Value::Array(vec![bulk(b"topic"), bulk(b"t"), bulk(&[0xff]), bulk(b"x")]),
+            ),
+            // Deleted from the stream while pending.
+            entry(b"2-0", Value::Nil),
+        ]);
+        let want: Vec<RawEntry> = vec![
+            (
+                "1-0".into(),
+                vec![
+                    (b"topic".to_vec(), b"t".to_vec()),
+                    (vec![0xff], b"x".to_vec()),
+                ],
+            ),
+            ("2-0".into(), vec![]),
+        ];
+        let resp2 = Value::Array(vec![Value::Array(vec![bulk(b"s"), entries.clone()])]);
+        assert_eq!(stream_entries(resp2).unwrap(), want);
+        let resp3 = Value::Map(vec![(bulk(b"s"), entries)]);
+        assert_eq!(stream_entries(resp3).unwrap(), want);
+        assert!(stream_entries(Value::Nil).unwrap().is_empty());
+        // A shape Redis never sends is an error, not a silent skip (skipped
+        // entries would stay pending forever).
+        let odd = Value::Array(vec![Value::Array(vec![bulk(b"s"), Value::Int(3)])]);
+        assert!(stream_entries(odd).is_err());
+        let odd = Value::Array(vec![Value::Array(vec![
+            bulk(b"s"),
+            Value::Array(vec![Value::Array(vec![bulk(b"1-0")])]),
+        ])]);
+        assert!(stream_entries(odd).is_err());
     }
 }
