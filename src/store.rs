@@ -231,6 +231,18 @@ impl Store {
         changed
     }
 
+    /// [`Store::merge_observation`] taking the partial by value: a new
+    /// observation is stored as it came (merging into an empty observation
+    /// gives the partial itself), without copying its evidence.
+    pub fn merge_observation_owned(&mut self, partial: Observation) -> bool {
+        if self.observations.contains_key(&partial.uuid) {
+            return self.merge_observation(&partial);
+        }
+        self.changed_observations.insert(partial.uuid.clone());
+        self.observations.insert(partial.uuid.clone(), partial);
+        true
+    }
+
     /// Replaces the operator decisions.
     pub fn set_decisions(&mut self, decisions: Decisions) {
         if decisions != self.decisions {

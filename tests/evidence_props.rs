@@ -132,6 +132,16 @@ proptest! {
     }
 
     #[test]
+    fn a_parsed_observation_is_what_merging_it_into_nothing_gives(e in event()) {
+        // The store keeps a new observation as parsed, without merging it.
+        let fields = [("topic", e.0.clone()), ("payload", e.1.to_string())];
+        let parsed = parse_entry(&fields, &Limits::default()).expect("generated events are valid");
+        let mut merged = Observation::new(parsed.observation.uuid.clone());
+        merged.merge(&parsed.observation);
+        prop_assert_eq!(merged, parsed.observation);
+    }
+
+    #[test]
     fn merge_is_a_join(a in proptest::collection::vec(event(), 1..4),
                        b in proptest::collection::vec(event(), 1..4),
                        c in proptest::collection::vec(event(), 1..4)) {

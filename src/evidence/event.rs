@@ -4,6 +4,7 @@
 //! field path and the reason — that reason is what the daemon writes to the
 //! dead-letter stream.
 
+use super::json::{Json, Object};
 use super::{Fingerprint, Millis, Observation, Session, Stamped};
 use crate::phase::Phase;
 use serde::{Deserialize, Serialize};
@@ -176,13 +177,10 @@ pub fn parse_entry<K: AsRef<[u8]>, V: AsRef<[u8]>>(
         None => None,
     };
     let ts = match get("ts")? {
-        Some(s) => {
-            Some(parse_timestamp(&Value::String(s.to_string())).map_err(|p| invalid("ts", p))?)
-        }
+        Some(s) => Some(timestamp_str(s).map_err(|p| invalid("ts", p))?),
         None => None,
     };
-    let payload: Value =
-        serde_json::from_str(payload_s).map_err(|e| EntryError::InvalidJson(e.to_string()))?;
+    let payload = Json::parse(payload_s).map_err(|e| EntryError::InvalidJson(e.to_string()))?;
     let obj = payload
         .as_object()
         .ok_or_else(|| invalid("payload", "must be a JSON object"))?;
@@ -246,18 +244,18 @@ fn check_id<'a>(
     Ok(s)
 }
 
-fn present<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
+fn present<'o, 'a>(obj: &'o Object<'a>, key: &str) -> Option<&'o Json<'a>> {
     obj.get(key).filter(|v| !v.is_null())
 }
 
 fn string<'a>(
     path: impl fmt::Display + Copy,
-    v: &'a Value,
+    v: &'a Json<'_>,
     limits: &Limits,
 ) -> Result<&'a str, EntryError> {
     let s = v
         .as_str()
-        .ok_or_else(|| invalid(path, format!("must be a string, got {}", kind(v))))?;
+        .ok_or_else(|| invalid(path, format!("must be a string, got {}", v.kind())))?;
     if s.len() > limits.max_string_len {
         return Err(invalid(
             path,
@@ -271,18 +269,14 @@ fn string<'a>(
     Ok(s)
 }
 
-fn req_str<'a>(
-    obj: &'a Map<String, Value>,
-    key: &str,
-    limits: &Limits,
-) -> Result<&'a str, EntryError> {
+fn req_str<'a>(obj: &'a Object<'_>, key: &str, limits: &Limits) -> Result<&'a str, EntryError> {
     let v = present(obj, key).ok_or_else(|| invalid(key, "is missing"))?;
     string(key, v, limits)
 }
 
 fn nonempty<'a>(
     path: impl fmt::Display + Copy,
-    v: &'a Value,
+    v: &'a Json<'_>,
     limits: &Limits,
 ) -> Result<&'a str, EntryError> {
     let s = string(path, v, limits)?;
@@ -292,14 +286,14 @@ fn nonempty<'a>(
     Ok(s)
 }
 
-fn list<'a>(
+fn list<'v, 'a>(
     path: impl fmt::Display + Copy,
-    v: &'a Value,
+    v: &'v Json<'a>,
     limits: &Limits,
-) -> Result<&'a [Value], EntryError> {
+) -> Result<&'v [Json<'a>], EntryError> {
     let a = v
         .as_array()
-        .ok_or_else(|| invalid(path, format!("must be an array, got {}", kind(v))))?;
+        .ok_or_else(|| invalid(path, format!("must be an array, got {}", v.kind())))?;
     if a.len() > limits.max_list_len {
         return Err(invalid(
             path,
@@ -313,44 +307,56 @@ fn list<'a>(
     Ok(a)
 }
 
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
 /// Earliest and latest accepted instants: 1970-01-01 and 2200-12-31.
 const MIN_MS: Millis = 0;
 const MAX_MS: Millis = 7_289_654_400_000;
 
 /// Parses a timestamp: an RFC 3339 string with offset, or unix seconds.
 pub fn parse_timestamp(v: &Value) -> Result<Millis, String> {
-    let ms = match v {
-        Value::String(s) => chrono::DateTime::parse_from_rfc3339(s)
-            .map_err(|_| format!("`{}` is not an RFC 3339 timestamp", preview(s)))?
-            .timestamp_millis(),
-        Value::Number(n) => {
-            let secs = n
-                .as_f64()
-                .filter(|f| f.is_finite())
-                .ok_or("is not a finite number")?;
-            if !(MIN_MS as f64 / 1000.0..=MAX_MS as f64 / 1000.0).contains(&secs) {
-                return Err(format!("{secs} is outside 1970..2200"));
-            }
-            (secs * 1000.0).round() as Millis
-        }
-        other => {
-            return Err(format!(
-                "must be an RFC 3339 string or unix seconds, got {}",
-                kind(other)
-            ))
-        }
-    };
+    match v {
+        Value::String(s) => timestamp_str(s),
+        Value::Number(n) => timestamp_secs(n),
+        Value::Null => Err(not_a_timestamp("null")),
+        Value::Bool(_) => Err(not_a_timestamp("a boolean")),
+        Value::Array(_) => Err(not_a_timestamp("an array")),
+        Value::Object(_) => Err(not_a_timestamp("an object")),
+    }
+}
+
+/// [`parse_timestamp`] of a payload value.
+fn json_timestamp(v: &Json) -> Result<Millis, String> {
+    match v {
+        Json::String(s) => timestamp_str(s),
+        Json::Number(n) => timestamp_secs(n),
+        other => Err(not_a_timestamp(other.kind())),
+    }
+}
+
+fn not_a_timestamp(kind: &str) -> String {
+    format!("must be an RFC 3339 string or unix seconds, got {kind}")
+}
+
+/// An RFC 3339 timestamp with offset.
+fn timestamp_str(s: &str) -> Result<Millis, String> {
+    let ms = chrono::DateTime::parse_from_rfc3339(s)
+        .map_err(|_| format!("`{}` is not an RFC 3339 timestamp", preview(s)))?
+        .timestamp_millis();
+    in_range(ms)
+}
+
+/// Unix seconds.
+fn timestamp_secs(n: &serde_json::Number) -> Result<Millis, String> {
+    let secs = n
+        .as_f64()
+        .filter(|f| f.is_finite())
+        .ok_or("is not a finite number")?;
+    if !(MIN_MS as f64 / 1000.0..=MAX_MS as f64 / 1000.0).contains(&secs) {
+        return Err(format!("{secs} is outside 1970..2200"));
+    }
+    in_range((secs * 1000.0).round() as Millis)
+}
+
+fn in_range(ms: Millis) -> Result<Millis, String> {
     if !(MIN_MS..=MAX_MS).contains(&ms) {
         return Err("is outside 1970..2200".into());
     }
@@ -366,18 +372,18 @@ pub fn format_timestamp(ms: Millis) -> String {
 }
 
 fn time(
-    obj: &Map<String, Value>,
+    obj: &Object,
     key: &str,
     path: impl fmt::Display + Copy,
 ) -> Result<Option<Millis>, EntryError> {
     match present(obj, key) {
         None => Ok(None),
-        Some(v) => parse_timestamp(v).map(Some).map_err(|p| invalid(path, p)),
+        Some(v) => json_timestamp(v).map(Some).map_err(|p| invalid(path, p)),
     }
 }
 
 fn observed(
-    obj: &Map<String, Value>,
+    obj: &Object,
     o: &mut Observation,
     ts: Option<Millis>,
     limits: &Limits,
@@ -409,7 +415,7 @@ fn observed(
             let path = Path::Index(&list_path, i);
             let fo = fp
                 .as_object()
-                .ok_or_else(|| invalid(path, format!("must be an object, got {}", kind(fp))))?;
+                .ok_or_else(|| invalid(path, format!("must be an object, got {}", fp.kind())))?;
             o.fingerprints.insert(fingerprint(Some(&path), fo, limits)?);
         }
     }
@@ -430,7 +436,7 @@ fn observed(
     Ok(())
 }
 
-fn asn(v: &Value) -> Result<u32, EntryError> {
+fn asn(v: &Json) -> Result<u32, EntryError> {
     let bad = || {
         invalid(
             "asn",
@@ -438,11 +444,11 @@ fn asn(v: &Value) -> Result<u32, EntryError> {
         )
     };
     match v {
-        Value::Number(n) => n
+        Json::Number(n) => n
             .as_u64()
             .and_then(|n| u32::try_from(n).ok())
             .ok_or_else(bad),
-        Value::String(s) => {
+        Json::String(s) => {
             let digits = s
                 .strip_prefix("AS")
                 .or_else(|| s.strip_prefix("as"))
@@ -460,7 +466,7 @@ fn asn(v: &Value) -> Result<u32, EntryError> {
 /// A fingerprint object, at `at` (`None`: the payload itself).
 fn fingerprint(
     at: Option<&Path>,
-    obj: &Map<String, Value>,
+    obj: &Object,
     limits: &Limits,
 ) -> Result<Fingerprint, EntryError> {
     let field = |k| match at {
@@ -484,10 +490,10 @@ fn fingerprint(
     })
 }
 
-fn session(path: &Path, v: &Value, limits: &Limits) -> Result<Session, EntryError> {
+fn session(path: &Path, v: &Json, limits: &Limits) -> Result<Session, EntryError> {
     let obj = v
         .as_object()
-        .ok_or_else(|| invalid(path, format!("must be an object, got {}", kind(v))))?;
+        .ok_or_else(|| invalid(path, format!("must be an object, got {}", v.kind())))?;
     let p = |k| Path::Field(path, k);
     let id_path = p("session_id");
     let id = present(obj, "session_id").ok_or_else(|| invalid(id_path, "is missing"))?;

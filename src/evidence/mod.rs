@@ -11,6 +11,7 @@
 //! the greater value so that the result never depends on arrival order).
 
 pub mod event;
+pub mod json;
 
 use crate::phase::Phase;
 use serde::{Deserialize, Serialize};

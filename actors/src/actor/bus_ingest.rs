@@ -518,8 +518,9 @@ fn merge_batch(
     for (id, item) in items {
         match item {
             Item::Good(o) => {
-                if store.merge_observation(&o) || from_pending {
-                    changed.insert(o.uuid.clone());
+                let uuid = o.uuid.clone();
+                if store.merge_observation_owned(*o) || from_pending {
+                    changed.insert(uuid);
                 }
                 m.ingested += 1;
             }
