@@ -64,13 +64,18 @@ fn process_cpu(pid: u32) -> f64 {
     ticks as f64 / 100.0
 }
 
-fn transactions(c: &mut redis::Connection) -> u64 {
+/// Calls of these commands (lower case) the server has counted.
+fn calls(c: &mut redis::Connection, commands: &[&str]) -> u64 {
     let info: String = redis::cmd("INFO")
         .arg("commandstats")
         .query(c)
         .unwrap_or_default();
     info.lines()
-        .filter(|l| l.starts_with("cmdstat_exec:"))
+        .filter(|l| {
+            l.strip_prefix("cmdstat_")
+                .and_then(|l| l.split_once(':'))
+                .is_some_and(|(name, _)| commands.contains(&name))
+        })
         .filter_map(|l| {
             l.split("calls=")
                 .nth(1)?
@@ -280,7 +285,16 @@ fn ingest(
         publish(c, keys, chunk).context("publishing the backlog")?;
     }
     println!("  backlog of {observations} observation events published");
-    let (cmds0, tx0, redis0) = (info_commands(c), transactions(c), redis_cpu(c));
+    // The daemon's round trips on the data path: each read, and each
+    // commit's two (the lease check that WATCHes the fence, then
+    // MULTI…EXEC); heartbeats, lease renewals and lag checks come on top.
+    const TRIPS: &[&str] = &["xreadgroup", "watch", "exec"];
+    let (cmds0, tx0, trips0, redis0) = (
+        info_commands(c),
+        calls(c, &["exec"]),
+        calls(c, TRIPS),
+        redis_cpu(c),
+    );
     let mut child = spawn_daemon(url, keys)?;
     let started = Instant::now();
     std::thread::sleep(Duration::from_millis(300));
@@ -297,7 +311,11 @@ fn ingest(
     let elapsed = started.elapsed();
     let daemon_cpu = process_cpu(child.id());
     let redis_cpu = redis_cpu(c) - redis0;
-    let (cmds, txs) = (info_commands(c) - cmds0, transactions(c) - tx0);
+    let (cmds, txs, trips) = (
+        info_commands(c) - cmds0,
+        calls(c, &["exec"]) - tx0,
+        calls(c, TRIPS) - trips0,
+    );
     println!(
         "  ingest: {observations} observations ingested and clustered in {:.2} s → {:.0} observations/s",
         elapsed.as_secs_f64(),
@@ -307,6 +325,10 @@ fn ingest(
         "          {:.2} Redis commands and {:.4} commit transactions per observation (server-side counts, including the daemon's reads and heartbeats)",
         cmds as f64 / observations as f64,
         txs as f64 / observations as f64
+    );
+    println!(
+        "          {:.4} round trips per observation on the data path ({trips} in all: reads, and two per commit)",
+        trips as f64 / observations as f64
     );
     println!(
         "          CPU: daemon {daemon_cpu:.2} s, Redis {redis_cpu:.2} s ({:.0} µs per observation in all; this machine has {} cores)",
