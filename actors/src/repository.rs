@@ -26,8 +26,20 @@ fn json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "null".into())
 }
 
-/// HSET of an observation: public fields plus the internal `evidence`.
-pub fn observation_op(keys: &Keys, o: &Observation, identity: Option<&str>) -> Vec<Op> {
+/// The internal `evidence` field of an observation's hash.
+pub fn evidence(o: &Observation) -> String {
+    json(o)
+}
+
+/// HSET of an observation: public fields plus the internal `evidence`
+/// (`evidence`, when given, is [`evidence`] of `o`, made ahead of time).
+pub fn observation_op(
+    keys: &Keys,
+    o: &Observation,
+    identity: Option<&str>,
+    evidence: Option<String>,
+) -> Vec<Op> {
+    debug_assert!(evidence.as_ref().is_none_or(|e| *e == json(o)));
     let mut args = vec![
         keys.attacker(&o.uuid),
         "uuid".into(),
@@ -41,7 +53,7 @@ pub fn observation_op(keys: &Keys, o: &Observation, identity: Option<&str>) -> V
         "last_seen".into(),
         ts(o.last_seen),
         "evidence".into(),
-        json(o),
+        evidence.unwrap_or_else(|| json(o)),
     ];
     if let Some(i) = identity {
         args.extend(["identity_id".to_string(), i.to_string()]);

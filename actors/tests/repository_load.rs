@@ -93,7 +93,7 @@ async fn stored_rows_load_back_equal() {
         if let Some(id) = &identity {
             direct.insert(o.uuid.clone(), id.clone());
         }
-        ops.extend(observation_op(&keys, o, identity.as_deref()));
+        ops.extend(observation_op(&keys, o, identity.as_deref(), None));
     }
     let unresolved = &observations[1].uuid;
     ops.push(Op {
@@ -200,7 +200,7 @@ async fn corrupt_evidence_names_its_key() {
     stream_corpus(1_200, 4, |o, _, _| observations.push(o));
     let mut ops = Vec::new();
     for o in &observations {
-        ops.extend(observation_op(&keys, o, None));
+        ops.extend(observation_op(&keys, o, None, None));
     }
     let bad = keys.attacker(&observations[1_100].uuid);
     ops.push(Op {

@@ -21,7 +21,7 @@ use super::{connect, Health, Lifecycle, Ping, Restart, SetPaused, Shared, WorkEr
 use crate::keys::CONSUMER_GROUP;
 use crate::repository::{observation_op, Op};
 use actix::prelude::*;
-use decnet_clusterd::evidence::event::{parse_entry, Limits};
+use decnet_clusterd::evidence::event::{parse_entry, Limits, Topic};
 use decnet_clusterd::evidence::Observation;
 use redis::aio::MultiplexedConnection;
 use std::collections::{BTreeSet, HashMap};
@@ -515,12 +515,24 @@ fn merge_batch(
     let mut ops: Vec<Op> = Vec::new();
     let mut acks = Vec::with_capacity(items.len());
     let mut changed = BTreeSet::new();
+    // Observations stored as parsed, with the evidence validation made
+    // for them (dropped again if a later entry of the batch merges in).
+    let mut fresh: HashMap<String, String> = HashMap::new();
     for (id, item) in items {
         match item {
-            Item::Good(o) => {
+            Item::Good(o, evidence) => {
                 let uuid = o.uuid.clone();
+                let new = !store.observations.contains_key(&uuid);
                 if store.merge_observation_owned(*o) || from_pending {
-                    changed.insert(uuid);
+                    changed.insert(uuid.clone());
+                }
+                match evidence {
+                    Some(e) if new => {
+                        fresh.insert(uuid, e);
+                    }
+                    _ => {
+                        fresh.remove(&uuid);
+                    }
                 }
                 m.ingested += 1;
             }
@@ -535,7 +547,7 @@ fn merge_batch(
     for uuid in &changed {
         if let Some(o) = store.observations.get(uuid) {
             let identity = store.identity_groups.direct.get(uuid).map(String::as_str);
-            ops.extend(observation_op(keys, o, identity));
+            ops.extend(observation_op(keys, o, identity, fresh.remove(uuid)));
         }
     }
     let mut ack = vec![keys.input(), CONSUMER_GROUP.to_string()];
@@ -626,7 +638,9 @@ const MAX_DEAD_LETTER_FIELDS: usize = 1000;
 
 /// What one input entry amounts to.
 enum Item {
-    Good(Box<Observation>),
+    /// With the evidence of an `attacker.observed` entry, serialized here,
+    /// outside the engine lock: stored as it is when the observation is new.
+    Good(Box<Observation>, Option<String>),
     UnknownTopic,
     /// The dead-letter write, with the reason.
     Dead(Op),
@@ -648,7 +662,13 @@ fn validate(
         format!("delivered {delivered} times without being acked (max_deliveries {max})")
     } else {
         match parse_entry(&fields, limits) {
-            Ok(p) => return (id, Item::Good(Box::new(p.observation))),
+            Ok(p) => {
+                // `attacker.observed` mostly announces a new observation,
+                // whose stored evidence is exactly what was parsed.
+                let evidence = (p.topic == Topic::Observed)
+                    .then(|| crate::repository::evidence(&p.observation));
+                return (id, Item::Good(Box::new(p.observation), evidence));
+            }
             Err(e) if e.is_unknown_topic() => return (id, Item::UnknownTopic),
             Err(e) => e.reason(),
         }
@@ -741,6 +761,52 @@ mod tests {
 
     fn bulk(b: &[u8]) -> Value {
         Value::BulkString(b.to_vec())
+    }
+
+    #[test]
+    fn evidence_made_at_validation_is_used_only_for_observations_stored_as_parsed() {
+        use decnet_clusterd::evidence::Stamped;
+        let keys = crate::keys::Keys::new("t");
+        let obs = |uuid: &str, ip: &str, at: i64| {
+            let mut o = Observation::new(uuid);
+            o.first_seen = Some(at);
+            o.ip = Some(Stamped {
+                at,
+                value: ip.to_string(),
+            });
+            o
+        };
+        let good = |o: Observation| {
+            let e = crate::repository::evidence(&o);
+            Item::Good(Box::new(o), Some(e))
+        };
+        let mut store = decnet_clusterd::store::Store::default();
+        store.merge_observation(&obs("old", "192.0.2.1", 5));
+        // Each later report is older than what it merges into (an earlier
+        // first sighting, an older address), so the merged evidence
+        // differs from the report's own.
+        let items = vec![
+            ("1-0".to_string(), good(obs("new", "192.0.2.2", 1))),
+            // Seen twice in one batch: the second report merges in.
+            ("2-0".to_string(), good(obs("twice", "192.0.2.3", 3))),
+            ("3-0".to_string(), good(obs("twice", "192.0.2.4", 2))),
+            // Already stored: merged, so its evidence is made again.
+            ("4-0".to_string(), good(obs("old", "192.0.2.5", 2))),
+        ];
+        let (ops, merged) = merge_batch(&mut store, &keys, items, false);
+        assert_eq!(merged.changed, 3);
+        for uuid in ["new", "twice", "old"] {
+            let hset = ops
+                .iter()
+                .find(|o| o.cmd == "HSET" && o.args[0] == keys.attacker(uuid))
+                .unwrap();
+            let at = hset.args.iter().position(|a| a == "evidence").unwrap();
+            assert_eq!(
+                hset.args[at + 1],
+                crate::repository::evidence(&store.observations[uuid]),
+                "{uuid}"
+            );
+        }
     }
 
     #[test]
