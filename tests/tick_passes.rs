@@ -29,10 +29,15 @@ fn partitions(store: &Store) -> Partitions {
     (identities, campaigns.into_values().collect())
 }
 
-/// One full first pass of fresh clusterers over these observations.
-fn full_pass(store: &Store) -> Store {
+/// One full first pass of fresh clusterers over these observations (at
+/// `now`), with `between` run on the store between the two layers.
+fn first_passes(
+    observations: &BTreeMap<String, decnet_clusterd::evidence::Observation>,
+    now: i64,
+    between: impl FnOnce(&mut Store),
+) -> Store {
     let mut fresh = Store {
-        observations: store.observations.clone(),
+        observations: observations.clone(),
         ..Default::default()
     };
     let mut n = 0u64;
@@ -41,18 +46,24 @@ fn full_pass(store: &Store) -> Store {
         format!("full-{n:08}")
     };
     let mut ctx = TickContext {
-        now: 0,
+        now,
         new_id: &mut new_id,
     };
     ConnectedComponents::new(IdentityWeights::default())
         .unwrap()
         .tick(&mut fresh, &mut ctx)
         .unwrap();
+    between(&mut fresh);
     CampaignComponents::new(CampaignWeights::default())
         .unwrap()
         .tick(&mut fresh, &mut ctx)
         .unwrap();
     fresh
+}
+
+/// One full first pass of fresh clusterers over these observations.
+fn full_pass(store: &Store) -> Store {
+    first_passes(&store.observations, 0, |_| {})
 }
 
 #[test]
@@ -161,33 +172,13 @@ fn rows_after_passes_equal_rows_of_a_full_pass() {
 #[test]
 fn a_campaign_pass_journals_assignments_alone_unless_the_whole_row_is_pending() {
     let settled = SettledStore::new(1_000, 5);
-    let observations = settled.store.observations.clone();
+    let observations = &settled.store.observations;
     let run = |take_between: bool| {
-        let mut store = Store {
-            observations: observations.clone(),
-            ..Default::default()
-        };
-        let mut n = 0u64;
-        let mut new_id = || {
-            n += 1;
-            format!("id-{n:08}")
-        };
-        let mut ctx = TickContext {
-            now: 7,
-            new_id: &mut new_id,
-        };
-        ConnectedComponents::new(IdentityWeights::default())
-            .unwrap()
-            .tick(&mut store, &mut ctx)
-            .unwrap();
-        if take_between {
-            store.take_journal();
-        }
-        CampaignComponents::new(CampaignWeights::default())
-            .unwrap()
-            .tick(&mut store, &mut ctx)
-            .unwrap();
-        store
+        first_passes(observations, 7, |store| {
+            if take_between {
+                store.take_journal();
+            }
+        })
     };
     // Identity rows already committed: the campaign pass journals only the
     // assignments, and they match the rows in memory.

@@ -64,6 +64,25 @@ fn process_cpu(pid: u32) -> f64 {
     ticks as f64 / 100.0
 }
 
+/// The machine's CPU time so far, from `/proc/stat`: (all, stolen by the
+/// hypervisor), in ticks; zeros where there is no `/proc`.
+fn machine_ticks() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let cpu: Vec<u64> = stat
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("cpu "))
+        .map(|l| {
+            l.split_whitespace()
+                .filter_map(|t| t.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    // user nice system idle iowait irq softirq steal (guest time is
+    // already counted in user).
+    (cpu.iter().take(8).sum(), cpu.get(7).copied().unwrap_or(0))
+}
+
 /// Calls of these commands (lower case) the server has counted.
 fn calls(c: &mut redis::Connection, commands: &[&str]) -> u64 {
     let info: String = redis::cmd("INFO")
@@ -295,6 +314,7 @@ fn ingest(
         calls(c, TRIPS),
         redis_cpu(c),
     );
+    let ticks0 = machine_ticks();
     let mut child = spawn_daemon(url, keys)?;
     let started = Instant::now();
     std::thread::sleep(Duration::from_millis(300));
@@ -311,6 +331,8 @@ fn ingest(
     let elapsed = started.elapsed();
     let daemon_cpu = process_cpu(child.id());
     let redis_cpu = redis_cpu(c) - redis0;
+    let ticks = machine_ticks();
+    let (all, stolen) = (ticks.0 - ticks0.0, ticks.1 - ticks0.1);
     let (cmds, txs, trips) = (
         info_commands(c) - cmds0,
         calls(c, &["exec"]) - tx0,
@@ -335,6 +357,12 @@ fn ingest(
         (daemon_cpu + redis_cpu) * 1e6 / observations as f64,
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
+    if all > 0 {
+        println!(
+            "          {:.0} % of the machine's CPU time was stolen by the hypervisor meanwhile (a shared host: figures vary with it)",
+            100.0 * stolen as f64 / all as f64
+        );
+    }
     Ok(child)
 }
 

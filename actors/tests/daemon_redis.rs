@@ -380,6 +380,25 @@ fn lease(keys: &Keys, instance: &str, period_ms: u64) -> Lease {
     }
 }
 
+/// A commit of one operation: `member` added to the observation index.
+fn add_member(keys: &Keys, member: &str) -> Vec<Op> {
+    vec![Op {
+        cmd: "SADD",
+        args: vec![keys.attackers(), member.to_string()],
+    }]
+}
+
+/// The observation index, sorted.
+async fn index_members(conn: &mut redis::aio::MultiplexedConnection, keys: &Keys) -> Vec<String> {
+    let mut m: Vec<String> = redis::cmd("SMEMBERS")
+        .arg(keys.attackers())
+        .query_async(conn)
+        .await
+        .unwrap();
+    m.sort();
+    m
+}
+
 #[test]
 fn a_stale_leaders_commit_is_refused() {
     let prefix = Prefix::new("fence");
@@ -393,12 +412,7 @@ fn a_stale_leaders_commit_is_refused() {
             !new.acquire(&mut conn).await.unwrap(),
             "a held lease cannot be taken"
         );
-        let op = |v: &str| {
-            vec![Op {
-                cmd: "SADD",
-                args: vec![keys.attackers(), v.to_string()],
-            }]
-        };
+        let op = |v: &str| add_member(&keys, v);
         assert_eq!(old.commit(&mut conn, &op("by-old")).await.unwrap(), 1);
         tokio::time::sleep(std::time::Duration::from_millis(400)).await; // old leader pauses
         assert!(
@@ -411,12 +425,7 @@ fn a_stale_leaders_commit_is_refused() {
         ));
         assert!(!old.renew(&mut conn).await.unwrap());
         new.commit(&mut conn, &op("by-new")).await.unwrap();
-        let members: Vec<String> = redis::cmd("SMEMBERS")
-            .arg(keys.attackers())
-            .query_async(&mut conn)
-            .await
-            .unwrap();
-        assert!(members.contains(&"by-new".to_string()) && !members.contains(&"late".to_string()));
+        assert_eq!(index_members(&mut conn, &keys).await, ["by-new", "by-old"]);
     });
 }
 
@@ -432,10 +441,7 @@ fn a_takeover_between_the_lease_check_and_the_transaction_discards_the_commit() 
         let old = lease(&keys, "old", 300);
         let new = lease(&keys, "new", 5_000);
         assert!(old.acquire(&mut conn).await.unwrap());
-        let ops = vec![Op {
-            cmd: "SADD",
-            args: vec![keys.attackers(), "late".into()],
-        }];
+        let ops = add_member(&keys, "late");
         let r = old
             .commit_checked(&mut conn, &ops, || async {
                 tokio::time::sleep(std::time::Duration::from_millis(400)).await;
@@ -443,14 +449,13 @@ fn a_takeover_between_the_lease_check_and_the_transaction_discards_the_commit() 
             })
             .await;
         assert!(matches!(r, Err(CommitError::Fenced)), "{r:?}");
-        let n: usize = redis::cmd("SCARD")
-            .arg(keys.attackers())
-            .query_async(&mut conn)
-            .await
-            .unwrap();
-        assert_eq!(n, 0, "nothing of the refused commit landed");
+        assert!(
+            index_members(&mut conn, &keys).await.is_empty(),
+            "nothing of the refused commit landed"
+        );
         // The connection is usable afterwards, and the new leader commits.
         new.commit(&mut conn, &ops).await.unwrap();
+        assert_eq!(index_members(&mut conn, &keys).await, ["late"]);
     });
 }
 
@@ -463,23 +468,14 @@ fn a_renewal_during_a_commit_does_not_refuse_it() {
         let mut other = async_conn().await;
         let held = lease(&keys, "held", 5_000);
         assert!(held.acquire(&mut conn).await.unwrap());
-        let ops = vec![Op {
-            cmd: "SADD",
-            args: vec![keys.attackers(), "kept".into()],
-        }];
         let n = held
-            .commit_checked(&mut conn, &ops, || async {
+            .commit_checked(&mut conn, &add_member(&keys, "kept"), || async {
                 assert!(held.renew(&mut other).await.unwrap());
             })
             .await
             .unwrap();
         assert_eq!(n, 1);
-        let members: Vec<String> = redis::cmd("SMEMBERS")
-            .arg(keys.attackers())
-            .query_async(&mut conn)
-            .await
-            .unwrap();
-        assert_eq!(members, vec!["kept".to_string()]);
+        assert_eq!(index_members(&mut conn, &keys).await, ["kept"]);
     });
 }
 
