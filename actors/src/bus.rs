@@ -43,7 +43,9 @@ pub async fn publish(
 
 /// Every published entry was consumed (the daemon's counters say so, which
 /// rules out a heartbeat written before the batch), nothing is pending or
-/// unread, and nothing is left to cluster.
+/// unread, and nothing is left to cluster: no changed observation waits for
+/// (or is in) an identity pass, and the campaign layer has committed a pass
+/// after the identity layer's latest.
 pub fn settled(c: &mut redis::Connection, keys: &Keys, published: u64) -> bool {
     use redis::Commands;
     let groups: Vec<std::collections::HashMap<String, redis::Value>> = redis::cmd("XINFO")
@@ -55,17 +57,26 @@ pub fn settled(c: &mut redis::Connection, keys: &Keys, published: u64) -> bool {
         matches!(g.get("lag"), Some(redis::Value::Int(0)))
             && matches!(g.get("pending"), Some(redis::Value::Int(0)))
     });
-    let health: Option<String> = c.get(keys.health("clusterd")).ok();
+    let mut health = |worker: &str| -> Option<serde_json::Value> {
+        let h: String = c.get(keys.health(worker)).ok()?;
+        serde_json::from_str(&h).ok()
+    };
     let count = |h: &serde_json::Value, k: &str| h[k].as_u64().unwrap_or(0);
+    let layers = match (health(IDENTITY_WORKER), health(CAMPAIGN_WORKER)) {
+        (Some(i), Some(c)) => {
+            i["dirty"] == 0 && c["dirty"] == 0 && count(&c, "identity_ticks") >= count(&i, "ticks")
+        }
+        _ => false,
+    };
     drained
-        && health
-            .and_then(|h| serde_json::from_str::<serde_json::Value>(&h).ok())
-            .is_some_and(|h| {
-                h["dirty"] == 0
-                    && h["state"] == "running"
-                    && count(&h, "ingested")
-                        + count(&h, "dead_lettered")
-                        + count(&h, "unknown_topics")
-                        >= published
-            })
+        && layers
+        && health("clusterd").is_some_and(|h| {
+            h["state"] == "running"
+                && count(&h, "ingested") + count(&h, "dead_lettered") + count(&h, "unknown_topics")
+                    >= published
+        })
 }
+
+/// The heartbeat keys of the two clustering layers (SPEC §6 worker names).
+const IDENTITY_WORKER: &str = crate::actor::identity_clusterer::WORKER;
+const CAMPAIGN_WORKER: &str = crate::actor::campaign_clusterer::WORKER;

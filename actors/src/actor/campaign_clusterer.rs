@@ -17,10 +17,12 @@ use tracing::{error, info, warn};
 
 pub const WORKER: &str = "campaign-clusterer";
 
-/// The identity layer committed a pass.
+/// The identity layer committed a pass (its `tick`-th).
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct IdentitiesSettled;
+pub struct IdentitiesSettled {
+    pub tick: u64,
+}
 
 /// Run a campaign pass now; answers once committed.
 #[derive(Message)]
@@ -33,8 +35,14 @@ pub struct CampaignClusterer {
     faults: u32,
     ticks: u64,
     last_tick_ms: u64,
-    /// Identity passes not yet followed by a campaign pass.
+    /// Identity passes not yet followed by a committed campaign pass.
     dirty: usize,
+    /// The latest identity pass announced, and the latest one a committed
+    /// campaign pass has followed (heartbeat field `identity_ticks`): a
+    /// reader comparing it with the identity layer's `ticks` knows whether
+    /// the campaigns have caught up.
+    identity_tick: u64,
+    identity_tick_settled: u64,
     /// A pass is queued (waiting for the engine): later requests join it.
     queued: bool,
     running: usize,
@@ -52,6 +60,8 @@ impl CampaignClusterer {
             ticks: 0,
             last_tick_ms: 0,
             dirty: 0,
+            identity_tick: 0,
+            identity_tick_settled: 0,
             queued: false,
             running: 0,
             busy_since: None,
@@ -118,8 +128,9 @@ impl Supervised for CampaignClusterer {
 impl Handler<IdentitiesSettled> for CampaignClusterer {
     type Result = ();
 
-    fn handle(&mut self, _: IdentitiesSettled, ctx: &mut Context<Self>) {
+    fn handle(&mut self, m: IdentitiesSettled, ctx: &mut Context<Self>) {
         self.dirty += 1;
+        self.identity_tick = self.identity_tick.max(m.tick);
         if !self.queued && !self.life.paused {
             self.queued = true;
             ctx.notify(Pass);
@@ -137,9 +148,10 @@ impl Handler<Pass> for CampaignClusterer {
         self.busy_since.get_or_insert_with(Instant::now);
         // Requests from now on need a pass that starts after them.
         self.queued = false;
+        let (covers, covers_tick) = (self.dirty, self.identity_tick);
         let shared = self.shared.clone();
         let fut = async move { campaign_pass(&shared, inject).await };
-        Box::pin(fut.into_actor(self).map(|r, act, ctx| {
+        Box::pin(fut.into_actor(self).map(move |r, act, ctx| {
             act.running -= 1;
             if act.running == 0 {
                 act.busy_since = None;
@@ -148,7 +160,9 @@ impl Handler<Pass> for CampaignClusterer {
                 Ok(took) => {
                     act.ticks += 1;
                     act.last_tick_ms = *took;
-                    act.dirty = 0;
+                    // Requests that came during the pass are still open.
+                    act.dirty = act.dirty.saturating_sub(covers);
+                    act.identity_tick_settled = act.identity_tick_settled.max(covers_tick);
                 }
                 Err(e @ (WorkError::Stale | WorkError::Commit(_))) => {
                     // The Publisher failed this commit or an earlier one (it
@@ -210,6 +224,7 @@ impl Handler<Ping> for CampaignClusterer {
             ("ticks", self.ticks.into()),
             ("last_tick_ms", self.last_tick_ms.into()),
             ("dirty", self.dirty.into()),
+            ("identity_ticks", self.identity_tick_settled.into()),
         ]))
     }
 }

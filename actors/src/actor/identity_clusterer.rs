@@ -73,6 +73,9 @@ pub struct IdentityClusterer {
     ticks: u64,
     last_tick_ms: u64,
     dirty: usize,
+    /// Changed observations taken by passes not yet committed: still
+    /// dirty as far as anyone reading the heartbeat can tell.
+    passing: usize,
     debounce: Option<SpawnHandle>,
     running: usize,
     busy_since: Option<Instant>,
@@ -89,6 +92,7 @@ impl IdentityClusterer {
             ticks: 0,
             last_tick_ms: 0,
             dirty: 0,
+            passing: 0,
             debounce: None,
             running: 0,
             busy_since: None,
@@ -119,6 +123,8 @@ impl IdentityClusterer {
         self.faults = self.faults.saturating_sub(1);
         self.running += 1;
         self.busy_since.get_or_insert_with(Instant::now);
+        let taking = self.dirty.max(1);
+        self.passing += taking;
         let shared = self.shared.clone();
         let fut = async move {
             if reload {
@@ -126,8 +132,9 @@ impl IdentityClusterer {
             }
             identity_pass(&shared, inject).await
         };
-        Box::pin(fut.into_actor(self).map(|r, act, ctx| {
+        Box::pin(fut.into_actor(self).map(move |r, act, ctx| {
             act.running -= 1;
+            act.passing = act.passing.saturating_sub(taking);
             if act.running == 0 {
                 act.busy_since = None;
             }
@@ -136,7 +143,10 @@ impl IdentityClusterer {
                     act.ticks += 1;
                     act.last_tick_ms = report.took_ms;
                     act.dirty = 0;
-                    act.shared.addrs().campaign.do_send(IdentitiesSettled);
+                    act.shared
+                        .addrs()
+                        .campaign
+                        .do_send(IdentitiesSettled { tick: act.ticks });
                 }
                 Err(e @ (WorkError::Stale | WorkError::Commit(_))) => {
                     // The Publisher failed this commit or an earlier one (it
@@ -219,6 +229,7 @@ impl Supervised for IdentityClusterer {
     fn restarting(&mut self, _: &mut Context<Self>) {
         self.debounce = None;
         self.running = 0;
+        self.passing = 0;
         self.busy_since = None;
         self.life.restarting(&self.shared, WORKER);
     }
@@ -353,7 +364,7 @@ impl Handler<Ping> for IdentityClusterer {
         Some(self.life.health(&[
             ("ticks", self.ticks.into()),
             ("last_tick_ms", self.last_tick_ms.into()),
-            ("dirty", self.dirty.into()),
+            ("dirty", (self.dirty + self.passing).into()),
         ]))
     }
 }
