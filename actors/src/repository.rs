@@ -33,12 +33,14 @@ pub fn evidence(o: &Observation) -> String {
 
 /// HSET of an observation: public fields plus the internal `evidence`
 /// (`evidence`, when given, is [`evidence`] of `o`, made ahead of time).
+/// The index set `{p}:attackers` is the caller's: one [`index_op`] per
+/// commit.
 pub fn observation_op(
     keys: &Keys,
     o: &Observation,
     identity: Option<&str>,
     evidence: Option<String>,
-) -> Vec<Op> {
+) -> Op {
     debug_assert!(evidence.as_ref().is_none_or(|e| *e == json(o)));
     let mut args = vec![
         keys.attacker(&o.uuid),
@@ -58,13 +60,16 @@ pub fn observation_op(
     if let Some(i) = identity {
         args.extend(["identity_id".to_string(), i.to_string()]);
     }
-    vec![
-        Op { cmd: "HSET", args },
-        Op {
-            cmd: "SADD",
-            args: vec![keys.attackers(), o.uuid.clone()],
-        },
-    ]
+    Op { cmd: "HSET", args }
+}
+
+/// One SADD of every uuid a commit writes a row of to its index set (a
+/// batch writes thousands of rows, and each command of a transaction costs
+/// Redis about as much as the work it does); `None` when there are none.
+pub fn index_op<'a>(set: String, uuids: impl IntoIterator<Item = &'a String>) -> Option<Op> {
+    let mut args = vec![set];
+    args.extend(uuids.into_iter().cloned());
+    (args.len() > 1).then_some(Op { cmd: "SADD", args })
 }
 
 fn identity_fields(r: &IdentityRow) -> Vec<String> {
@@ -151,11 +156,8 @@ pub fn journal_ops(keys: &Keys, j: &Journal, maxlen: u64, now: Millis) -> Vec<Op
         let mut args = vec![keys.identity(&r.uuid)];
         args.extend(identity_fields(r));
         ops.push(Op { cmd: "HSET", args });
-        ops.push(Op {
-            cmd: "SADD",
-            args: vec![keys.identities(), r.uuid.clone()],
-        });
     }
+    ops.extend(index_op(keys.identities(), j.identities.keys()));
     for (identity, (campaign, at)) in &j.identity_campaigns {
         ops.push(Op {
             cmd: "HSET",
@@ -172,61 +174,10 @@ pub fn journal_ops(keys: &Keys, j: &Journal, maxlen: u64, now: Millis) -> Vec<Op
         let mut args = vec![keys.campaign(&r.uuid)];
         args.extend(campaign_fields(r));
         ops.push(Op { cmd: "HSET", args });
-        ops.push(Op {
-            cmd: "SADD",
-            args: vec![keys.campaigns(), r.uuid.clone()],
-        });
     }
+    ops.extend(index_op(keys.campaigns(), j.campaigns.keys()));
     ops.extend(j.events.iter().map(|e| event_op(keys, e, maxlen, now)));
     ops
-}
-
-/// Merges the `SADD`s of one commit to the same set into one call (a batch
-/// adds thousands of members to the index sets one by one, and each command
-/// of a transaction costs Redis about as much as the work it does).
-/// Commands on different keys commute, so a member may move to an earlier
-/// `SADD` of its set; a set that any other command of the commit touches is
-/// left exactly as it was.
-pub fn coalesce_set_adds(ops: Vec<Op>) -> Vec<Op> {
-    // The sets added to (a handful: the index sets), then those of them that
-    // any other command touches.
-    let sets: BTreeSet<&str> = ops
-        .iter()
-        .filter(|o| o.cmd == "SADD")
-        .filter_map(|o| o.args.first().map(String::as_str))
-        .collect();
-    let keep: BTreeSet<String> = ops
-        .iter()
-        .filter(|o| o.cmd != "SADD")
-        .flat_map(|o| {
-            let keys = if o.cmd == "DEL" {
-                &o.args[..]
-            } else {
-                &o.args[..o.args.len().min(1)]
-            };
-            keys.iter().filter(|k| sets.contains(k.as_str())).cloned()
-        })
-        .collect();
-    let mut out: Vec<Op> = Vec::with_capacity(ops.len());
-    let mut first: BTreeMap<String, usize> = BTreeMap::new();
-    for op in ops {
-        let merge_into = match (op.cmd, op.args.first()) {
-            ("SADD", Some(key)) if !keep.contains(key) => first.get(key).copied(),
-            _ => None,
-        };
-        match merge_into {
-            Some(i) => out[i].args.extend(op.args.into_iter().skip(1)),
-            None => {
-                if op.cmd == "SADD" {
-                    if let Some(key) = op.args.first().filter(|k| !keep.contains(*k)) {
-                        first.insert(key.clone(), out.len());
-                    }
-                }
-                out.push(op);
-            }
-        }
-    }
-    out
 }
 
 /// A problem reading the repository back.
@@ -645,36 +596,33 @@ mod tests {
     }
 
     #[test]
-    fn set_adds_to_one_set_become_one_call_and_other_sets_keep_their_order() {
-        let ops = vec![
-            op("HSET", &["a:1", "f", "v"]),
-            op("SADD", &["idx", "1"]),
-            op("HSET", &["a:2", "f", "v"]),
-            op("SADD", &["idx", "2"]),
-            op("SADD", &["other", "x"]),
-            op("SADD", &["idx", "3"]),
-            // A set some other command touches is left as it was.
-            op("SADD", &["kept", "p"]),
-            op("SREM", &["kept", "p"]),
-            op("SADD", &["kept", "q"]),
-            op("DEL", &["gone", "kept2"]),
-            op("SADD", &["kept2", "r"]),
-            op("SADD", &["kept2", "s"]),
-        ];
+    fn a_commit_adds_to_each_index_set_in_one_call() {
+        let keys = Keys::new("t");
+        let mut j = Journal::default();
+        for id in ["i1", "i2", "i3"] {
+            let row = IdentityRow {
+                uuid: id.into(),
+                ..Default::default()
+            };
+            j.identities.insert(id.into(), row);
+        }
+        for id in ["c1", "c2"] {
+            let row = CampaignRow {
+                uuid: id.into(),
+                ..Default::default()
+            };
+            j.campaigns.insert(id.into(), row);
+        }
+        let ops = journal_ops(&keys, &j, 100, 0);
+        let adds: Vec<&Op> = ops.iter().filter(|o| o.cmd == "SADD").collect();
         assert_eq!(
-            coalesce_set_adds(ops),
+            adds,
             vec![
-                op("HSET", &["a:1", "f", "v"]),
-                op("SADD", &["idx", "1", "2", "3"]),
-                op("HSET", &["a:2", "f", "v"]),
-                op("SADD", &["other", "x"]),
-                op("SADD", &["kept", "p"]),
-                op("SREM", &["kept", "p"]),
-                op("SADD", &["kept", "q"]),
-                op("DEL", &["gone", "kept2"]),
-                op("SADD", &["kept2", "r"]),
-                op("SADD", &["kept2", "s"]),
+                &op("SADD", &["t:identities", "i1", "i2", "i3"]),
+                &op("SADD", &["t:campaigns", "c1", "c2"]),
             ]
         );
+        // Nothing to index, no call.
+        assert!(index_op(keys.attackers(), &[]).is_none());
     }
 }

@@ -5,7 +5,7 @@
 //! key prefix and deletes its keys at the end.
 
 use clusterd::keys::Keys;
-use clusterd::repository::{journal_ops, load, observation_op, LoadError, Op};
+use clusterd::repository::{index_op, journal_ops, load, observation_op, LoadError, Op};
 use decnet_clusterd::evidence::Observation;
 use decnet_clusterd::scenario::corpus::stream_corpus;
 use decnet_clusterd::store::{CampaignRow, IdentityRow, Journal};
@@ -93,8 +93,12 @@ async fn stored_rows_load_back_equal() {
         if let Some(id) = &identity {
             direct.insert(o.uuid.clone(), id.clone());
         }
-        ops.extend(observation_op(&keys, o, identity.as_deref(), None));
+        ops.push(observation_op(&keys, o, identity.as_deref(), None));
     }
+    ops.extend(index_op(
+        keys.attackers(),
+        observations.iter().map(|o| &o.uuid),
+    ));
     let unresolved = &observations[1].uuid;
     ops.push(Op {
         cmd: "HSET",
@@ -200,8 +204,12 @@ async fn corrupt_evidence_names_its_key() {
     stream_corpus(1_200, 4, |o, _, _| observations.push(o));
     let mut ops = Vec::new();
     for o in &observations {
-        ops.extend(observation_op(&keys, o, None, None));
+        ops.push(observation_op(&keys, o, None, None));
     }
+    ops.extend(index_op(
+        keys.attackers(),
+        observations.iter().map(|o| &o.uuid),
+    ));
     let bad = keys.attacker(&observations[1_100].uuid);
     ops.push(Op {
         cmd: "HSET",

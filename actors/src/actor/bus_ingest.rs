@@ -19,7 +19,7 @@
 use super::identity_clusterer::Evidence;
 use super::{connect, Health, Lifecycle, Ping, Restart, SetPaused, Shared, WorkError};
 use crate::keys::CONSUMER_GROUP;
-use crate::repository::{observation_op, Op};
+use crate::repository::{index_op, observation_op, Op};
 use actix::prelude::*;
 use decnet_clusterd::evidence::event::{parse_entry, Limits, Topic};
 use decnet_clusterd::evidence::Observation;
@@ -547,9 +547,10 @@ fn merge_batch(
     for uuid in &changed {
         if let Some(o) = store.observations.get(uuid) {
             let identity = store.identity_groups.direct.get(uuid).map(String::as_str);
-            ops.extend(observation_op(keys, o, identity, fresh.remove(uuid)));
+            ops.push(observation_op(keys, o, identity, fresh.remove(uuid)));
         }
     }
+    ops.extend(index_op(keys.attackers(), &changed));
     let mut ack = vec![keys.input(), CONSUMER_GROUP.to_string()];
     ack.extend(acks);
     ops.push(Op {
@@ -795,6 +796,18 @@ mod tests {
         ];
         let (ops, merged) = merge_batch(&mut store, &keys, items, false);
         assert_eq!(merged.changed, 3);
+        // The index set takes every changed observation in one call.
+        let adds: Vec<&Vec<String>> = ops
+            .iter()
+            .filter(|o| o.cmd == "SADD")
+            .map(|o| &o.args)
+            .collect();
+        assert_eq!(
+            adds,
+            [&["t:attackers", "new", "old", "twice"]
+                .map(String::from)
+                .to_vec()]
+        );
         for uuid in ["new", "twice", "old"] {
             let hset = ops
                 .iter()

@@ -103,15 +103,11 @@ impl Handler<Commit> for Publisher {
         self.faults = self.faults.saturating_sub(u32::from(inject));
         let shared = self.shared.clone();
         let conn = self.conn.take();
+        let streams = [shared.keys.identity_stream(), shared.keys.campaign_stream()];
         let events = msg
             .ops
             .iter()
-            .filter(|o| {
-                o.cmd == "XADD"
-                    && o.args.first().is_some_and(|k| {
-                        *k == shared.keys.identity_stream() || *k == shared.keys.campaign_stream()
-                    })
-            })
+            .filter(|o| o.cmd == "XADD" && o.args.first().is_some_and(|k| streams.contains(k)))
             .count() as u64;
         self.busy_since = Some(Instant::now());
         let fut = async move {
@@ -122,8 +118,7 @@ impl Handler<Commit> for Publisher {
                 Some(c) => c,
                 None => connect(&shared.client, super::RESPONSE_TIMEOUT).await?,
             };
-            let ops = crate::repository::coalesce_set_adds(msg.ops);
-            let r = shared.lease.commit(&mut conn, &ops).await;
+            let r = shared.lease.commit(&mut conn, &msg.ops).await;
             match r {
                 Ok(n) => Ok((conn, n)),
                 Err(CommitError::Fenced) => Err(WorkError::Fenced),
