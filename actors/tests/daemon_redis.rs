@@ -7,7 +7,7 @@
 //! prefix and deletes its keys at the end.
 
 use clusterd::keys::Keys;
-use clusterd::lease::{CommitError, Lease};
+use clusterd::lease::{CommitError, Lease, Prepared};
 use clusterd::repository::Op;
 use decnet_clusterd::metrics::score;
 use decnet_clusterd::scenario::builtin;
@@ -441,9 +441,13 @@ fn the_fence_refuses_a_takeover_between_the_lease_check_and_the_transaction_not_
         assert!(old.acquire(&mut conn).await.unwrap());
         // The holder renews its lease while one of its commits is in flight.
         let n = old
-            .commit_checked(&mut conn, &add_member(&keys, "kept"), || async {
-                assert!(old.renew(&mut other).await.unwrap());
-            })
+            .commit_checked(
+                &mut conn,
+                &Prepared::new(&add_member(&keys, "kept"), &[]),
+                || async {
+                    assert!(old.renew(&mut other).await.unwrap());
+                },
+            )
             .await
             .unwrap();
         assert_eq!(n, 1);
@@ -451,7 +455,7 @@ fn the_fence_refuses_a_takeover_between_the_lease_check_and_the_transaction_not_
         // transaction reached Redis; a standby took over meanwhile.
         let late = add_member(&keys, "late");
         let r = old
-            .commit_checked(&mut conn, &late, || async {
+            .commit_checked(&mut conn, &Prepared::new(&late, &[]), || async {
                 tokio::time::sleep(std::time::Duration::from_millis(400)).await;
                 assert!(new.acquire(&mut other).await.unwrap());
             })

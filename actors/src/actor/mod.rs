@@ -31,7 +31,7 @@ pub mod identity_clusterer;
 pub mod publisher;
 
 use crate::keys::Keys;
-use crate::lease::Lease;
+use crate::lease::{Lease, Prepared};
 use crate::repository::{self, Op};
 use crate::settings::Settings;
 use actix::prelude::*;
@@ -261,6 +261,17 @@ impl Shared {
         }
     }
 
+    /// The output streams whose appends are lifecycle events (counted by
+    /// the Publisher).
+    pub fn event_streams(&self) -> [String; 2] {
+        [self.keys.identity_stream(), self.keys.campaign_stream()]
+    }
+
+    /// The transaction of `ops`, built where it is called.
+    pub fn prepare(&self, ops: &[Op]) -> Prepared {
+        Prepared::new(ops, &self.event_streams())
+    }
+
     /// The other actors (set right after start; before that nobody sends).
     pub fn addrs(&self) -> &Addrs {
         self.addrs.get().expect("actors are wired before they run")
@@ -451,24 +462,24 @@ impl Lifecycle {
 
 /// Sends ops to the publisher and waits for the fenced commit.
 pub async fn commit(shared: &Shared, ops: Vec<Op>) -> Result<usize, WorkError> {
-    enqueue(shared, ops, None).await
+    enqueue(shared, shared.prepare(&ops), None).await
 }
 
-/// Hands `ops` to the Publisher now — commits land in the order they are
+/// Hands the transaction `tx` to the Publisher now — commits land in the order they are
 /// enqueued, so a caller enqueues while it still holds the engine and
 /// awaits the result after releasing it. `generation` is the engine's
 /// `loads` when the ops derive from in-memory state (refused once an
 /// earlier commit of that generation failed), `None` when they do not.
 pub fn enqueue(
     shared: &Shared,
-    ops: Vec<Op>,
+    tx: Prepared,
     generation: Option<u64>,
 ) -> impl std::future::Future<Output = Result<usize, WorkError>> + use<> {
-    let request = (!ops.is_empty()).then(|| {
+    let request = (!tx.is_empty()).then(|| {
         shared
             .addrs()
             .publisher
-            .send(publisher::Commit { ops, generation })
+            .send(publisher::Commit { tx, generation })
     });
     async move {
         match request {
@@ -550,6 +561,7 @@ pub async fn cluster_and_commit(
     let now = now_ms();
     let started = Instant::now();
     let keys = shared.keys.clone();
+    let streams = shared.event_streams();
     let maxlen = shared.settings.output.stream_maxlen;
     let (mut engine, r) = tokio::task::spawn_blocking(move || {
         if let Some(fault) = inject {
@@ -574,15 +586,15 @@ pub async fn cluster_and_commit(
             } else {
                 repository::journal_ops(&keys, &journal, maxlen, now)
             };
-            (written, ops)
+            (written, Prepared::new(&ops, &streams))
         });
         (engine, r)
     })
     .await
     .map_err(|e| WorkError::Panic(panic_text(e)))?;
-    let (written, ops) = r.map_err(WorkError::Cluster)?;
+    let (written, tx) = r.map_err(WorkError::Cluster)?;
     let ticked = Instant::now();
-    let committed = enqueue(shared, ops, Some(engine.loads));
+    let committed = enqueue(shared, tx, Some(engine.loads));
     engine.valid = true;
     drop(engine);
     committed.await?;

@@ -14,8 +14,7 @@
 //! reloaded from Redis.
 
 use super::{connect, Health, Lifecycle, Ping, Restart, Shared, WorkError};
-use crate::lease::CommitError;
-use crate::repository::Op;
+use crate::lease::{CommitError, Prepared};
 use actix::prelude::*;
 use redis::aio::MultiplexedConnection;
 use std::sync::atomic::Ordering;
@@ -29,7 +28,7 @@ pub const WORKER: &str = "publisher";
 #[derive(Message)]
 #[rtype(result = "Result<usize, WorkError>")]
 pub struct Commit {
-    pub ops: Vec<Op>,
+    pub tx: Prepared,
     /// The engine generation the ops derive from (`None`: not from it).
     pub generation: Option<u64>,
 }
@@ -103,12 +102,7 @@ impl Handler<Commit> for Publisher {
         self.faults = self.faults.saturating_sub(u32::from(inject));
         let shared = self.shared.clone();
         let conn = self.conn.take();
-        let streams = [shared.keys.identity_stream(), shared.keys.campaign_stream()];
-        let events = msg
-            .ops
-            .iter()
-            .filter(|o| o.cmd == "XADD" && o.args.first().is_some_and(|k| streams.contains(k)))
-            .count() as u64;
+        let events = msg.tx.events();
         self.busy_since = Some(Instant::now());
         let fut = async move {
             if inject {
@@ -118,7 +112,7 @@ impl Handler<Commit> for Publisher {
                 Some(c) => c,
                 None => connect(&shared.client, super::RESPONSE_TIMEOUT).await?,
             };
-            let r = shared.lease.commit(&mut conn, &msg.ops).await;
+            let r = shared.lease.commit_prepared(&mut conn, &msg.tx).await;
             match r {
                 Ok(n) => Ok((conn, n)),
                 Err(CommitError::Fenced) => Err(WorkError::Fenced),
