@@ -65,6 +65,43 @@ struct ScopeComponent {
     parts: Vec<(Vec<u32>, f64)>,
 }
 
+/// The scope of a settle as it is closed: whole components, and nodes not
+/// yet in any component.
+#[derive(Default)]
+struct ScopeSet {
+    nodes: Vec<u32>,
+    in_scope: FxHashSet<u32>,
+    comps: FxHashSet<u32>,
+}
+
+impl ScopeSet {
+    /// Whether `n` (hence its whole component) is already in the scope.
+    fn holds(&self, g: &IdentityGraph, n: u32) -> bool {
+        let c = g.comp_of[n as usize];
+        if c == NONE {
+            self.in_scope.contains(&n)
+        } else {
+            self.comps.contains(&c)
+        }
+    }
+
+    /// Adds `n` and every member of its component.
+    fn add_comp(&mut self, g: &IdentityGraph, n: u32) {
+        let c = g.comp_of[n as usize];
+        if c == NONE {
+            if self.in_scope.insert(n) {
+                self.nodes.push(n);
+            }
+        } else if self.comps.insert(c) {
+            for &m in &g.comps[c as usize].members {
+                if self.in_scope.insert(m) {
+                    self.nodes.push(m);
+                }
+            }
+        }
+    }
+}
+
 /// The incremental identity graph.
 #[derive(Debug, Clone)]
 pub struct IdentityGraph {
@@ -421,40 +458,34 @@ impl IdentityGraph {
     /// Seeds + their current components + the components of every node they
     /// now have an edge or a decision with.
     fn close_scope(&self, seeds: &[u32]) -> Vec<u32> {
-        let mut in_scope = FxHashSet::default();
-        let mut comps_added = FxHashSet::default();
-        let mut scope = Vec::new();
-        let mut add_comp = |n: u32, scope: &mut Vec<u32>, in_scope: &mut FxHashSet<u32>| {
-            let c = self.comp_of[n as usize];
-            if c == NONE {
-                if in_scope.insert(n) {
-                    scope.push(n);
-                }
-            } else if comps_added.insert(c) {
-                for &m in &self.comps[c as usize].members {
-                    if in_scope.insert(m) {
-                        scope.push(m);
-                    }
-                }
-            }
-        };
-        let mut bigs = Vec::new();
+        let mut scope = ScopeSet::default();
+        // Every seed's component first: a candidate already in the scope
+        // (most partners of a seed arrive in its batch, or sit in its own
+        // component) is not scored, as adding it again would change nothing.
         for &s in seeds {
-            add_comp(s, &mut scope, &mut in_scope);
+            scope.add_comp(self, s);
+        }
+        let mut bigs = Vec::new();
+        let mut seen = FxHashSet::default();
+        for &s in seeds {
             if !self.expand[s as usize] {
                 // Its scores only fell: every edge it has now it had before,
                 // inside its component.
                 continue;
             }
-            let mut seen = FxHashSet::default();
+            seen.clear();
             self.for_each_candidate(s, false, |y| {
-                if y != s && seen.insert(y) && self.score(s, y).is_edge(&self.weights) {
-                    add_comp(y, &mut scope, &mut in_scope);
+                if y != s
+                    && seen.insert(y)
+                    && !scope.holds(self, y)
+                    && self.score(s, y).is_edge(&self.weights)
+                {
+                    scope.add_comp(self, y);
                 }
             });
             if let Some(adj) = self.decision_adj.get(&s) {
                 for &(y, _) in adj {
-                    add_comp(y, &mut scope, &mut in_scope);
+                    scope.add_comp(self, y);
                 }
             }
             bigs.clear();
@@ -462,13 +493,14 @@ impl IdentityGraph {
             for &v in &bigs {
                 let fs = &self.features[s as usize];
                 for &y in self.big_carriers(v) {
-                    if !similarity::vetoed(fs, &self.features[y as usize]) {
-                        add_comp(y, &mut scope, &mut in_scope);
+                    if !scope.holds(self, y) && !similarity::vetoed(fs, &self.features[y as usize])
+                    {
+                        scope.add_comp(self, y);
                     }
                 }
             }
         }
-        scope
+        scope.nodes
     }
 
     fn cluster_and_store(&mut self, scope: &[u32]) -> Vec<ComputedIdentity> {

@@ -572,7 +572,13 @@ pub async fn cluster_and_commit(
             now,
             new_id: &mut new_id,
         };
+        engine.store.timings = Default::default();
         let r = tick(&mut engine, &mut ctx).map(|()| {
+            let phases = engine.store.timings.phases().map(|(name, d)| {
+                let ms = d.as_secs_f64() * 1000.0;
+                (name, (ms * 10.0).round() / 10.0)
+            });
+            debug!(layer, ?phases, "clustering pass phases (ms)");
             let journal = engine.store.take_journal();
             let written = Written {
                 events: journal.events.len(),
