@@ -442,14 +442,11 @@ async fn run_batch(
     // invalid, to be reloaded by its next holder.
     engine.valid = false;
     let keys = shared.keys.clone();
-    let streams = shared.event_streams();
     let from_pending = job.from_pending;
-    let (engine, tx, merge) = tokio::task::spawn_blocking(move || {
+    let (engine, ops, merge) = tokio::task::spawn_blocking(move || {
         let (ops, merge) = merge_batch(&mut engine.store, &keys, items, from_pending);
         engine.valid = true;
-        // The transaction is built here too, off the runtime thread.
-        let tx = crate::lease::Prepared::new(&ops, &streams);
-        (engine, tx, merge)
+        (engine, ops, merge)
     })
     .await
     .map_err(|e| WorkError::Panic(super::panic_text(e)))?;
@@ -460,7 +457,7 @@ async fn run_batch(
     // Enqueued while the engine is held (commits land in that order), then
     // awaited without it: the next pass runs while Redis applies the batch.
     let merged = Instant::now();
-    let committed = super::enqueue(shared, tx, Some(engine.loads));
+    let committed = super::enqueue(shared, ops, Some(engine.loads));
     drop(engine);
     b.changed = changed;
     let b_changed = changed;

@@ -267,11 +267,6 @@ impl Shared {
         [self.keys.identity_stream(), self.keys.campaign_stream()]
     }
 
-    /// The transaction of `ops`, built where it is called.
-    pub fn prepare(&self, ops: &[Op]) -> Prepared {
-        Prepared::new(ops, &self.event_streams())
-    }
-
     /// The other actors (set right after start; before that nobody sends).
     pub fn addrs(&self) -> &Addrs {
         self.addrs.get().expect("actors are wired before they run")
@@ -462,24 +457,35 @@ impl Lifecycle {
 
 /// Sends ops to the publisher and waits for the fenced commit.
 pub async fn commit(shared: &Shared, ops: Vec<Op>) -> Result<usize, WorkError> {
-    enqueue(shared, shared.prepare(&ops), None).await
+    enqueue(shared, ops, None).await
 }
 
-/// Hands the transaction `tx` to the Publisher now — commits land in the order they are
+/// Hands `ops` to the Publisher now — commits land in the order they are
 /// enqueued, so a caller enqueues while it still holds the engine and
-/// awaits the result after releasing it. `generation` is the engine's
-/// `loads` when the ops derive from in-memory state (refused once an
-/// earlier commit of that generation failed), `None` when they do not.
+/// awaits the result after releasing it. Their transaction is built on a
+/// blocking thread meanwhile (a batch's takes milliseconds, which neither
+/// the engine nor the runtime thread should wait for); the Publisher waits
+/// for it in its turn. `generation` is the engine's `loads` when the ops
+/// derive from in-memory state (refused once an earlier commit of that
+/// generation failed), `None` when they do not.
 pub fn enqueue(
     shared: &Shared,
-    tx: Prepared,
+    ops: Vec<Op>,
     generation: Option<u64>,
 ) -> impl std::future::Future<Output = Result<usize, WorkError>> + use<> {
-    let request = (!tx.is_empty()).then(|| {
-        shared
+    let request = (!ops.is_empty()).then(|| {
+        let (built, tx) = tokio::sync::oneshot::channel();
+        let request = shared
             .addrs()
             .publisher
-            .send(publisher::Commit { tx, generation })
+            .send(publisher::Commit { tx, generation });
+        let streams = shared.event_streams();
+        tokio::task::spawn_blocking(move || {
+            // The Publisher may have stopped meanwhile; then nobody waits.
+            let _ = built.send(Prepared::new(&ops, &streams));
+            // `ops` is freed here too, off the runtime thread.
+        });
+        request
     });
     async move {
         match request {
@@ -561,7 +567,6 @@ pub async fn cluster_and_commit(
     let now = now_ms();
     let started = Instant::now();
     let keys = shared.keys.clone();
-    let streams = shared.event_streams();
     let maxlen = shared.settings.output.stream_maxlen;
     let (mut engine, r) = tokio::task::spawn_blocking(move || {
         if let Some(fault) = inject {
@@ -592,15 +597,15 @@ pub async fn cluster_and_commit(
             } else {
                 repository::journal_ops(&keys, &journal, maxlen, now)
             };
-            (written, Prepared::new(&ops, &streams))
+            (written, ops)
         });
         (engine, r)
     })
     .await
     .map_err(|e| WorkError::Panic(panic_text(e)))?;
-    let (written, tx) = r.map_err(WorkError::Cluster)?;
+    let (written, ops) = r.map_err(WorkError::Cluster)?;
     let ticked = Instant::now();
-    let committed = enqueue(shared, tx, Some(engine.loads));
+    let committed = enqueue(shared, ops, Some(engine.loads));
     engine.valid = true;
     drop(engine);
     committed.await?;

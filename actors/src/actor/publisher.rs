@@ -28,7 +28,10 @@ pub const WORKER: &str = "publisher";
 #[derive(Message)]
 #[rtype(result = "Result<usize, WorkError>")]
 pub struct Commit {
-    pub tx: Prepared,
+    /// The transaction, being built on a blocking thread: a producer
+    /// enqueues while it holds the engine (so commits land in the order the
+    /// in-memory changes were made) and the transaction is built meanwhile.
+    pub tx: tokio::sync::oneshot::Receiver<Prepared>,
     /// The engine generation the ops derive from (`None`: not from it).
     pub generation: Option<u64>,
 }
@@ -102,19 +105,23 @@ impl Handler<Commit> for Publisher {
         self.faults = self.faults.saturating_sub(u32::from(inject));
         let shared = self.shared.clone();
         let conn = self.conn.take();
-        let events = msg.tx.events();
         self.busy_since = Some(Instant::now());
         let fut = async move {
             if inject {
                 return Err(WorkError::Injected("faults.commit_failures"));
             }
+            // The sender is gone only when building the transaction panicked.
+            let tx = msg
+                .tx
+                .await
+                .map_err(|_| WorkError::Panic("building a commit's transaction".to_string()))?;
             let mut conn = match conn {
                 Some(c) => c,
                 None => connect(&shared.client, super::RESPONSE_TIMEOUT).await?,
             };
-            let r = shared.lease.commit_prepared(&mut conn, &msg.tx).await;
+            let r = shared.lease.commit_prepared(&mut conn, &tx).await;
             match r {
-                Ok(n) => Ok((conn, n)),
+                Ok(n) => Ok((conn, n, tx.events())),
                 Err(CommitError::Fenced) => Err(WorkError::Fenced),
                 Err(CommitError::Redis(e)) => Err(WorkError::Redis(e)),
             }
@@ -125,7 +132,7 @@ impl Handler<Commit> for Publisher {
                 .take()
                 .map_or(0, |t| t.elapsed().as_millis() as u64);
             match r {
-                Ok((conn, n)) => {
+                Ok((conn, n, events)) => {
                     act.conn = Some(conn);
                     act.commits += 1;
                     act.events += events;
