@@ -172,19 +172,46 @@ fn daemon_command(url: &str, keys: &Keys) -> Result<Command, CliError> {
     Ok(cmd)
 }
 
-fn spawn_daemon(url: &str, keys: &Keys) -> Result<std::process::Child, CliError> {
-    Ok(daemon_command(url, keys)?
-        .env("CLUSTERD_LOG__LEVEL", daemon_log_level())
-        .spawn()
-        .context("starting clusterd run")?)
+/// A benchmarked daemon, killed if the benchmark stops without stopping it
+/// (an error, or a panic such as printing to a closed stdout), so it never
+/// outlives the benchmark.
+struct Daemon(std::process::Child);
+
+impl std::ops::Deref for Daemon {
+    type Target = std::process::Child;
+    fn deref(&self) -> &std::process::Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Daemon {
+    fn deref_mut(&mut self) -> &mut std::process::Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        // Nothing to do for a daemon already stopped and waited for.
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+fn spawn_daemon(url: &str, keys: &Keys) -> Result<Daemon, CliError> {
+    Ok(Daemon(
+        daemon_command(url, keys)?
+            .env("CLUSTERD_LOG__LEVEL", daemon_log_level())
+            .spawn()
+            .context("starting clusterd run")?,
+    ))
 }
 
 /// Starts a daemon whose load log line is forwarded: the receiver gets the
 /// `elapsed_ms` of its "repository loaded" line.
-fn spawn_logged_daemon(
-    url: &str,
-    keys: &Keys,
-) -> Result<(std::process::Child, mpsc::Receiver<u64>), CliError> {
+fn spawn_logged_daemon(url: &str, keys: &Keys) -> Result<(Daemon, mpsc::Receiver<u64>), CliError> {
     let mut child = daemon_command(url, keys)?
         .env("CLUSTERD_LOG__LEVEL", "warn,clusterd::actor=info")
         .env("CLUSTERD_LOG__FORMAT", "json")
@@ -208,7 +235,7 @@ fn spawn_logged_daemon(
             }
         });
     }
-    Ok((child, rx))
+    Ok((Daemon(child), rx))
 }
 
 /// An error when the benchmarked daemon has exited (rather than waiting for
@@ -249,11 +276,30 @@ pub fn run(url: &str, observations: usize, rate: u32, seconds: u64) -> Result<i3
     let mut c = redis::Client::open(url)
         .and_then(|cl| cl.get_connection())
         .with_context(|| format!("connecting to {url}"))?;
-    let result = measure(url, &mut c, &keys, observations, rate, seconds);
+    // A panic (printing to a closed stdout, say) still stops the daemon (its
+    // guard) and deletes the prefix's keys before it goes on.
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        measure(url, &mut c, &keys, observations, rate, seconds)
+    }));
+    let result = match result {
+        Ok(r) => r,
+        Err(panic) => {
+            if !reuse.keep {
+                delete_prefix(&mut c, &prefix);
+            }
+            std::panic::resume_unwind(panic)
+        }
+    };
     if reuse.keep {
         println!("  keys of prefix {prefix} kept");
         return result;
     }
+    delete_prefix(&mut c, &prefix);
+    result
+}
+
+/// Deletes every key of the benchmark's prefix.
+fn delete_prefix(c: &mut redis::Connection, prefix: &str) {
     let stale: Vec<String> = c
         .scan_match::<_, String>(format!("{prefix}:*"))
         .map(|i| i.filter_map(Result::ok).collect())
@@ -261,7 +307,6 @@ pub fn run(url: &str, observations: usize, rate: u32, seconds: u64) -> Result<i3
     for chunk in stale.chunks(500) {
         let _: redis::RedisResult<()> = c.del(chunk);
     }
-    result
 }
 
 fn measure(
@@ -316,7 +361,7 @@ fn ingest(
     c: &mut redis::Connection,
     keys: &Keys,
     observations: usize,
-) -> Result<std::process::Child, CliError> {
+) -> Result<Daemon, CliError> {
     let mut payloads = Vec::with_capacity(observations);
     stream_corpus(observations, 11, |o, _, _| {
         payloads.push((o.uuid.clone(), observed_payload(&o).to_string()))
@@ -418,7 +463,7 @@ fn startup(
     c: &mut redis::Connection,
     keys: &Keys,
     observations: usize,
-) -> Result<std::process::Child, CliError> {
+) -> Result<Daemon, CliError> {
     let started = Instant::now();
     let (mut child, loaded) = spawn_logged_daemon(url, keys)?;
     let mut first_pass_ms = None;
