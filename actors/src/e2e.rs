@@ -278,24 +278,15 @@ pub fn run(url: &str, observations: usize, rate: u32, seconds: u64) -> Result<i3
         .with_context(|| format!("connecting to {url}"))?;
     // A panic (printing to a closed stdout, say) still stops the daemon (its
     // guard) and deletes the prefix's keys before it goes on.
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         measure(url, &mut c, &keys, observations, rate, seconds)
     }));
-    let result = match result {
-        Ok(r) => r,
-        Err(panic) => {
-            if !reuse.keep {
-                delete_prefix(&mut c, &prefix);
-            }
-            std::panic::resume_unwind(panic)
-        }
-    };
-    if reuse.keep {
+    if !reuse.keep {
+        delete_prefix(&mut c, &prefix);
+    } else if outcome.is_ok() {
         println!("  keys of prefix {prefix} kept");
-        return result;
     }
-    delete_prefix(&mut c, &prefix);
-    result
+    outcome.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
 /// Deletes every key of the benchmark's prefix.
@@ -386,25 +377,20 @@ fn ingest(
     // Sustained ingest is timed from the daemon's first read of the backlog;
     // process start, connecting, the lease and loading an empty store come
     // before it (start-up is timed on its own below).
-    let mut reading = None;
-    while reading.is_none() {
+    // On an error the daemon's guard stops it.
+    while !first_read(c, keys) {
         gone(&mut child, "starting")?;
-        if first_read(c, keys) {
-            reading = Some(Instant::now());
-        } else if started.elapsed() > Duration::from_secs(60) {
-            let _ = child.kill();
+        if started.elapsed() > Duration::from_secs(60) {
             return Err(CliError::Runtime(anyhow::anyhow!(
                 "the daemon did not start reading within a minute"
             )));
-        } else {
-            std::thread::sleep(Duration::from_millis(2));
         }
+        std::thread::sleep(Duration::from_millis(2));
     }
-    let reading = reading.unwrap_or(started);
+    let reading = Instant::now();
     while !crate::bus::settled(c, keys, observations as u64) {
         gone(&mut child, "ingesting the backlog")?;
         if started.elapsed() > Duration::from_secs(600) {
-            let _ = child.kill();
             return Err(CliError::Runtime(anyhow::anyhow!(
                 "the backlog did not settle within 10 minutes"
             )));
@@ -489,7 +475,6 @@ fn startup(
     while !ready(c) {
         gone(&mut child, "starting up")?;
         if started.elapsed() > Duration::from_secs(600) {
-            let _ = child.kill();
             return Err(CliError::Runtime(anyhow::anyhow!(
                 "the restarted daemon did not finish its first pass"
             )));

@@ -170,11 +170,11 @@ impl Lease {
     }
 }
 
-/// A commit's transaction, built where its operations were made (a
-/// blocking thread) rather than on the runtime thread that sends it: a
-/// batch carries tens of thousands of arguments, and copying them into
-/// commands, then freeing the operations, was a fifth of that thread's
-/// time, which it shares with every read, reply and heartbeat.
+/// A commit's transaction, built on a blocking thread rather than on the
+/// runtime thread that sends it: a batch carries tens of thousands of
+/// arguments, and copying them into commands, then freeing the operations,
+/// was a sixth of that thread's time, which it shares with every read,
+/// reply and heartbeat.
 pub struct Prepared {
     pipeline: redis::Pipeline,
     /// Operations in the transaction.
@@ -198,15 +198,6 @@ impl Prepared {
             ops: ops.len(),
             events,
         }
-    }
-
-    /// Operations in the transaction.
-    pub fn len(&self) -> usize {
-        self.ops
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.ops == 0
     }
 
     /// Lifecycle events it appends.
