@@ -291,7 +291,7 @@ impl SettledStore {
                 let id = format!("bench-s{b}-{i}");
                 o.sessions.insert(
                     id.clone(),
-                    Session {
+                    Box::new(Session {
                         session_id: id,
                         decky_id: Some(decky),
                         started_at: Some(t),
@@ -299,7 +299,7 @@ impl SettledStore {
                         phase: Some(Phase::Discovery),
                         commands: ["uname -a".to_string()].into_iter().collect(),
                         ..Default::default()
-                    },
+                    }),
                 );
                 out.push(o);
                 continue;
@@ -356,7 +356,7 @@ impl SettledStore {
                     s.commands.insert("uname -a".into());
                 }
             }
-            o.sessions.insert("s0".into(), s);
+            o.sessions.insert("s0".into(), Box::new(s));
             out.push(o);
         }
         out

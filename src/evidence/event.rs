@@ -198,7 +198,7 @@ pub fn parse_entry<K: AsRef<[u8]>, V: AsRef<[u8]>>(
                 .filter(|v| !v.is_null())
                 .ok_or_else(|| invalid("session", "is missing"))?;
             let s = session(&Path::Key("session"), s, limits)?;
-            o.sessions.insert(s.session_id.clone(), s);
+            o.sessions.insert(s.session_id.clone(), Box::new(s));
         }
         Topic::Scored => {}
     }
@@ -428,7 +428,7 @@ fn observed(
                     existing.merge(&s);
                 }
                 None => {
-                    o.sessions.insert(s.session_id.clone(), s);
+                    o.sessions.insert(s.session_id.clone(), Box::new(s));
                 }
             }
         }
