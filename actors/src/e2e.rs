@@ -392,7 +392,7 @@ fn ingest(
     observations: usize,
 ) -> Result<Daemon, CliError> {
     // Memory an earlier run freed stays resident in Redis's allocator, and
-    // growing into it is far cheaper than into fresh pages (about a fifth
+    // growing into it is far cheaper than into fresh pages (up to a fifth
     // of the ingest rate at 1,000,000 on this project's VMs): hand it back
     // first, so every run grows the store the way a new store grows.
     // Harmless on a shared Redis (only free memory goes); a Redis without
