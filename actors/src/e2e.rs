@@ -36,36 +36,48 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-fn info_commands(c: &mut redis::Connection) -> u64 {
-    let info: String = redis::cmd("INFO").arg("stats").query(c).unwrap_or_default();
+/// The numeric `fields` of one `INFO` section, summed (0 for any missing).
+fn info_sum(c: &mut redis::Connection, section: &str, fields: &[&str]) -> f64 {
+    let info: String = redis::cmd("INFO").arg(section).query(c).unwrap_or_default();
     info.lines()
-        .find_map(|l| l.strip_prefix("total_commands_processed:"))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
+        .filter_map(|l| l.split_once(':'))
+        .filter(|(k, _)| fields.contains(k))
+        .filter_map(|(_, v)| v.trim().parse::<f64>().ok())
+        .sum()
+}
+
+fn info_commands(c: &mut redis::Connection) -> u64 {
+    info_sum(c, "stats", &["total_commands_processed"]) as u64
 }
 
 /// Seconds of CPU the Redis server has used (user + system).
 fn redis_cpu(c: &mut redis::Connection) -> f64 {
-    let info: String = redis::cmd("INFO").arg("cpu").query(c).unwrap_or_default();
-    info.lines()
-        .filter(|l| l.starts_with("used_cpu_user:") || l.starts_with("used_cpu_sys:"))
-        .filter_map(|l| l.split(':').nth(1)?.trim().parse::<f64>().ok())
-        .sum()
+    info_sum(c, "cpu", &["used_cpu_user", "used_cpu_sys"])
+}
+
+/// Redis's resident memory in MiB (`used_memory_rss`).
+fn redis_rss_mib(c: &mut redis::Connection) -> f64 {
+    info_sum(c, "memory", &["used_memory_rss"]) / (1024.0 * 1024.0)
+}
+
+/// The fields of `/proc/<pid>/stat` after the command name (which is in
+/// parentheses and may hold spaces), so index 0 is field 3, `state`; empty
+/// where there is no `/proc`.
+fn proc_stat(pid: u32) -> Vec<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    // `state` is a letter: keep it as 0 so the indexes hold.
+    rest.split_whitespace()
+        .map(|t| t.parse().unwrap_or(0))
+        .collect()
 }
 
 /// Seconds of CPU a process has used (user + system, all its threads), from
 /// `/proc` (0 where there is none). Linux reports it in USER_HZ ticks, which
 /// are 1/100 s on every architecture it exposes to user space this way.
 fn process_cpu(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name, which is in parentheses and may hold spaces.
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let ticks: u64 = rest
-        .split_whitespace()
-        .skip(11)
-        .take(2)
-        .filter_map(|t| t.parse::<u64>().ok())
-        .sum();
+    // utime and stime: fields 14 and 15.
+    let ticks: u64 = proc_stat(pid).iter().skip(11).take(2).sum();
     ticks as f64 / 100.0
 }
 
@@ -80,27 +92,10 @@ fn process_memory(pid: u32) -> (f64, u64) {
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .unwrap_or(0);
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // minflt and majflt (fields 10 and 12 of the whole line).
-    let faults = [7, 9]
-        .iter()
-        .filter_map(|&i| fields.get(i)?.parse::<u64>().ok())
-        .sum();
+    // minflt and majflt: fields 10 and 12.
+    let stat = proc_stat(pid);
+    let faults = [7, 9].iter().filter_map(|&i| stat.get(i)).sum();
     (peak_kib as f64 / 1024.0, faults)
-}
-
-/// Redis's resident memory in MiB (`used_memory_rss`).
-fn redis_rss_mib(c: &mut redis::Connection) -> f64 {
-    let info: String = redis::cmd("INFO")
-        .arg("memory")
-        .query(c)
-        .unwrap_or_default();
-    info.lines()
-        .find_map(|l| l.strip_prefix("used_memory_rss:"))
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .map_or(0.0, |b| b / (1024.0 * 1024.0))
 }
 
 /// The machine's CPU time so far, from `/proc/stat`: (all, stolen by the
@@ -225,6 +220,18 @@ impl std::ops::Deref for Daemon {
 impl std::ops::DerefMut for Daemon {
     fn deref_mut(&mut self) -> &mut std::process::Child {
         &mut self.0
+    }
+}
+
+impl Daemon {
+    /// Stops the daemon the way an operator does (SIGTERM: it finishes and
+    /// commits the batch in hand) and waits for it to exit.
+    fn stop(mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.0.id().to_string())
+            .status();
+        let _ = self.0.wait();
     }
 }
 
@@ -358,29 +365,17 @@ fn measure(
     } else {
         (observations, Some(ingest(url, c, keys, observations)?))
     };
-    if let Some(mut child) = child {
+    if let Some(child) = child {
         // Start-up: stop the daemon, start another over the stored state.
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(child.id().to_string())
-            .status();
-        let _ = child.wait();
+        child.stop();
     }
-    let mut child = startup(url, c, keys, observations)?;
+    let child = startup(url, c, keys, observations)?;
     if seconds == 0 {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(child.id().to_string())
-            .status();
-        let _ = child.wait();
+        child.stop();
         return Ok(0);
     }
     let r = latency(c, url, keys, rate, seconds);
-    let _ = Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status();
-    let _ = child.wait();
+    child.stop();
     r
 }
 
