@@ -27,7 +27,8 @@
 //!                 reconcile         (same rules, campaign vocabulary)
 //! ```
 //!
-//! Beside the flow: [`phase`] (UKC phases, ATT&CK tactic ids), [`scenario`]
+//! Beside the flow: [`set`] (the small ordered set evidence and roll-ups
+//! are made of), [`phase`] (UKC phases, ATT&CK tactic ids), [`scenario`]
 //! (YAML scenario language and seeded generator of input events with truth
 //! labels) and [`metrics`] (ARI, homogeneity, completeness, singleton recall).
 
@@ -40,4 +41,5 @@ pub mod phase;
 pub mod quality;
 pub mod reconcile;
 pub mod scenario;
+pub mod set;
 pub mod store;

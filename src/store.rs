@@ -12,6 +12,7 @@
 use crate::evidence::{Millis, Observation};
 use crate::identity::Decisions;
 use crate::reconcile::StoredGroups;
+use crate::set::SortedSet;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -32,10 +33,10 @@ pub struct IdentityRow {
     pub created_at: Millis,
     pub updated_at: Millis,
     pub confidence: f64,
-    pub ja3_hashes: BTreeSet<String>,
-    pub hassh_hashes: BTreeSet<String>,
-    pub payload_hashes: BTreeSet<String>,
-    pub c2_endpoints: BTreeSet<String>,
+    pub ja3_hashes: SortedSet<String>,
+    pub hassh_hashes: SortedSet<String>,
+    pub payload_hashes: SortedSet<String>,
+    pub c2_endpoints: SortedSet<String>,
     pub kd_digraph_simhash: Option<String>,
     pub notes: String,
 }

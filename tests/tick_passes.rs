@@ -10,6 +10,7 @@ use decnet_clusterd::campaign::clusterer::{CampaignClusterer, CampaignComponents
 use decnet_clusterd::campaign::CampaignWeights;
 use decnet_clusterd::identity::clusterer::{Clusterer, ConnectedComponents, TickContext};
 use decnet_clusterd::identity::IdentityWeights;
+use decnet_clusterd::set::SortedSet;
 use decnet_clusterd::store::Store;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -112,7 +113,7 @@ type RowEvidence = (
     Option<i64>,
     Option<i64>,
     u64,
-    Vec<BTreeSet<String>>,
+    Vec<SortedSet<String>>,
     Option<String>,
 );
 

@@ -6,9 +6,10 @@ use crate::keys::Keys;
 use decnet_clusterd::evidence::event::{format_timestamp, parse_timestamp};
 use decnet_clusterd::evidence::{Millis, Observation};
 use decnet_clusterd::identity::{Decision, Decisions};
+use decnet_clusterd::set::SortedSet;
 use decnet_clusterd::store::{CampaignRow, IdentityRow, Journal, OutEvent, OutStream, Store};
 use redis::aio::MultiplexedConnection;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use tracing::debug;
 
 /// One write operation: a command name and its arguments.
@@ -238,7 +239,7 @@ impl Fields {
             .and_then(|v| parse_timestamp(&serde_json::Value::String(v.to_string())).ok())
     }
 
-    fn set(&self, i: usize) -> BTreeSet<String> {
+    fn set(&self, i: usize) -> SortedSet<String> {
         self.bytes(i)
             .and_then(|v| serde_json::from_slice(v).ok())
             .unwrap_or_default()

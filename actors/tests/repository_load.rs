@@ -8,9 +8,10 @@ use clusterd::keys::Keys;
 use clusterd::repository::{index_op, journal_ops, load, observation_op, LoadError, Op};
 use decnet_clusterd::evidence::Observation;
 use decnet_clusterd::scenario::corpus::stream_corpus;
+use decnet_clusterd::set::SortedSet;
 use decnet_clusterd::store::{CampaignRow, IdentityRow, Journal};
 use redis::Commands;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 const URL: &str = "redis://127.0.0.1:6379";
 
@@ -132,10 +133,10 @@ async fn stored_rows_load_back_equal() {
             created_at: 1_771_734_000_000,
             updated_at: 1_771_734_999_001,
             confidence: 0.1 + i as f64 / 70.0,
-            ja3_hashes: BTreeSet::from([format!("ja3-{i}")]),
-            hassh_hashes: BTreeSet::new(),
-            payload_hashes: BTreeSet::from(["p1".to_string(), "p2".to_string()]),
-            c2_endpoints: BTreeSet::from(["198.51.100.7:443".to_string()]),
+            ja3_hashes: SortedSet::from([format!("ja3-{i}")]),
+            hassh_hashes: SortedSet::new(),
+            payload_hashes: SortedSet::from(["p1".to_string(), "p2".to_string()]),
+            c2_endpoints: SortedSet::from(["198.51.100.7:443".to_string()]),
             kd_digraph_simhash: (i % 5 == 0).then(|| "00ff00ff00ff00ff".to_string()),
             notes: if i == 4 {
                 "a \"note\"\nover lines".into()

@@ -7,7 +7,8 @@
 use crate::evidence::{Millis, Observation};
 use crate::identity::clusterer::simhash_centroid;
 use crate::phase::Phase;
-use std::collections::{BTreeMap, BTreeSet};
+use crate::set::SortedSet;
+use std::collections::BTreeMap;
 
 /// The first and last phase an identity showed on one decky.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -22,19 +23,19 @@ pub struct DeckyActivity {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct IdentityRollup {
     pub observation_count: usize,
-    pub ja3: BTreeSet<String>,
-    pub ja4: BTreeSet<String>,
-    pub hassh: BTreeSet<String>,
-    pub other_fingerprints: BTreeSet<String>,
+    pub ja3: SortedSet<String>,
+    pub ja4: SortedSet<String>,
+    pub hassh: SortedSet<String>,
+    pub other_fingerprints: SortedSet<String>,
     /// Payload hashes and C2 endpoints, prefixed `payload:` / `c2:`.
-    pub infra: BTreeSet<String>,
-    pub asns: BTreeSet<u32>,
-    pub ips: BTreeSet<String>,
+    pub infra: SortedSet<String>,
+    pub asns: SortedSet<u32>,
+    pub ips: SortedSet<String>,
     pub deckies: BTreeMap<String, DeckyActivity>,
     /// Merged, sorted session windows `[start, end]`.
     pub windows: Vec<(Millis, Millis)>,
     /// `kind:value` of every tooling fingerprint.
-    pub tool_labels: BTreeSet<String>,
+    pub tool_labels: SortedSet<String>,
     pub first_seen: Option<Millis>,
     pub last_seen: Option<Millis>,
     /// Bitwise majority of the sessions' digraph SimHashes.
@@ -186,7 +187,7 @@ impl IdentityRollup {
 }
 
 /// The distinct values, owned.
-fn owned_set(mut values: Vec<&str>) -> BTreeSet<String> {
+fn owned_set(mut values: Vec<&str>) -> SortedSet<String> {
     values.sort_unstable();
     values.dedup();
     values.into_iter().map(str::to_string).collect()

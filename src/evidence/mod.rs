@@ -14,8 +14,9 @@ pub mod event;
 pub mod json;
 
 use crate::phase::Phase;
+use crate::set::SortedSet;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 /// Unix time in milliseconds (UTC). Every timestamp in the core is one.
 pub type Millis = i64;
@@ -59,11 +60,11 @@ pub struct Session {
     pub phase: Option<Phase>,
     /// Commands typed, as a set (clustering compares sets; order is not
     /// evidence that survives partial, reordered reports).
-    pub commands: BTreeSet<String>,
+    pub commands: SortedSet<String>,
     /// Credential pairs tried, `(username, password)`.
-    pub credentials: BTreeSet<(String, String)>,
-    pub payload_hashes: BTreeSet<String>,
-    pub c2_endpoints: BTreeSet<String>,
+    pub credentials: SortedSet<(String, String)>,
+    pub payload_hashes: SortedSet<String>,
+    pub c2_endpoints: SortedSet<String>,
     /// 64-bit keystroke digraph SimHash.
     pub kd_digraph_simhash: Option<u64>,
 }
@@ -76,7 +77,7 @@ pub struct Observation {
     pub asn: Option<Stamped<u32>>,
     pub first_seen: Option<Millis>,
     pub last_seen: Option<Millis>,
-    pub fingerprints: BTreeSet<Fingerprint>,
+    pub fingerprints: SortedSet<Fingerprint>,
     /// Sessions by id, boxed: a B-tree node has room for eleven entries
     /// whatever it holds, and most observations have one to three sessions,
     /// so unboxed a node would take about 2.7 KiB per observation.
@@ -103,21 +104,6 @@ fn join_max<T: Ord + Clone>(a: &mut Option<T>, b: &Option<T>) -> bool {
     false
 }
 
-/// Unions `b` into `a`; true when `a` gained anything.
-fn join_set<T: Ord + Clone>(
-    a: &mut std::collections::BTreeSet<T>,
-    b: &std::collections::BTreeSet<T>,
-) -> bool {
-    let mut changed = false;
-    for x in b {
-        if !a.contains(x) {
-            a.insert(x.clone());
-            changed = true;
-        }
-    }
-    changed
-}
-
 impl Session {
     /// Joins another report of the same session into this one. Scalars take
     /// the earliest start, the latest end, and otherwise the greater value,
@@ -130,10 +116,10 @@ impl Session {
         c |= join_max(&mut self.ended_at, &other.ended_at);
         c |= join_max(&mut self.phase, &other.phase);
         c |= join_max(&mut self.kd_digraph_simhash, &other.kd_digraph_simhash);
-        c |= join_set(&mut self.commands, &other.commands);
-        c |= join_set(&mut self.credentials, &other.credentials);
-        c |= join_set(&mut self.payload_hashes, &other.payload_hashes);
-        c |= join_set(&mut self.c2_endpoints, &other.c2_endpoints);
+        c |= self.commands.union_with(&other.commands);
+        c |= self.credentials.union_with(&other.credentials);
+        c |= self.payload_hashes.union_with(&other.payload_hashes);
+        c |= self.c2_endpoints.union_with(&other.c2_endpoints);
         c
     }
 }
@@ -155,7 +141,7 @@ impl Observation {
         c |= join_max(&mut self.asn, &other.asn);
         c |= join_min(&mut self.first_seen, other.first_seen);
         c |= join_max(&mut self.last_seen, &other.last_seen);
-        c |= join_set(&mut self.fingerprints, &other.fingerprints);
+        c |= self.fingerprints.union_with(&other.fingerprints);
         for (id, session) in &other.sessions {
             match self.sessions.get_mut(id) {
                 Some(mine) => c |= mine.merge(session),

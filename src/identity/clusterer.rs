@@ -13,6 +13,7 @@ use super::similarity::{IdentityWeights, WeightError};
 use crate::evidence::event::format_timestamp;
 use crate::evidence::{Millis, Observation};
 use crate::reconcile::{self, ChangeSet};
+use crate::set::SortedSet;
 use crate::store::{IdentityRow, OutEvent, OutStream, Store, SCHEMA_VERSION};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -502,7 +503,7 @@ fn identity_row(
 }
 
 /// The distinct values, owned.
-fn owned_set(mut values: Vec<&str>) -> BTreeSet<String> {
+fn owned_set(mut values: Vec<&str>) -> SortedSet<String> {
     values.sort_unstable();
     values.dedup();
     values.into_iter().map(str::to_string).collect()
