@@ -289,18 +289,15 @@ impl SettledStore {
                 let index = rng.random_range(0..self.observations);
                 let mut o = Observation::new(format!("obs-{index:08}"));
                 let id = format!("bench-s{b}-{i}");
-                o.sessions.insert(
-                    id.clone(),
-                    Box::new(Session {
-                        session_id: id,
-                        decky_id: Some(decky),
-                        started_at: Some(t),
-                        ended_at: Some(t + 120_000),
-                        phase: Some(Phase::Discovery),
-                        commands: ["uname -a".to_string()].into_iter().collect(),
-                        ..Default::default()
-                    }),
-                );
+                o.sessions.join(Session {
+                    session_id: id,
+                    decky_id: Some(decky),
+                    started_at: Some(t),
+                    ended_at: Some(t + 120_000),
+                    phase: Some(Phase::Discovery),
+                    commands: ["uname -a".to_string()].into_iter().collect(),
+                    ..Default::default()
+                });
                 out.push(o);
                 continue;
             }
@@ -356,7 +353,7 @@ impl SettledStore {
                     s.commands.insert("uname -a".into());
                 }
             }
-            o.sessions.insert("s0".into(), Box::new(s));
+            o.sessions.join(s);
             out.push(o);
         }
         out

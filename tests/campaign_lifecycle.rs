@@ -30,7 +30,7 @@ fn obs(uuid: &str, ja3: &str, c2: &str, phase: Phase, at: i64) -> Observation {
         payload_hashes: ["shared-payload".to_string()].into(),
         ..Default::default()
     };
-    o.sessions.insert("s".into(), Box::new(s));
+    o.sessions.join(s);
     o
 }
 

@@ -49,7 +49,7 @@ fn observation() -> impl Strategy<Value = Observation> {
                 }),
                 ..Default::default()
             };
-            o.sessions.insert(s.session_id.clone(), Box::new(s));
+            o.sessions.join(s);
         }
         o
     })
@@ -161,7 +161,7 @@ fn busy_identity() -> impl Strategy<Value = IdentityRollup> {
                     payload_hashes: infra.into_iter().map(|p| format!("p{p}")).collect(),
                     ..Default::default()
                 };
-                o.sessions.insert(s.session_id.clone(), Box::new(s));
+                o.sessions.join(s);
             }
             IdentityRollup::from_observations([&o])
         },

@@ -19,7 +19,7 @@ fn obs(uuid: &str, ja3: &str, payload: Option<&str>) -> Observation {
             payload_hashes: [p.to_string()].into(),
             ..Default::default()
         };
-        o.sessions.insert("s1".into(), Box::new(s));
+        o.sessions.join(s);
     }
     o
 }

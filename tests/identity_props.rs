@@ -50,7 +50,7 @@ fn partial(uuid_count: usize) -> impl Strategy<Value = Observation> {
                     c2_endpoints: c2.into_iter().map(|c| format!("c{c}")).collect(),
                     ..Default::default()
                 };
-                o.sessions.insert(s.session_id.clone(), Box::new(s));
+                o.sessions.join(s);
             }
             if let Some(a) = asn {
                 o.asn = Some(Stamped {

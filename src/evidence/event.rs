@@ -198,7 +198,7 @@ pub fn parse_entry<K: AsRef<[u8]>, V: AsRef<[u8]>>(
                 .filter(|v| !v.is_null())
                 .ok_or_else(|| invalid("session", "is missing"))?;
             let s = session(&Path::Key("session"), s, limits)?;
-            o.sessions.insert(s.session_id.clone(), Box::new(s));
+            o.sessions.join(s);
         }
         Topic::Scored => {}
     }
@@ -423,14 +423,7 @@ fn observed(
         let list_path = Path::Key("sessions");
         for (i, s) in list(list_path, v, limits)?.iter().enumerate() {
             let s = session(&Path::Index(&list_path, i), s, limits)?;
-            match o.sessions.get_mut(&s.session_id) {
-                Some(existing) => {
-                    existing.merge(&s);
-                }
-                None => {
-                    o.sessions.insert(s.session_id.clone(), Box::new(s));
-                }
-            }
+            o.sessions.join(s);
         }
     }
     Ok(())

@@ -12,11 +12,12 @@
 
 pub mod event;
 pub mod json;
+pub mod sessions;
 
 use crate::phase::Phase;
 use crate::set::SortedSet;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+pub use sessions::Sessions;
 
 /// Unix time in milliseconds (UTC). Every timestamp in the core is one.
 pub type Millis = i64;
@@ -78,10 +79,8 @@ pub struct Observation {
     pub first_seen: Option<Millis>,
     pub last_seen: Option<Millis>,
     pub fingerprints: SortedSet<Fingerprint>,
-    /// Sessions by id, boxed: a B-tree node has room for eleven entries
-    /// whatever it holds, and most observations have one to three sessions,
-    /// so unboxed a node would take about 2.7 KiB per observation.
-    pub sessions: BTreeMap<String, Box<Session>>,
+    /// Sessions by id.
+    pub sessions: Sessions,
 }
 
 /// Joins by minimum; true when `a` changed.
@@ -142,14 +141,8 @@ impl Observation {
         c |= join_min(&mut self.first_seen, other.first_seen);
         c |= join_max(&mut self.last_seen, &other.last_seen);
         c |= self.fingerprints.union_with(&other.fingerprints);
-        for (id, session) in &other.sessions {
-            match self.sessions.get_mut(id) {
-                Some(mine) => c |= mine.merge(session),
-                None => {
-                    self.sessions.insert(id.clone(), session.clone());
-                    c = true;
-                }
-            }
+        for session in &other.sessions {
+            c |= self.sessions.join_ref(session);
         }
         c
     }

@@ -133,7 +133,7 @@ fn noise(rng: &mut ChaCha8Rng, index: usize) -> Observation {
     s.commands.insert("uname -a".to_string());
     s.commands
         .insert(format!("cat /proc/cpuinfo #{}", rng.random_range(0..20)));
-    o.sessions.insert("s0".to_string(), Box::new(s));
+    o.sessions.join(s);
     o
 }
 
@@ -181,7 +181,7 @@ fn actor(
                     s.payload_hashes.insert(format!("payload-{c2_group}"));
                     s.c2_endpoints.insert(format!("c2-{c2_group}.example"));
                 }
-                o.sessions.insert(id, Box::new(s));
+                o.sessions.join(s);
             }
             o
         })
@@ -199,7 +199,7 @@ fn botnet(rng: &mut ChaCha8Rng, group: u64, index: usize) -> Vec<Observation> {
             let mut s = session("s0", rng.random_range(0..DECKIES), t, Phase::Execution);
             s.payload_hashes.insert(format!("bot-payload-{group}"));
             s.c2_endpoints.insert(format!("bot-c2-{group}.example"));
-            o.sessions.insert("s0".to_string(), Box::new(s));
+            o.sessions.join(s);
             o
         })
         .collect()
