@@ -8,7 +8,6 @@ use crate::evidence::{Millis, Observation};
 use crate::identity::clusterer::simhash_centroid;
 use crate::phase::Phase;
 use crate::set::SortedSet;
-use std::collections::BTreeMap;
 
 /// The first and last phase an identity showed on one decky.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -31,7 +30,9 @@ pub struct IdentityRollup {
     pub infra: SortedSet<String>,
     pub asns: SortedSet<u32>,
     pub ips: SortedSet<String>,
-    pub deckies: BTreeMap<String, DeckyActivity>,
+    /// Activity per decky, sorted by decky (a roll-up is built once and
+    /// never edited, so a vector of exactly its deckies; see [`Self::decky`]).
+    pub deckies: Vec<(String, DeckyActivity)>,
     /// Merged, sorted session windows `[start, end]`.
     pub windows: Vec<(Millis, Millis)>,
     /// `kind:value` of every tooling fingerprint.
@@ -134,7 +135,7 @@ impl IdentityRollup {
                 Some((d, a)) if *d == decky => a,
                 _ => {
                     if let Some((d, a)) = current.take() {
-                        r.deckies.insert(d.to_string(), a);
+                        r.deckies.push((d.to_string(), a));
                     }
                     &mut current
                         .insert((
@@ -157,11 +158,20 @@ impl IdentityRollup {
             }
         }
         if let Some((d, a)) = current {
-            r.deckies.insert(d.to_string(), a);
+            r.deckies.push((d.to_string(), a));
         }
+        debug_assert!(r.deckies.windows(2).all(|w| w[0].0 < w[1].0));
         r.keystroke_centroid =
             simhash_centroid(hashes).and_then(|h| u64::from_str_radix(&h, 16).ok());
         r
+    }
+
+    /// The activity on this decky.
+    pub fn decky(&self, decky: &str) -> Option<&DeckyActivity> {
+        self.deckies
+            .binary_search_by(|(d, _)| d.as_str().cmp(decky))
+            .ok()
+            .map(|i| &self.deckies[i].1)
     }
 
     /// Total session time.
@@ -177,7 +187,7 @@ impl IdentityRollup {
             .for_each(|w| *w = (w.0 + offset, w.1 + offset));
         r.first_seen = r.first_seen.map(|t| t + offset);
         r.last_seen = r.last_seen.map(|t| t + offset);
-        for d in r.deckies.values_mut() {
+        for (_, d) in r.deckies.iter_mut() {
             d.first_phase = d.first_phase.map(|(p, t)| (p, t + offset));
             d.last_phase = d.last_phase.map(|(p, t)| (p, t + offset));
             d.last_activity += offset;

@@ -257,7 +257,7 @@ fn handoffs<'a, 'r>(
     mut f: impl FnMut(&'r String, bool, Phase, Phase, Millis, f64, f64),
 ) {
     for (decky, da) in &a.deckies {
-        let Some(db) = b.deckies.get(decky) else {
+        let Some(db) = b.decky(decky) else {
             continue;
         };
         for (a_from, x, y) in [(true, da, db), (false, db, da)] {
