@@ -14,10 +14,10 @@ use std::collections::{btree_map, BTreeMap};
 use std::fmt;
 
 /// An observation's sessions by `session_id`.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct Sessions(Repr);
 
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 enum Repr {
     /// Sorted by `session_id`, ids distinct, at most `LARGE`.
     Small(Vec<Session>),
@@ -124,6 +124,15 @@ impl Sessions {
         }
     }
 }
+
+/// Equal when they hold the same sessions, however they are kept.
+impl PartialEq for Sessions {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.values().eq(other.values())
+    }
+}
+
+impl Eq for Sessions {}
 
 impl std::ops::Index<&str> for Sessions {
     type Output = Session;
