@@ -121,6 +121,16 @@ impl<T: Ord> SortedSet<T> {
     }
 }
 
+impl SortedSet<String> {
+    /// The distinct values of borrowed strings, each allocated once
+    /// however often it repeats (sorted and de-duplicated while borrowed).
+    pub fn from_strs(mut values: Vec<&str>) -> Self {
+        values.sort_unstable();
+        values.dedup();
+        Self::from_sorted(values.into_iter().map(str::to_string).collect())
+    }
+}
+
 impl<T: Ord + Clone> SortedSet<T> {
     /// Adds every value of `other`; true when the set gained any. Two small
     /// sets are merged in one pass into a vector of exactly the joined size.
@@ -370,6 +380,16 @@ mod tests {
             let raw = serde_json::to_string(&a).unwrap();
             prop_assert_eq!(serde_json::from_str::<SortedSet<u16>>(&raw).unwrap(), s);
         }
+    }
+
+    #[test]
+    fn from_strs_is_the_set_of_the_strings() {
+        let set = SortedSet::from_strs(vec!["b", "a", "b", "c", "a"]);
+        assert_eq!(set, ["a", "b", "c"].map(String::from).into());
+        let many: Vec<String> = (0..100).rev().map(|i| format!("{i:03}")).collect();
+        let set = SortedSet::from_strs(many.iter().map(String::as_str).chain(["050"]).collect());
+        assert_eq!(set, many.iter().cloned().collect());
+        assert!(matches!(set.0, Repr::Large(_)));
     }
 
     #[test]

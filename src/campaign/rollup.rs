@@ -96,12 +96,12 @@ impl IdentityRollup {
                 }
             }
         }
-        r.ips = owned_set(ips);
+        r.ips = SortedSet::from_strs(ips);
         let [ja3, ja4, hassh, other] = fps;
-        r.ja3 = owned_set(ja3);
-        r.ja4 = owned_set(ja4);
-        r.hassh = owned_set(hassh);
-        r.other_fingerprints = owned_set(other);
+        r.ja3 = SortedSet::from_strs(ja3);
+        r.ja4 = SortedSet::from_strs(ja4);
+        r.hassh = SortedSet::from_strs(hassh);
+        r.other_fingerprints = SortedSet::from_strs(other);
         tools.sort_unstable();
         tools.dedup();
         r.tool_labels = tools
@@ -194,11 +194,4 @@ impl IdentityRollup {
         }
         r
     }
-}
-
-/// The distinct values, owned.
-fn owned_set(mut values: Vec<&str>) -> SortedSet<String> {
-    values.sort_unstable();
-    values.dedup();
-    values.into_iter().map(str::to_string).collect()
 }

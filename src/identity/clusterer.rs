@@ -494,17 +494,10 @@ fn identity_row(
             simhashes.extend(s.kd_digraph_simhash);
         }
     }
-    row.ja3_hashes = owned_set(ja3);
-    row.hassh_hashes = owned_set(hassh);
-    row.payload_hashes = owned_set(payloads);
-    row.c2_endpoints = owned_set(c2);
+    row.ja3_hashes = SortedSet::from_strs(ja3);
+    row.hassh_hashes = SortedSet::from_strs(hassh);
+    row.payload_hashes = SortedSet::from_strs(payloads);
+    row.c2_endpoints = SortedSet::from_strs(c2);
     row.kd_digraph_simhash = simhash_centroid(simhashes);
     row
-}
-
-/// The distinct values, owned.
-fn owned_set(mut values: Vec<&str>) -> SortedSet<String> {
-    values.sort_unstable();
-    values.dedup();
-    values.into_iter().map(str::to_string).collect()
 }
