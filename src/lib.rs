@@ -32,13 +32,12 @@
 //! (YAML scenario language and seeded generator of input events with truth
 //! labels) and [`metrics`] (ARI, homogeneity, completeness, singleton recall).
 
-pub mod benchmark;
 pub mod campaign;
 pub mod evidence;
+pub mod harness;
 pub mod identity;
 pub mod metrics;
 pub mod phase;
-pub mod quality;
 pub mod reconcile;
 pub mod scenario;
 pub mod set;

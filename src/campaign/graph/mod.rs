@@ -22,7 +22,6 @@ pub use candidates::CampaignPlan;
 use super::rollup::IdentityRollup;
 use super::similarity::{CampaignWeightError, CampaignWeights};
 use candidates::{DeckyIndex, Postings};
-use petgraph::unionfind::UnionFind;
 use rustc_hash::FxHashMap;
 
 const NONE: u32 = u32::MAX;
@@ -177,36 +176,4 @@ impl CampaignGraph {
         out.sort();
         out
     }
-}
-
-/// All-pairs reference campaigns (quadratic; for tests).
-pub fn all_pairs_campaigns(
-    identities: &[(String, IdentityRollup)],
-    w: &CampaignWeights,
-) -> Vec<Vec<String>> {
-    let mut g = CampaignGraph::new(w.clone()).expect("valid weights");
-    for (id, r) in identities {
-        g.upsert(id, r.clone());
-    }
-    let ids: Vec<&String> = identities.iter().map(|i| &i.0).collect();
-    let mut uf = UnionFind::<usize>::new(ids.len());
-    for i in 0..ids.len() {
-        for j in i + 1..ids.len() {
-            if g.explain(ids[i], ids[j]).is_some_and(|s| s.edge) {
-                uf.union(i, j);
-            }
-        }
-    }
-    let mut groups: FxHashMap<usize, Vec<String>> = FxHashMap::default();
-    for (i, id) in ids.iter().enumerate() {
-        groups
-            .entry(uf.find_mut(i))
-            .or_default()
-            .push((*id).clone());
-    }
-    let mut out: Vec<Vec<String>> = groups.into_values().collect();
-    out.iter_mut().for_each(|g| g.sort());
-    out.sort();
-    out.dedup();
-    out
 }
