@@ -7,7 +7,7 @@
 //!
 //! It parses exactly what `serde_json::Value` parses (the same parser and
 //! limits), and an object answers with the *last* value of a key given
-//! twice, as `Value` does. [`preview`] is how an attacker string read from
+//! twice, as `Value` does. `preview` is how an attacker string read from
 //! it is quoted in an error message (by the parser and the timestamp codec).
 
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};

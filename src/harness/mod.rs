@@ -4,7 +4,7 @@
 //! tests, the criterion benches and the `clusterd bench` / `clusterd score`
 //! verbs all share it.
 //!
-//! - [`reference`]: the deliberately naive all-pairs identity and campaign
+//! - [`reference`](mod@reference): the deliberately naive all-pairs identity and campaign
 //!   clusterings that the property tests compare the indexed, incremental
 //!   graphs against.
 //! - [`benchmark`]: the synthetic corpus, settled stores and timed passes

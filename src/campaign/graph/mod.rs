@@ -113,8 +113,6 @@ impl CampaignGraph {
         }
     }
 
-    /// Adds (`add`) or removes a node's postings; marks every identity whose
-
     /// Inserts or replaces an effective identity's roll-up.
     pub fn upsert(&mut self, id: &str, rollup: IdentityRollup) {
         let n = match self.index_of.get(id) {
