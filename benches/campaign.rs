@@ -2,8 +2,8 @@
 //! 100,000 synthetic identities (roll-ups prepared outside the timing).
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
-use decnet_clusterd::benchmark::corpus_rollups;
 use decnet_clusterd::campaign::{CampaignGraph, CampaignWeights};
+use decnet_clusterd::harness::benchmark::corpus_rollups;
 use std::time::Duration;
 
 fn campaigns_100k(c: &mut Criterion) {

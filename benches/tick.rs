@@ -10,7 +10,7 @@
 //! (default 20).
 
 use criterion::Criterion;
-use decnet_clusterd::benchmark::{passes_over, SettledStore};
+use decnet_clusterd::harness::benchmark::{passes_over, SettledStore};
 use std::time::Duration;
 
 fn sizes(var: &str, default: &str) -> Vec<usize> {

@@ -8,37 +8,47 @@
 //! # Layout
 //!
 //! ```text
-//! input entry ──► evidence::event  (parse + validate, SPEC §4)
+//! input entry ──► evidence::event  (parse + validate, SPEC §4; timestamps
+//!                     │              decoded by evidence::time)
 //!                     │ partial Observation
 //!                     ▼
 //!                 evidence          (merge: a join, order-independent)
 //!                     │ Observation
 //!                     ▼
 //!                 identity          (features, similarity, candidate index,
-//!                     │              incremental components, decisions)
+//!                     │              graph: candidates, scope, components,
+//!                     │              explain; decisions; clusterer)
 //!                     │ components of observations
 //!                     ▼
 //!                 reconcile         (stored state + components → change set)
 //!                     │ identities
 //!                     ▼
-//!                 campaign          (roll-ups, campaign edges, components)
+//!                 campaign          (roll-ups, similarity, graph: candidates,
+//!                     │              scope, explain; clusterer)
 //!                     │ components of identities
 //!                     ▼
 //!                 reconcile         (same rules, campaign vocabulary)
 //! ```
 //!
-//! Beside the flow: [`set`] (the small ordered set evidence and roll-ups
-//! are made of), [`phase`] (UKC phases, ATT&CK tactic ids), [`scenario`]
-//! (YAML scenario language and seeded generator of input events with truth
-//! labels) and [`metrics`] (ARI, homogeneity, completeness, singleton recall).
+//! Beside the flow: [`store`] (the stored state in memory, which a tick
+//! reads and journals its writes into), [`set`] (the small ordered set
+//! evidence and roll-ups are made of), [`phase`] (UKC phases, ATT&CK tactic
+//! ids), [`evidence::time`] (the timestamp codec every output timestamp is
+//! written with), [`evidence::publish`] (an observation written back out as
+//! an input payload), [`scenario`] (YAML scenario language and seeded
+//! generator of input events with truth labels) and [`metrics`] (ARI,
+//! homogeneity, completeness, singleton recall).
+//!
+//! Not domain code: [`harness`] is test and benchmark scaffolding (the
+//! all-pairs references the property tests compare against, the benchmark
+//! corpus and passes, the quality scoring of scenarios).
 
-pub mod benchmark;
 pub mod campaign;
 pub mod evidence;
+pub mod harness;
 pub mod identity;
 pub mod metrics;
 pub mod phase;
-pub mod quality;
 pub mod reconcile;
 pub mod scenario;
 pub mod set;

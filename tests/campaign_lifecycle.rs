@@ -6,10 +6,10 @@
 
 use decnet_clusterd::campaign::clusterer::campaign_clusterer;
 use decnet_clusterd::evidence::{Fingerprint, Observation, Session};
+use decnet_clusterd::harness::quality::counter_ids;
 use decnet_clusterd::identity::clusterer::{identity_clusterer, TickContext};
 use decnet_clusterd::identity::{Decision, DecisionKind, Decisions};
 use decnet_clusterd::phase::Phase;
-use decnet_clusterd::quality::counter_ids;
 use decnet_clusterd::store::Store;
 
 const HOUR: i64 = 3_600_000;

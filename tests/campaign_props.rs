@@ -5,9 +5,9 @@
 //! moves the chance discount of every hand-off there: settling after each
 //! change still equals the all-pairs reference.
 
-use decnet_clusterd::campaign::graph::all_pairs_campaigns;
 use decnet_clusterd::campaign::{CampaignGraph, CampaignWeights, IdentityRollup};
 use decnet_clusterd::evidence::{Observation, Session};
+use decnet_clusterd::harness::reference::all_pairs_campaigns;
 use decnet_clusterd::phase::Phase;
 use proptest::prelude::*;
 

@@ -4,7 +4,7 @@
 //! settling equals a full rebuild.
 
 use decnet_clusterd::evidence::{Fingerprint, Observation, Session, Stamped};
-use decnet_clusterd::identity::reference::all_pairs_components;
+use decnet_clusterd::harness::reference::all_pairs_components;
 use decnet_clusterd::identity::{
     Decision, DecisionKind, Decisions, IdentityGraph, IdentityWeights,
 };

@@ -2,7 +2,7 @@
 //! (shuffled, split and duplicated where the scenario says so, with ticks
 //! along the way), scores 1.0 on every metric at identity and campaign level.
 
-use decnet_clusterd::quality::{run, QualityConfig};
+use decnet_clusterd::harness::quality::{run, QualityConfig};
 use decnet_clusterd::scenario::{builtin, builtin_names};
 
 #[test]
@@ -59,7 +59,7 @@ fn ticking_often_or_once_gives_the_same_identities() {
             v.sort();
             v
         };
-        use decnet_clusterd::quality::{campaign_predictions, identity_predictions};
+        use decnet_clusterd::harness::quality::{campaign_predictions, identity_predictions};
         assert_eq!(
             groups(identity_predictions(&a)),
             groups(identity_predictions(&b)),
@@ -76,9 +76,11 @@ fn ticking_often_or_once_gives_the_same_identities() {
 #[test]
 fn the_benchmark_corpus_is_perfect_at_identity_level() {
     use decnet_clusterd::campaign::clusterer::campaign_clusterer;
+    use decnet_clusterd::harness::quality::{
+        campaign_predictions, counter_ids, identity_predictions,
+    };
     use decnet_clusterd::identity::clusterer::{identity_clusterer, TickContext};
     use decnet_clusterd::metrics::score;
-    use decnet_clusterd::quality::{campaign_predictions, counter_ids, identity_predictions};
     use decnet_clusterd::scenario::corpus::large_corpus;
     let (corpus, truth) = large_corpus(20_000, 3);
     let mut store = decnet_clusterd::store::Store::default();

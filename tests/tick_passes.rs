@@ -5,9 +5,9 @@
 //! observations gives; a pass over unchanged evidence writes nothing; the
 //! same input gives the same result.
 
-use decnet_clusterd::benchmark::SettledStore;
 use decnet_clusterd::campaign::clusterer::{CampaignClusterer, CampaignComponents};
 use decnet_clusterd::campaign::CampaignWeights;
+use decnet_clusterd::harness::benchmark::SettledStore;
 use decnet_clusterd::identity::clusterer::{Clusterer, ConnectedComponents, TickContext};
 use decnet_clusterd::identity::IdentityWeights;
 use decnet_clusterd::set::SortedSet;

@@ -159,8 +159,8 @@ pub fn demo(top: usize, keep: bool, offline: bool) -> Result<i32, CliError> {
             .context("joining the daemon")?
             .context("the daemon failed")?;
         let (ids, camps) = (
-            decnet_clusterd::quality::identity_predictions(&snap.store),
-            decnet_clusterd::quality::campaign_predictions(&snap.store),
+            decnet_clusterd::harness::quality::identity_predictions(&snap.store),
+            decnet_clusterd::harness::quality::campaign_predictions(&snap.store),
         );
         let quality = [
             (

@@ -27,7 +27,7 @@
 use crate::cli::CliError;
 use crate::keys::Keys;
 use anyhow::Context;
-use decnet_clusterd::evidence::event::observed_payload;
+use decnet_clusterd::evidence::publish::observed_payload;
 use decnet_clusterd::scenario::corpus::stream_corpus;
 use redis::Commands;
 use std::collections::HashMap;

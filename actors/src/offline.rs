@@ -5,9 +5,9 @@
 use crate::cli::CliError;
 use crate::report;
 use anyhow::Context;
-use decnet_clusterd::benchmark;
+use decnet_clusterd::harness::benchmark;
+use decnet_clusterd::harness::quality::{run, QualityConfig};
 use decnet_clusterd::metrics::format_table;
-use decnet_clusterd::quality::{run, QualityConfig};
 use decnet_clusterd::scenario::{builtin, builtin_names, Scenario};
 use indicatif::{ProgressBar, ProgressStyle};
 

@@ -3,7 +3,7 @@
 //! §2, §5) and how the whole store is loaded back at start.
 
 use crate::keys::Keys;
-use decnet_clusterd::evidence::event::{format_timestamp, parse_timestamp};
+use decnet_clusterd::evidence::time::{format_timestamp, parse_timestamp};
 use decnet_clusterd::evidence::{Millis, Observation};
 use decnet_clusterd::identity::{Decision, Decisions};
 use decnet_clusterd::set::SortedSet;

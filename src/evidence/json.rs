@@ -7,7 +7,8 @@
 //!
 //! It parses exactly what `serde_json::Value` parses (the same parser and
 //! limits), and an object answers with the *last* value of a key given
-//! twice, as `Value` does.
+//! twice, as `Value` does. `preview` is how an attacker string read from
+//! it is quoted in an error message (by the parser and the timestamp codec).
 
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use std::borrow::Cow;
@@ -172,6 +173,15 @@ impl<'de: 'a, 'a> Deserialize<'de> for Key<'a> {
         }
         d.deserialize_str(KeyVisitor)
     }
+}
+
+/// Shortens an attacker string for an error message.
+pub(crate) fn preview(s: &str) -> String {
+    let mut out: String = s.chars().take(40).flat_map(char::escape_default).collect();
+    if s.chars().count() > 40 {
+        out.push('…');
+    }
+    out
 }
 
 #[cfg(test)]

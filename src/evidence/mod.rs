@@ -1,7 +1,9 @@
 //! The evidence model: what one observation (one attacker source IP seen by
 //! the fleet) has accumulated. Input events (SPEC §4) are parsed in
 //! [`event`] into *partial* observations, and every partial observation is
-//! folded into the stored one with [`Observation::merge`].
+//! folded into the stored one with [`Observation::merge`]. Beside the
+//! parser: [`time`] (the timestamp codec, both ways) and [`publish`] (an
+//! observation written back out as an input payload).
 //!
 //! `merge` is a join on a semilattice: commutative, associative and
 //! idempotent, so replaying any events, in any order, any number of times,
@@ -12,7 +14,9 @@
 
 pub mod event;
 pub mod json;
+pub mod publish;
 pub mod sessions;
+pub mod time;
 
 use crate::phase::Phase;
 use crate::set::SortedSet;

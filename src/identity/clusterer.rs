@@ -10,7 +10,7 @@
 
 use super::graph::{ComputedIdentity, IdentityGraph};
 use super::similarity::{IdentityWeights, WeightError};
-use crate::evidence::event::format_timestamp;
+use crate::evidence::time::format_timestamp;
 use crate::evidence::{Millis, Observation};
 use crate::reconcile::{self, ChangeSet};
 use crate::set::SortedSet;

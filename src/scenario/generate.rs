@@ -3,7 +3,7 @@
 //! same events, byte for byte.
 
 use super::{parse_duration, Actor, Noise, Scenario, Tooling};
-use crate::evidence::event::format_timestamp;
+use crate::evidence::time::format_timestamp;
 use crate::evidence::Millis;
 use crate::phase::Phase;
 use rand::{Rng, SeedableRng};

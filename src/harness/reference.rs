@@ -1,13 +1,20 @@
-//! The reference clustering: every pair scored, edges taken strongest first
-//! (operator links before any evidence, ties by uuid pair), joins that would
-//! unite a separated pair refused. Quadratic on purpose — it is the
-//! definition the indexed, incremental [`super::IdentityGraph`] must equal,
-//! and the tests compare the two on random corpora.
+//! The all-pairs references the property tests hold the fast paths to.
+//! Quadratic on purpose: each is the definition the indexed, incremental
+//! graph must equal, and the tests compare the two on random corpora.
+//!
+//! Identities ([`all_pairs_components`]): every pair scored, edges taken
+//! strongest first (operator links before any evidence, ties by uuid pair),
+//! joins that would unite a separated pair refused — what
+//! [`crate::identity::IdentityGraph`] must compute. Campaigns
+//! ([`all_pairs_campaigns`]): every pair of identities asked whether it is a
+//! campaign edge, components of those edges — what
+//! [`crate::campaign::CampaignGraph`] must compute.
 
-use super::decisions::{DecisionKind, Decisions};
-use super::features::{Features, Vocabulary};
-use super::similarity::{score, IdentityWeights};
+use crate::campaign::{CampaignGraph, CampaignWeights, IdentityRollup};
 use crate::evidence::Observation;
+use crate::identity::decisions::{DecisionKind, Decisions};
+use crate::identity::features::{Features, Vocabulary};
+use crate::identity::similarity::{score, IdentityWeights};
 use petgraph::unionfind::UnionFind;
 use rustc_hash::FxHashMap;
 
@@ -84,5 +91,37 @@ pub fn all_pairs_components(
     let mut out: Vec<Vec<String>> = groups.into_values().collect();
     out.iter_mut().for_each(|g| g.sort());
     out.sort();
+    out
+}
+
+/// All-pairs reference campaigns (quadratic; for tests).
+pub fn all_pairs_campaigns(
+    identities: &[(String, IdentityRollup)],
+    w: &CampaignWeights,
+) -> Vec<Vec<String>> {
+    let mut g = CampaignGraph::new(w.clone()).expect("valid weights");
+    for (id, r) in identities {
+        g.upsert(id, r.clone());
+    }
+    let ids: Vec<&String> = identities.iter().map(|i| &i.0).collect();
+    let mut uf = UnionFind::<usize>::new(ids.len());
+    for i in 0..ids.len() {
+        for j in i + 1..ids.len() {
+            if g.explain(ids[i], ids[j]).is_some_and(|s| s.edge) {
+                uf.union(i, j);
+            }
+        }
+    }
+    let mut groups: FxHashMap<usize, Vec<String>> = FxHashMap::default();
+    for (i, id) in ids.iter().enumerate() {
+        groups
+            .entry(uf.find_mut(i))
+            .or_default()
+            .push((*id).clone());
+    }
+    let mut out: Vec<Vec<String>> = groups.into_values().collect();
+    out.iter_mut().for_each(|g| g.sort());
+    out.sort();
+    out.dedup();
     out
 }
