@@ -5,24 +5,33 @@
 //! effective identities and groups campaigns.
 //!
 //! Rules, decided on the original state and then applied:
-//! 1. **Ownership.** Each root group is owned by the component holding most
-//!    of its *native* members (whose direct group is the root itself), then
-//!    most of its effective members, then the component with the smallest
-//!    member id. A merged-out loser's members drifting away never take the
-//!    winner's name; for a group without merges this is "the largest part
-//!    keeps the identity".
-//! 2. **Per component** (in order of smallest member id): if it owns roots,
-//!    the smallest owned id is its target and the other owned roots are
-//!    soft-merged into it (`Merged`). Otherwise it resurrects the merged-out
-//!    group on its members' chains that most of them pass through
-//!    (`Unmerged`), or else gets a new group (`Formed`).
-//! 3. **Links.** Every member whose effective group (after merges and
+//! 1. **Keeping rows.** Every group row, merged-out rows included, is kept by
+//!    the component holding most of its *native* members (whose direct group
+//!    is that row), then most of the members whose merge chain passes
+//!    through it, then the component with the smallest member id. So a split
+//!    goes to the largest part row by row: a merged-out row stays with the
+//!    part holding most of its own members, wherever its winner went.
+//! 2. **Tops.** Within a component, a kept row's merge chain is followed
+//!    while it stays on rows the component keeps; where it stops is one of
+//!    the component's *tops*. A top's size is the number of the component's
+//!    members whose direct row leads to it.
+//! 3. **Target.** A component with no top gets a new group (`Formed`).
+//!    Otherwise its target is the top with the most members, then the oldest
+//!    `created_at`, then the smallest id: names are stable, a newer, smaller
+//!    group never renames an older, larger one. A merged-out target is made a
+//!    root again (`Unmerged`); every other top is pointed at the target, a
+//!    `Merged` when that changes the group its members resolve to.
+//! 4. **Links.** Every member whose effective group (after the merges and
 //!    resurrections) is not its component's target is re-pointed at it
-//!    (`Linked`, with the prior effective group). Members of a formed group
-//!    that had no group before are covered by the `Formed` event.
+//!    (`Linked`), its prior being the row that held it (never the target).
+//!    Members of a formed group that had no group before are covered by the
+//!    `Formed` event.
 //!
-//! Applying the change set and reconciling again gives an empty change set.
+//! Applying the change set and reconciling again gives an empty change set;
+//! a stored state that already matches the components (one effective group
+//! per component, no merge cycles) reconciles to an empty one.
 
+use crate::evidence::Millis;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
@@ -147,10 +156,12 @@ pub fn effective_group_of(stored: &StoredGroups, member: &str) -> Option<String>
 }
 
 /// Reconciles `components` (a partition of the members in scope) with the
-/// stored state; see the module doc for the rules.
+/// stored state; `created_at` gives a group row's creation time (the
+/// tie-break between tops of equal size). See the module doc for the rules.
 pub fn reconcile(
     stored: &StoredGroups,
     components: &[Vec<String>],
+    created_at: &dyn Fn(&str) -> Option<Millis>,
     new_id: &mut dyn FnMut() -> String,
 ) -> ChangeSet {
     // Sorted, deduplicated components; already canonical ones are borrowed.
@@ -176,90 +187,71 @@ pub fn reconcile(
             .map(String::as_str)
             .filter(|g| stored.groups.contains(*g))
     };
-    let root_of = |m: &str| direct(m).map(|g| root_in(stored, g));
+    let next = |g: &str| stored.merged_into.get(g).map(String::as_str);
 
-    // 1. Ownership: root → (native, effective) counts per component.
+    // 1. Keeping rows: row → component → (native, passing through).
     let mut counts: BTreeMap<&str, BTreeMap<usize, (usize, usize)>> = BTreeMap::new();
     for (ci, comp) in comps.iter().enumerate() {
         for m in comp.iter() {
             if let Some(d) = direct(m) {
-                let r = root_in(stored, d);
-                let e = counts.entry(r).or_default().entry(ci).or_default();
-                e.1 += 1;
-                if d == r {
-                    e.0 += 1;
-                }
+                counts.entry(d).or_default().entry(ci).or_default().0 += 1;
+                walk(d, next, |g| {
+                    counts.entry(g).or_default().entry(ci).or_default().1 += 1;
+                });
             }
         }
     }
-    let mut owned: BTreeMap<usize, Vec<&str>> = BTreeMap::new();
-    for (root, per) in &counts {
-        // Components are sorted, so a lower index means a smaller first member.
-        let best = per
-            .iter()
-            .max_by(|a, b| a.1.cmp(b.1).then_with(|| b.0.cmp(a.0)))
-            .map(|(ci, _)| *ci);
-        if let Some(ci) = best {
-            owned.entry(ci).or_default().push(root);
+    // Components are sorted, so a lower index means a smaller first member.
+    let keeper: BTreeMap<&str, usize> = counts
+        .iter()
+        .filter_map(|(&row, per)| {
+            per.iter()
+                .max_by(|a, b| a.1.cmp(b.1).then_with(|| b.0.cmp(a.0)))
+                .map(|(&ci, _)| (row, ci))
+        })
+        .collect();
+    // 2. The top of a row component `ci` keeps: its chain followed while the
+    // next row is kept by `ci` too (every row on an in-scope chain is kept
+    // by some component). Cycle-safe.
+    let top_of = |ci: usize, d: &'_ str| -> String {
+        let mut top = d;
+        let mut seen: Vec<&str> = Vec::new();
+        while let Some(n) = next(top) {
+            if n == d || seen.contains(&n) || keeper.get(n) != Some(&ci) {
+                break;
+            }
+            seen.push(n);
+            top = n;
         }
-    }
+        top.to_string()
+    };
+    // Older first, unknown creation times last.
+    let age = |g: &str| created_at(g).map_or((1, 0), |t| (0, t));
 
-    // 2. Targets.
+    // 3. Targets.
     let mut out = ChangeSet::default();
     let mut target: Vec<String> = Vec::with_capacity(comps.len());
-    let mut resurrected: BTreeSet<String> = BTreeSet::new();
     let mut new_merged_into: BTreeMap<String, Option<String>> = BTreeMap::new();
     for (ci, comp) in comps.iter().enumerate() {
-        if let Some(roots) = owned.get(&ci) {
-            let winner = roots[0].to_string(); // BTreeMap order: smallest id first
-            for &loser in &roots[1..] {
-                let members = comp
-                    .iter()
-                    .filter(|m| root_of(m) == Some(loser))
-                    .cloned()
-                    .collect();
-                out.merged.push(Merged {
-                    winner: winner.clone(),
-                    loser: loser.to_string(),
-                    members,
-                });
-                new_merged_into.insert(loser.to_string(), Some(winner.clone()));
-            }
-            target.push(winner);
-            continue;
-        }
-        let mut scores: BTreeMap<&str, usize> = BTreeMap::new();
-        for m in comp.iter() {
-            if let Some(d) = direct(m) {
-                // Every group on the chain but its root.
-                let mut prev: Option<&str> = None;
-                walk(
-                    d,
-                    |g| stored.merged_into.get(g).map(String::as_str),
-                    |g| {
-                        if let Some(p) = prev.replace(g) {
-                            if !resurrected.contains(p) {
-                                *scores.entry(p).or_default() += 1;
-                            }
-                        }
-                    },
-                );
-            }
-        }
-        let pick = scores
+        // The top each member's direct row leads to, if `ci` keeps that row.
+        let tops_of: Vec<Option<String>> = comp
             .iter()
-            .max_by(|a, b| a.1.cmp(b.1).then_with(|| b.0.cmp(a.0)))
-            .map(|(g, _)| g.to_string());
-        if let Some(g) = pick {
-            let former = stored.merged_into.get(&g).cloned().unwrap_or_default();
-            out.unmerged.push(Unmerged {
-                resurrected: g.clone(),
-                former_winner: former,
-            });
-            new_merged_into.insert(g.clone(), None);
-            resurrected.insert(g.clone());
-            target.push(g);
-        } else {
+            .map(|m| {
+                direct(m)
+                    .filter(|d| keeper.get(d) == Some(&ci))
+                    .map(|d| top_of(ci, d))
+            })
+            .collect();
+        let mut size: BTreeMap<&str, usize> = BTreeMap::new();
+        for t in tops_of.iter().flatten() {
+            *size.entry(t.as_str()).or_default() += 1;
+        }
+        let best = size.iter().min_by(|a, b| {
+            b.1.cmp(a.1)
+                .then_with(|| age(a.0).cmp(&age(b.0)))
+                .then_with(|| a.0.cmp(b.0))
+        });
+        let Some((&winner, _)) = best else {
             let g = new_id();
             out.formed.push(Formed {
                 group: g.clone(),
@@ -267,30 +259,59 @@ pub fn reconcile(
             });
             out.new_groups.push(g.clone());
             target.push(g);
+            continue;
+        };
+        if let Some(former) = next(winner) {
+            out.unmerged.push(Unmerged {
+                resurrected: winner.to_string(),
+                former_winner: former.to_string(),
+            });
+            new_merged_into.insert(winner.to_string(), None);
         }
+        for &top in size.keys().filter(|&&t| t != winner) {
+            if next(top) == Some(winner) {
+                continue;
+            }
+            new_merged_into.insert(top.to_string(), Some(winner.to_string()));
+            // Re-pointing a top whose chain already ended at the winner
+            // changes no member's group: no event.
+            if root_in(stored, top) != winner {
+                let members = comp
+                    .iter()
+                    .zip(&tops_of)
+                    .filter(|(_, t)| t.as_deref() == Some(top))
+                    .map(|(m, _)| m.clone())
+                    .collect();
+                out.merged.push(Merged {
+                    winner: winner.to_string(),
+                    loser: top.to_string(),
+                    members,
+                });
+            }
+        }
+        target.push(winner.to_string());
     }
 
-    // 3. Links, judged on the new chains: the stored merge chains with this
+    // 4. Links, judged on the new chains: the stored merge chains with this
     // change set's merges and resurrections laid over them (never copied).
     let after = |g: &str| match new_merged_into.get(g) {
         Some(w) => w.as_deref(),
-        None => stored.merged_into.get(g).map(String::as_str),
+        None => next(g),
     };
     let formed: BTreeSet<&str> = out.formed.iter().map(|f| f.group.as_str()).collect();
     let mut linked = Vec::new();
     for (comp, t) in comps.iter().zip(&target) {
         for m in comp.iter() {
-            let now = direct(m).map(|d| walk(d, after, |_| {}));
-            if now == Some(t.as_str()) {
+            let prior = direct(m);
+            if prior.map(|d| walk(d, after, |_| {})) == Some(t.as_str()) {
                 continue;
             }
-            let prior = root_of(m).map(str::to_string);
             out.assignments.push((m.clone(), t.clone()));
             if prior.is_some() || !formed.contains(t.as_str()) {
                 linked.push(Linked {
                     group: t.clone(),
                     member: m.clone(),
-                    prior,
+                    prior: prior.map(str::to_string),
                 });
             }
         }
@@ -320,10 +341,13 @@ mod tests {
 
     fn settle(stored: &mut StoredGroups, c: &[Vec<String>]) -> ChangeSet {
         let mut id = ids();
-        let cs = reconcile(stored, c, &mut id);
+        let cs = reconcile(stored, c, &|_| None, &mut id);
         cs.apply(stored);
         let mut id2 = ids();
-        assert!(reconcile(stored, c, &mut id2).is_empty(), "not idempotent");
+        assert!(
+            reconcile(stored, c, &|_| None, &mut id2).is_empty(),
+            "not idempotent"
+        );
         cs
     }
 
@@ -346,7 +370,7 @@ mod tests {
     }
 
     #[test]
-    fn merged_keeps_smallest_and_unmerge_resurrects() {
+    fn equal_sizes_keep_smallest_and_unmerge_resurrects() {
         let mut s = StoredGroups::default();
         settle(&mut s, &comps(&[&["a", "b"], &["c", "d"]]));
         let (ab, cd) = (s.direct["a"].clone(), s.direct["c"].clone());
@@ -421,7 +445,7 @@ mod tests {
         let root = effective_root(&s, "A");
         assert_eq!(root, "B");
         let mut id = ids();
-        let cs = reconcile(&s, &comps(&[&["m"]]), &mut id);
+        let cs = reconcile(&s, &comps(&[&["m"]]), &|_| None, &mut id);
         let mut s2 = s.clone();
         cs.apply(&mut s2);
         assert!(effective_group_of(&s2, "m").is_some());
@@ -438,8 +462,18 @@ mod tests {
                 format!("fixed-{n}")
             }
         };
-        let a = reconcile(&s, &comps(&[&["e", "a"], &["d", "b", "c"]]), &mut fixed());
-        let b = reconcile(&s, &comps(&[&["c", "b", "d"], &["a", "e"]]), &mut fixed());
+        let a = reconcile(
+            &s,
+            &comps(&[&["e", "a"], &["d", "b", "c"]]),
+            &|_| None,
+            &mut fixed(),
+        );
+        let b = reconcile(
+            &s,
+            &comps(&[&["c", "b", "d"], &["a", "e"]]),
+            &|_| None,
+            &mut fixed(),
+        );
         assert_eq!(a, b);
     }
 }

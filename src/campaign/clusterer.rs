@@ -246,7 +246,9 @@ fn commit(
 ) -> CampaignClusterResult {
     let started = Instant::now();
     let components: Vec<Vec<String>> = computed.iter().map(|c| c.members.clone()).collect();
-    let changes = reconcile::reconcile(&store.campaign_groups, &components, ctx.new_id);
+    let created_at = |g: &str| store.campaigns.get(g).map(|r| r.created_at);
+    let changes =
+        reconcile::reconcile(&store.campaign_groups, &components, &created_at, ctx.new_id);
     changes.apply(&mut store.campaign_groups);
     store.timings.campaign_reconcile += started.elapsed();
     let started = Instant::now();

@@ -232,7 +232,8 @@ fn commit(
     let changes = if components.is_empty() {
         ChangeSet::default()
     } else {
-        reconcile::reconcile(&store.identity_groups, &components, ctx.new_id)
+        let created_at = |g: &str| store.identities.get(g).map(|r| r.created_at);
+        reconcile::reconcile(&store.identity_groups, &components, &created_at, ctx.new_id)
     };
     changes.apply(&mut store.identity_groups);
     store.timings.identity_reconcile += started.elapsed();
