@@ -61,8 +61,19 @@ pub struct Session {
     pub decky_id: Option<String>,
     pub started_at: Option<Millis>,
     pub ended_at: Option<Millis>,
-    /// UKC phase, from `phase` or mapped from the ATT&CK `tactic`.
+    /// The session's (first) UKC phase: from the sensor's `phase` or mapped
+    /// from its ATT&CK `tactic`, or inferred from the commands (SPEC §12).
     pub phase: Option<Phase>,
+    /// The last phase, when it differs from the first (a session that ran
+    /// commands of several phases; SPEC §12). `None` means "same as
+    /// `phase`". Read it through [`Session::last_phase`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_phase: Option<Phase>,
+    /// Whether `phase`/`last_phase` were inferred from the commands rather
+    /// than given by the sensor. Stores written before inference existed
+    /// have no such field: their phases came from sensors.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub phase_inferred: bool,
     /// Commands typed, as a set (clustering compares sets; order is not
     /// evidence that survives partial, reordered reports).
     pub commands: SortedSet<String>,
@@ -72,6 +83,31 @@ pub struct Session {
     pub c2_endpoints: SortedSet<String>,
     /// 64-bit keystroke digraph SimHash.
     pub kd_digraph_simhash: Option<u64>,
+    /// `SHA256:` fingerprints of the public keys the session authenticated
+    /// with on its decky (SPEC §4 `auth_key`; a set, so reports merge).
+    #[serde(default, skip_serializing_if = "SortedSet::is_empty")]
+    pub auth_keys: SortedSet<String>,
+    /// `SHA256:` fingerprints of public keys the session added to an
+    /// `authorized_keys` file on its decky (SPEC §4 `planted_keys`).
+    #[serde(default, skip_serializing_if = "SortedSet::is_empty")]
+    pub planted_keys: SortedSet<String>,
+}
+
+/// Where a session's phase came from, as shown wherever the phase is shown
+/// (`phase_source` in SPEC §4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum PhaseSource {
+    Sensor,
+    Inferred,
+}
+
+impl PhaseSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PhaseSource::Sensor => "sensor",
+            PhaseSource::Inferred => "inferred",
+        }
+    }
 }
 
 /// Everything known about one observation.
@@ -117,13 +153,67 @@ impl Session {
         let mut c = join_max(&mut self.decky_id, &other.decky_id);
         c |= join_min(&mut self.started_at, other.started_at);
         c |= join_max(&mut self.ended_at, &other.ended_at);
-        c |= join_max(&mut self.phase, &other.phase);
+        c |= self.merge_phases(other);
         c |= join_max(&mut self.kd_digraph_simhash, &other.kd_digraph_simhash);
         c |= self.commands.union_with(&other.commands);
         c |= self.credentials.union_with(&other.credentials);
         c |= self.payload_hashes.union_with(&other.payload_hashes);
         c |= self.c2_endpoints.union_with(&other.c2_endpoints);
+        c |= self.auth_keys.union_with(&other.auth_keys);
+        c |= self.planted_keys.union_with(&other.planted_keys);
         c
+    }
+
+    /// The first phase (sensor-given or inferred).
+    pub fn first_phase(&self) -> Option<Phase> {
+        self.phase
+    }
+
+    /// The last phase: `last_phase`, or the first when there is no other.
+    pub fn last_phase(&self) -> Option<Phase> {
+        self.last_phase.or(self.phase)
+    }
+
+    /// Where the phase came from; `None` when the session has no phase.
+    pub fn phase_source(&self) -> Option<PhaseSource> {
+        self.phase.map(|_| {
+            if self.phase_inferred {
+                PhaseSource::Inferred
+            } else {
+                PhaseSource::Sensor
+            }
+        })
+    }
+
+    /// How much the phase fields are worth: a sensor's phase beats an
+    /// inferred one, which beats none.
+    fn phase_rank(&self) -> u8 {
+        match self.phase_source() {
+            None => 0,
+            Some(PhaseSource::Inferred) => 1,
+            Some(PhaseSource::Sensor) => 2,
+        }
+    }
+
+    /// Joins the phase fields: the report of the higher rank wins whole;
+    /// equal ranks join field by field by maximum (the later phase in chain
+    /// order), so the result never depends on report order.
+    fn merge_phases(&mut self, other: &Session) -> bool {
+        let (mine, theirs) = (self.phase_rank(), other.phase_rank());
+        if theirs > mine {
+            self.phase = other.phase;
+            self.last_phase = other.last_phase;
+            self.phase_inferred = other.phase_inferred;
+            return true;
+        }
+        if theirs < mine || theirs == 0 {
+            return false;
+        }
+        let before = (self.phase, self.last_phase());
+        let last = self.last_phase().max(other.last_phase());
+        self.phase = self.phase.max(other.phase);
+        self.last_phase = if last == self.phase { None } else { last };
+        before != (self.phase, self.last_phase())
     }
 }
 
@@ -164,5 +254,68 @@ impl Observation {
     /// Latest known IP.
     pub fn ip(&self) -> Option<&str> {
         self.ip.as_ref().map(|s| s.value.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(phase: Option<Phase>, last: Option<Phase>, inferred: bool) -> Session {
+        Session {
+            session_id: "s".into(),
+            phase,
+            last_phase: last,
+            phase_inferred: inferred,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_sensor_phase_beats_an_inferred_one_in_either_order() {
+        let sensor = session(Some(Phase::Discovery), None, false);
+        let inferred = session(Some(Phase::Discovery), Some(Phase::Persistence), true);
+        for (a, b) in [(&sensor, &inferred), (&inferred, &sensor)] {
+            let mut m = a.clone();
+            m.merge(b);
+            assert_eq!(m, sensor);
+            assert_eq!(m.phase_source(), Some(PhaseSource::Sensor));
+        }
+        let mut none = session(None, None, false);
+        assert!(none.merge(&inferred));
+        assert_eq!(none.phase_source(), Some(PhaseSource::Inferred));
+        assert_eq!(none.last_phase(), Some(Phase::Persistence));
+        assert!(!none.merge(&inferred), "merging again changes nothing");
+    }
+
+    #[test]
+    fn phase_merge_is_commutative_associative_and_idempotent() {
+        let phases = [None, Some(Phase::Discovery), Some(Phase::Persistence)];
+        let mut all = Vec::new();
+        for p in phases {
+            for l in phases {
+                for inf in [false, true] {
+                    let mut s = session(p, None, inf);
+                    // Normalised as producers write it: last only when it differs.
+                    s.last_phase = l.filter(|l| Some(*l) != p && p.is_some());
+                    s.phase_inferred = inf && p.is_some();
+                    all.push(s);
+                }
+            }
+        }
+        let join = |a: &Session, b: &Session| {
+            let mut m = a.clone();
+            m.merge(b);
+            m
+        };
+        for a in &all {
+            assert_eq!(&join(a, a), a);
+            for b in &all {
+                assert_eq!(join(a, b), join(b, a), "{a:?} {b:?}");
+                for c in &all {
+                    assert_eq!(join(&join(a, b), c), join(a, &join(b, c)));
+                }
+            }
+        }
     }
 }

@@ -32,8 +32,14 @@ pub fn observed_payload(o: &Observation) -> Value {
     p.insert("fingerprints".into(), Value::from(fps));
     let mut sessions = Vec::new();
     for s in o.sessions.values() {
-        // One report per payload/C2 value keeps the wire's singular fields.
-        let n = s.payload_hashes.len().max(s.c2_endpoints.len()).max(1);
+        // One report per payload/C2/auth-key value keeps the wire's
+        // singular fields.
+        let n = s
+            .payload_hashes
+            .len()
+            .max(s.c2_endpoints.len())
+            .max(s.auth_keys.len())
+            .max(1);
         let (payloads, c2s): (Vec<_>, Vec<_>) = (
             s.payload_hashes.iter().collect(),
             s.c2_endpoints.iter().collect(),
@@ -50,8 +56,18 @@ pub fn observed_payload(o: &Observation) -> Value {
             if let Some(t) = s.ended_at {
                 v.insert("ended_at".into(), Value::from(format_timestamp(t)));
             }
-            if let Some(ph) = s.phase {
+            // Only a sensor's phase is sent: an inferred one is the
+            // daemon's own reading of the commands and is inferred again.
+            if let (Some(ph), false) = (s.phase, s.phase_inferred) {
                 v.insert("phase".into(), Value::from(ph.name()));
+            }
+            if i == 0 {
+                if !s.planted_keys.is_empty() {
+                    v.insert("planted_keys".into(), serde_json::json!(s.planted_keys));
+                }
+            }
+            if let Some(k) = s.auth_keys.iter().nth(i) {
+                v.insert("auth_key".into(), Value::from(k.clone()));
             }
             v.insert("commands".into(), serde_json::json!(s.commands));
             v.insert("credentials".into(), serde_json::json!(s.credentials));

@@ -185,6 +185,19 @@ pub(super) fn session(path: &Path, v: &Json, limits: &Limits) -> Result<Session,
         s.c2_endpoints
             .insert(nonempty(p("c2_callback"), v, limits)?.to_string());
     }
+    if let Some(v) = present(obj, "auth_key") {
+        let kp = p("auth_key");
+        s.auth_keys
+            .insert(key_fingerprint(kp, string(kp, v, limits)?)?);
+    }
+    if let Some(v) = present(obj, "planted_keys") {
+        let list_path = p("planted_keys");
+        for (i, k) in list(list_path, v, limits)?.iter().enumerate() {
+            let kp = Path::Index(&list_path, i);
+            s.planted_keys
+                .insert(key_fingerprint(kp, string(kp, k, limits)?)?);
+        }
+    }
     if let Some(v) = present(obj, "kd_digraph_simhash") {
         let hp = p("kd_digraph_simhash");
         let h = string(hp, v, limits)?;
@@ -197,4 +210,22 @@ pub(super) fn session(path: &Path, v: &Json, limits: &Limits) -> Result<Session,
         );
     }
     Ok(s)
+}
+
+/// An SSH public key fingerprint as OpenSSH prints it: `SHA256:` and the
+/// unpadded base64 of the key's SHA-256 digest (43 characters). Trailing
+/// `=` padding is accepted and removed, so one key has one spelling.
+pub(super) fn key_fingerprint(path: Path, v: &str) -> Result<String, EntryError> {
+    let body = v
+        .strip_prefix("SHA256:")
+        .ok_or_else(|| invalid(path, "must be a `SHA256:` key fingerprint"))?
+        .trim_end_matches('=');
+    let base64 = |b: u8| b.is_ascii_alphanumeric() || b == b'+' || b == b'/';
+    if body.len() != 43 || !body.bytes().all(base64) {
+        return Err(invalid(
+            path,
+            "must be `SHA256:` and 43 base64 characters (a key fingerprint)",
+        ));
+    }
+    Ok(format!("SHA256:{body}"))
 }

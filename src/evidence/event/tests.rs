@@ -203,3 +203,38 @@ fn raw_bytes_and_missing_fields() {
     );
     assert!(e.unwrap_err().reason().starts_with("ts:"));
 }
+
+const KEY_A: &str = "SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s";
+const KEY_B: &str = "SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU";
+
+#[test]
+fn ssh_keys_of_a_session_parse_into_one_spelling() {
+    let payload = format!(
+        r#"{{"uuid":"a","sessions":[{{"session_id":"s","auth_key":"{KEY_A}=",
+            "planted_keys":["{KEY_B}","{KEY_B}"]}}]}}"#
+    );
+    let p = parse("attacker.observed", &payload).unwrap();
+    let s = p.observation.sessions.values().next().unwrap();
+    assert_eq!(s.auth_keys.iter().collect::<Vec<_>>(), [KEY_A]);
+    assert_eq!(s.planted_keys.iter().collect::<Vec<_>>(), [KEY_B]);
+}
+
+#[test]
+fn malformed_ssh_keys_are_refused_with_their_path() {
+    for bad in [
+        r#""MD5:aa:bb""#,
+        r#""SHA256:short""#,
+        r#""SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2<""#,
+        "7",
+    ] {
+        let payload =
+            format!(r#"{{"uuid":"a","sessions":[{{"session_id":"s","auth_key":{bad}}}]}}"#);
+        let reason = err("attacker.observed", &payload);
+        assert!(reason.contains("auth_key"), "{bad}: {reason}");
+    }
+    let reason = err(
+        "attacker.observed",
+        r#"{"uuid":"a","sessions":[{"session_id":"s","planted_keys":["SHA256:x"]}]}"#,
+    );
+    assert!(reason.contains("planted_keys[0]"), "{reason}");
+}
