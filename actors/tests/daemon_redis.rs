@@ -6,9 +6,9 @@
 //! bad configuration exits 2 naming the key. Each test uses its own key
 //! prefix and deletes its keys at the end.
 
-use clusterd::keys::Keys;
-use clusterd::lease::{CommitError, Lease, Prepared};
+use clusterd::repository::Keys;
 use clusterd::repository::Op;
+use clusterd::repository::{CommitError, Lease, Prepared};
 use decnet_clusterd::metrics::score;
 use decnet_clusterd::scenario::builtin;
 use redis::Commands;

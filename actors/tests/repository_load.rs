@@ -4,7 +4,7 @@
 //! corrupt evidence field is reported with its key. Each test uses its own
 //! key prefix and deletes its keys at the end.
 
-use clusterd::keys::Keys;
+use clusterd::repository::Keys;
 use clusterd::repository::{index_op, journal_ops, load, observation_op, LoadError, Op};
 use decnet_clusterd::evidence::Observation;
 use decnet_clusterd::scenario::corpus::stream_corpus;

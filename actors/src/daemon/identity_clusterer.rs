@@ -12,12 +12,16 @@
 //! Operator decisions (`link`, `separate`, `forget`) are persisted through
 //! the Publisher with who and when, and applied by the next pass.
 
-use super::campaign_clusterer::IdentitiesSettled;
-use super::{
-    cluster_and_commit, commit, now_ms, Health, Lifecycle, Ping, Restart, SetPaused, Shared,
-    WorkError,
+use super::connection::wait_for_redis;
+use super::engine::{cluster_and_commit, now_ms, Shared};
+use super::error::WorkError;
+use super::outbox::commit;
+use super::supervision::{
+    exit_if_fatal, wedged, Disposition, Health, Lifecycle, Ping, Restart, SetPaused,
 };
-use crate::repository::Op;
+use super::workers;
+use crate::repository::codec::decision_pair;
+use crate::repository::write::{decision_del_op, decision_set_op};
 use actix::prelude::*;
 use decnet_clusterd::identity::{Decision, DecisionKind};
 use serde_json::Value;
@@ -25,7 +29,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::{error, info, warn};
 
-pub const WORKER: &str = "clusterer";
+const WORKER: &str = workers::IDENTITY;
+
+/// This layer committed a pass (its `tick`-th): told to the
+/// CampaignClusterer, which follows it.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct IdentitiesSettled {
+    pub tick: u64,
+}
 
 /// BusIngest committed a batch: `changed` observations have new evidence.
 #[derive(Message)]
@@ -148,22 +160,23 @@ impl IdentityClusterer {
                         .campaign
                         .do_send(IdentitiesSettled { tick: act.ticks });
                 }
-                Err(e @ (WorkError::Stale | WorkError::Commit(_))) => {
-                    // The Publisher failed this commit or an earlier one (it
-                    // restarts itself): the next pass reloads first.
-                    warn!(error = %e, "pass not committed; passing again after a reload");
-                    if !act.life.paused {
-                        ctx.notify(Pass);
+                Err(e) => match act.life.failed(&act.shared, e) {
+                    Disposition::Retry => {
+                        // The Publisher failed this commit or an earlier one
+                        // (it restarts itself): the next pass reloads first.
+                        warn!(error = %e, "pass not committed; passing again after a reload");
+                        if !act.life.paused {
+                            ctx.notify(Pass);
+                        }
                     }
-                }
-                Err(e) => {
-                    error!(error = %e, "identity clustering failed; restarting the clusterer");
-                    act.shared.check_fenced(e);
-                    if !matches!(e, WorkError::Fenced) {
-                        act.life.fail();
+                    Disposition::Restart => {
+                        error!(error = %e, "identity clustering failed; restarting the clusterer");
                         ctx.stop();
                     }
-                }
+                    Disposition::Exit => {
+                        error!(error = %e, "identity clustering failed; the lease is gone");
+                    }
+                },
             }
             r.map(|mut rep| {
                 rep.ticks = act.ticks;
@@ -215,7 +228,7 @@ impl Actor for IdentityClusterer {
         // First start or restart: once Redis answers, (re)load and cluster
         // whatever is stored.
         let shared = self.shared.clone();
-        async move { super::wait_for_redis(&shared).await }
+        async move { wait_for_redis(&shared.client).await }
             .into_actor(self)
             .map(|_, act, ctx| {
                 act.life.resume();
@@ -276,7 +289,9 @@ impl Handler<Decide> for IdentityClusterer {
                 ctx.notify(Pass);
             }
             if let Err(e) = &r {
-                act.shared.check_fenced(e);
+                // A decision that could not be stored is the operator's to
+                // retry; only a lost lease ends anything.
+                exit_if_fatal(&act.shared, e);
             }
             r
         }))
@@ -286,12 +301,7 @@ impl Handler<Decide> for IdentityClusterer {
 async fn decide(shared: &Arc<Shared>, m: Decide) -> Result<Result<Value, String>, WorkError> {
     let mut engine = shared.engine.clone().lock_owned().await;
     engine.ensure_loaded(shared).await?;
-    let (lo, hi) = if m.a <= m.b {
-        (m.a.as_str(), m.b.as_str())
-    } else {
-        (m.b.as_str(), m.a.as_str())
-    };
-    let field = format!("{lo}|{hi}");
+    let (lo, hi) = decision_pair(&m.a, &m.b);
     let mut decisions = engine.store.decisions.clone();
     let op = match m.kind {
         Some(kind) => {
@@ -300,21 +310,15 @@ async fn decide(shared: &Arc<Shared>, m: Decide) -> Result<Result<Value, String>
                 requested_by: m.by.clone(),
                 at: now_ms(),
             };
-            let json = serde_json::to_string(&d).unwrap_or_default();
+            let op = decision_set_op(&shared.keys, lo, hi, &d);
             decisions.set(lo, hi, d);
-            Op {
-                cmd: "HSET",
-                args: vec![shared.keys.decisions(), field, json],
-            }
+            op
         }
         None => {
             if decisions.forget(lo, hi).is_none() {
                 return Ok(Err(format!("no decision on {lo} and {hi} to forget")));
             }
-            Op {
-                cmd: "HDEL",
-                args: vec![shared.keys.decisions(), field],
-            }
+            decision_del_op(&shared.keys, lo, hi)
         }
     };
     commit(shared, vec![op]).await?;
@@ -355,7 +359,7 @@ impl Handler<Ping> for IdentityClusterer {
     type Result = Option<Health>;
 
     fn handle(&mut self, _: Ping, _: &mut Context<Self>) -> Option<Health> {
-        if super::wedged(self.busy_since, &self.shared.settings) {
+        if wedged(self.busy_since, &self.shared.settings) {
             return None;
         }
         if let Ok(e) = self.shared.engine.try_lock() {

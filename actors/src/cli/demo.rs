@@ -7,11 +7,15 @@
 //! scenario's truth. `--keep` leaves the data for `inspect`, `explain`,
 //! `export` and a `clusterd run` + `ctl` session.
 
-use crate::cli::CliError;
-use crate::keys::Keys;
+use super::error::CliError;
+use super::render;
+use super::score::quality_config;
+use crate::repository::stream::{publish, settled};
+use crate::repository::Keys;
 use crate::settings::Settings;
 use anyhow::Context;
 use decnet_clusterd::metrics::score;
+use decnet_clusterd::quality::run;
 use decnet_clusterd::scenario::builtin;
 use indicatif::{ProgressBar, ProgressStyle};
 use redis::Commands;
@@ -81,7 +85,7 @@ fn private_redis() -> Option<(String, PrivateRedis)> {
 /// `clusterd demo`.
 pub fn demo(top: usize, keep: bool, offline: bool) -> Result<i32, CliError> {
     if offline {
-        return crate::offline::demo(top);
+        return in_process(top);
     }
     let wanted =
         std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_string());
@@ -98,7 +102,7 @@ pub fn demo(top: usize, keep: bool, offline: bool) -> Result<i32, CliError> {
         url
     } else {
         println!("{HOW_TO_GET_REDIS}\n");
-        return crate::offline::demo(top);
+        return in_process(top);
     };
     if keep && private.is_some() {
         println!("(--keep: the data lives in the private server, which stops with the demo; set REDIS_URL to keep it for real.)");
@@ -133,7 +137,7 @@ pub fn demo(top: usize, keep: bool, offline: bool) -> Result<i32, CliError> {
             ProgressStyle::with_template("publishing {bar:40} {pos}/{len} events")
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
-        crate::bus::publish(&mut conn, &keys, &generated.events, None, |n| {
+        publish(&mut conn, &keys, &generated.events, None, |n| {
             bar.set_position(n as u64)
         })
         .await?;
@@ -143,7 +147,7 @@ pub fn demo(top: usize, keep: bool, offline: bool) -> Result<i32, CliError> {
         spinner.enable_steady_tick(Duration::from_millis(120));
         let mut sync = client.get_connection()?;
         let deadline = Instant::now() + Duration::from_secs(120);
-        while !crate::bus::settled(&mut sync, &keys, generated.events.len() as u64) {
+        while !settled(&mut sync, &keys, generated.events.len() as u64) {
             if Instant::now() > deadline || daemon.is_finished() {
                 anyhow::bail!(
                     "the daemon did not settle (is another clusterd leading this prefix?)"
@@ -152,7 +156,7 @@ pub fn demo(top: usize, keep: bool, offline: bool) -> Result<i32, CliError> {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         spinner.finish_and_clear();
-        let snap = crate::inspect::snapshot(&settings).await?;
+        let snap = super::snapshot::snapshot(&settings).await?;
         let _ = stop_tx.send(());
         daemon
             .await
@@ -172,7 +176,7 @@ pub fn demo(top: usize, keep: bool, offline: bool) -> Result<i32, CliError> {
                 score(&generated.truth.campaign, &camps),
             ),
         ];
-        Ok(crate::report::summary(
+        Ok(render::summary(
             &snap.store,
             snap.identities.graph(),
             snap.campaigns.graph(),
@@ -206,5 +210,35 @@ pub fn demo(top: usize, keep: bool, offline: bool) -> Result<i32, CliError> {
         println!("\nThe demo's keys were removed. Run `clusterd demo --keep` to keep them and explore with `ctl status`, `inspect`, `explain` and `export`.");
     }
     drop(private);
+    Ok(0)
+}
+
+/// `clusterd demo --offline` (or with no Redis to be had): in-process.
+fn in_process(top: usize) -> Result<i32, CliError> {
+    let scenario = builtin("all_with_noise")
+        .ok_or_else(|| CliError::Runtime(anyhow::anyhow!("built-in scenario missing")))?;
+    let generated = scenario.generate();
+    println!(
+        "decnet-clusterd demo: the `all_with_noise` scenario, clustered in-process.\n{}\n",
+        scenario.description
+    );
+    let cfg = quality_config()?;
+    let outcome = run(&generated, &cfg).context("clustering failed")?;
+    let store = &outcome.store;
+    let quality = [
+        ("identity level".to_string(), outcome.report.identity),
+        ("campaign level".to_string(), outcome.report.campaign),
+    ];
+    print!(
+        "{}",
+        render::summary(
+            store,
+            outcome.identities.graph(),
+            outcome.campaigns.graph(),
+            generated.events.len(),
+            &quality,
+            top
+        )
+    );
     Ok(0)
 }

@@ -5,21 +5,29 @@
 //! arrival order; a malformed or unknown one is answered `ok: false` and
 //! changes nothing.
 
-use super::bus_ingest::group_lag;
-use super::heartbeat::{BeatNow, WORKERS};
+pub mod command;
+
+use super::campaign_clusterer::Pass as CampaignPass;
+use super::engine::Shared;
+use super::error::WorkError;
+use super::heartbeat::BeatNow;
 use super::identity_clusterer::{Decide, Pass, Reload};
-use super::{Exit, Health, Lifecycle, Ping, Restart, SetPaused, Shared, WorkError};
-use crate::control::{self, Action, Command, Rejected};
-use crate::keys::CONSUMER_GROUP;
+use super::supervision::{wedged, Exit, Health, Lifecycle, Ping, Restart, SetPaused};
+use super::workers::{self, WORKERS};
+use crate::repository::control::{listen, publish_reply};
+use crate::repository::health::{leader_and_queues, read_heartbeat};
+use crate::repository::stream::{group_lag, pending_count};
 use actix::prelude::*;
+use command::{Action, Command, Rejected};
 use decnet_clusterd::identity::DecisionKind;
+use futures_util::StreamExt;
 use serde_json::{Map, Value};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
-pub const WORKER: &str = "control";
+const WORKER: &str = workers::CONTROL;
 
 pub struct Control {
     shared: Arc<Shared>,
@@ -49,8 +57,8 @@ impl Actor for Control {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         self.life.resume();
-        let (tx, rx) = mpsc::channel::<Incoming>(64);
-        actix_rt::spawn(control::listen(
+        let (tx, rx) = mpsc::channel::<Vec<u8>>(64);
+        actix_rt::spawn(listen(
             self.shared.client.clone(),
             self.shared.keys.control(),
             tx,
@@ -59,7 +67,8 @@ impl Actor for Control {
             futures_util::stream::unfold(
                 rx,
                 |mut rx| async move { rx.recv().await.map(|m| (m, rx)) },
-            );
+            )
+            .map(|raw| command::parse(&raw));
         ctx.add_stream(stream);
     }
 }
@@ -99,14 +108,10 @@ impl StreamHandler<Incoming> for Control {
             };
             let ok = result.is_ok();
             if let Some(id) = request_id {
-                let body = control::reply(&id, result).to_string();
+                let body = command::reply(&id, result).to_string();
                 let sent: Result<(), WorkError> = async {
                     let mut conn = shared.pool.get().await?;
-                    let _: i64 = redis::cmd("PUBLISH")
-                        .arg(shared.keys.control_reply())
-                        .arg(body)
-                        .query_async(&mut *conn)
-                        .await?;
+                    publish_reply(&mut *conn, &shared.keys, body).await?;
                     Ok(())
                 }
                 .await;
@@ -144,9 +149,9 @@ impl StreamHandler<Incoming> for Control {
 fn pausable(target: &str) -> Option<(bool, bool, bool)> {
     match target {
         "all" | "clusterd" => Some((true, true, true)),
-        super::bus_ingest::WORKER => Some((true, false, false)),
-        super::identity_clusterer::WORKER => Some((false, true, false)),
-        super::campaign_clusterer::WORKER => Some((false, false, true)),
+        workers::BUS_INGEST => Some((true, false, false)),
+        workers::IDENTITY => Some((false, true, false)),
+        workers::CAMPAIGN => Some((false, false, true)),
         _ => None,
     }
 }
@@ -183,11 +188,7 @@ async fn run(shared: &Arc<Shared>, cmd: Command, me: Health) -> Result<Outcome, 
         }
         Action::Tick => {
             let report = a.identity.send(Pass).await.map_err(mailbox)??;
-            let campaign_ticks = a
-                .campaign
-                .send(super::campaign_clusterer::Pass)
-                .await
-                .map_err(mailbox)??;
+            let campaign_ticks = a.campaign.send(CampaignPass).await.map_err(mailbox)??;
             Ok(serde_json::json!({
                 "ticks": report.ticks,
                 "last_tick_ms": report.took_ms,
@@ -196,35 +197,32 @@ async fn run(shared: &Arc<Shared>, cmd: Command, me: Health) -> Result<Outcome, 
         }
         Action::Recluster => {
             let report = a.identity.send(Reload).await.map_err(mailbox)??;
-            a.campaign
-                .send(super::campaign_clusterer::Pass)
-                .await
-                .map_err(mailbox)??;
+            a.campaign.send(CampaignPass).await.map_err(mailbox)??;
             Ok(serde_json::json!({"reloaded": true, "observations": report.observations}))
         }
         Action::Restart => {
             let t = cmd.target.as_str();
             let all = t == "all" || t == "clusterd";
             let mut restarted = Vec::new();
-            if all || t == super::bus_ingest::WORKER {
+            if all || t == workers::BUS_INGEST {
                 a.bus.do_send(Restart);
-                restarted.push(super::bus_ingest::WORKER);
+                restarted.push(workers::BUS_INGEST);
             }
-            if all || t == super::identity_clusterer::WORKER {
+            if all || t == workers::IDENTITY {
                 a.identity.do_send(Restart);
-                restarted.push(super::identity_clusterer::WORKER);
+                restarted.push(workers::IDENTITY);
             }
-            if all || t == super::campaign_clusterer::WORKER {
+            if all || t == workers::CAMPAIGN {
                 a.campaign.do_send(Restart);
-                restarted.push(super::campaign_clusterer::WORKER);
+                restarted.push(workers::CAMPAIGN);
             }
-            if all || t == super::publisher::WORKER {
+            if all || t == workers::PUBLISHER {
                 a.publisher.do_send(Restart);
-                restarted.push(super::publisher::WORKER);
+                restarted.push(workers::PUBLISHER);
             }
-            if all || t == super::heartbeat::WORKER {
+            if all || t == workers::HEARTBEAT {
                 a.heartbeat.do_send(Restart);
-                restarted.push(super::heartbeat::WORKER);
+                restarted.push(workers::HEARTBEAT);
             }
             let me = all || t == WORKER;
             if me {
@@ -291,32 +289,12 @@ async fn status(shared: &Arc<Shared>, me: Health) -> Result<Value, WorkError> {
         .map_err(|_| WorkError::Mailbox("the heartbeat"))??;
     let mut conn = shared.pool.get().await?;
     let k = &shared.keys;
-    let (leader, input, deadletter): (Option<String>, u64, u64) = redis::pipe()
-        .get(k.leader())
-        .xlen(k.input())
-        .xlen(k.deadletter())
-        .query_async(&mut *conn)
-        .await?;
-    let pending: redis::Value = redis::cmd("XPENDING")
-        .arg(k.input())
-        .arg(CONSUMER_GROUP)
-        .query_async(&mut *conn)
-        .await?;
-    let pending = match pending {
-        redis::Value::Array(v) => match v.first() {
-            Some(redis::Value::Int(n)) => *n,
-            _ => 0,
-        },
-        _ => 0,
-    };
-    let lag = group_lag(shared, &mut conn).await;
+    let (leader, input, deadletter) = leader_and_queues(&mut *conn, k).await?;
+    let pending = pending_count(&mut conn, k).await?;
+    let lag = group_lag(&mut conn, k).await;
     let mut workers = Map::new();
     for w in WORKERS {
-        let raw: Option<String> = redis::cmd("GET")
-            .arg(k.health(w))
-            .query_async(&mut *conn)
-            .await?;
-        if let Some(v) = raw.and_then(|r| serde_json::from_str::<Value>(&r).ok()) {
+        if let Some(v) = read_heartbeat(&mut *conn, k, w).await? {
             workers.insert(w.to_string(), v);
         }
     }
@@ -340,7 +318,7 @@ impl Handler<Ping> for Control {
     type Result = Option<Health>;
 
     fn handle(&mut self, _: Ping, _: &mut Context<Self>) -> Option<Health> {
-        if super::wedged(self.busy_since, &self.shared.settings) {
+        if wedged(self.busy_since, &self.shared.settings) {
             return None;
         }
         Some(self.health())

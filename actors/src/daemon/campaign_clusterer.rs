@@ -6,23 +6,17 @@
 //! it may have left half-changed is reloaded before anyone uses it, and the
 //! identity layer is asked for a pass so both layers rebuild from it.
 
-use super::identity_clusterer::Pass as IdentityPass;
-use super::{
-    cluster_and_commit, Health, Lifecycle, Ping, Restart, SetPaused, Shared, State, WorkError,
-};
+use super::engine::{cluster_and_commit, Shared};
+use super::error::WorkError;
+use super::identity_clusterer::{IdentitiesSettled, Pass as IdentityPass};
+use super::supervision::{wedged, Disposition, Health, Lifecycle, Ping, Restart, SetPaused, State};
+use super::workers;
 use actix::prelude::*;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::{error, info, warn};
 
-pub const WORKER: &str = "campaign-clusterer";
-
-/// The identity layer committed a pass (its `tick`-th).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct IdentitiesSettled {
-    pub tick: u64,
-}
+const WORKER: &str = workers::CAMPAIGN;
 
 /// Run a campaign pass now; answers once committed.
 #[derive(Message)]
@@ -164,22 +158,23 @@ impl Handler<Pass> for CampaignClusterer {
                     act.dirty = act.dirty.saturating_sub(covers);
                     act.identity_tick_settled = act.identity_tick_settled.max(covers_tick);
                 }
-                Err(e @ (WorkError::Stale | WorkError::Commit(_))) => {
-                    // The Publisher failed this commit or an earlier one (it
-                    // restarts itself): the next pass reloads first.
-                    warn!(error = %e, "pass not committed; passing again after a reload");
-                    if !act.life.paused {
-                        ctx.notify(Pass);
+                Err(e) => match act.life.failed(&act.shared, e) {
+                    Disposition::Retry => {
+                        // The Publisher failed this commit or an earlier one
+                        // (it restarts itself): the next pass reloads first.
+                        warn!(error = %e, "pass not committed; passing again after a reload");
+                        if !act.life.paused {
+                            ctx.notify(Pass);
+                        }
                     }
-                }
-                Err(e) => {
-                    error!(error = %e, "campaign clustering failed; restarting the campaign clusterer");
-                    act.shared.check_fenced(e);
-                    if !matches!(e, WorkError::Fenced) {
-                        act.life.fail();
+                    Disposition::Restart => {
+                        error!(error = %e, "campaign clustering failed; restarting the campaign clusterer");
                         ctx.stop();
                     }
-                }
+                    Disposition::Exit => {
+                        error!(error = %e, "campaign clustering failed; the lease is gone");
+                    }
+                },
             }
             r.map(|_| act.ticks)
         }))
@@ -217,7 +212,7 @@ impl Handler<Ping> for CampaignClusterer {
     type Result = Option<Health>;
 
     fn handle(&mut self, _: Ping, _: &mut Context<Self>) -> Option<Health> {
-        if super::wedged(self.busy_since, &self.shared.settings) {
+        if wedged(self.busy_since, &self.shared.settings) {
             return None;
         }
         Some(self.life.health(&[

@@ -1,12 +1,12 @@
-//! The read-only verbs over the Redis repository: `inspect`, `explain` and
-//! `export`. They load the stored state, rebuild the graphs in-process
-//! (nothing is written), and render members, roll-ups, evidence, merge
+//! The repository as the read-only verbs (`inspect`, `explain`, `export`)
+//! see it: the stored state loaded, the graphs rebuilt in-process (nothing
+//! is written), and their JSON and DOT renderings of members, roll-ups, evidence, merge
 //! history, operator decisions and the edges that hold identities and
 //! campaigns together — for a terminal, as JSON, or as Graphviz DOT. Every
 //! attacker-supplied string is escaped for the format it lands in.
 
-use crate::keys::Keys;
-use crate::report::clean;
+use super::render::clean;
+use crate::repository::Keys;
 use crate::settings::Settings;
 use decnet_clusterd::campaign::clusterer::{campaign_clusterer, CampaignClusterer};
 use decnet_clusterd::identity::clusterer::{identity_clusterer, Clusterer, TickContext};
@@ -48,28 +48,6 @@ pub fn history(snap: &Snapshot, uuid: &str) -> Vec<Value> {
         .collect()
 }
 
-async fn read_events(
-    conn: &mut redis::aio::MultiplexedConnection,
-    keys: &Keys,
-) -> anyhow::Result<Vec<(String, String, String, Value)>> {
-    let mut out = Vec::new();
-    for stream in [keys.identity_stream(), keys.campaign_stream()] {
-        let reply: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
-            .arg(&stream)
-            .arg("-")
-            .arg("+")
-            .query_async(conn)
-            .await?;
-        for e in reply.ids {
-            let field = |k: &str| e.get::<String>(k).unwrap_or_default();
-            let payload = serde_json::from_str(&field("payload")).unwrap_or(Value::Null);
-            out.push((e.id.clone(), field("ts"), field("topic"), payload));
-        }
-    }
-    out.sort_by(|a, b| a.1.cmp(&b.1).then(a.0.cmp(&b.0)));
-    Ok(out)
-}
-
 /// Loads the repository and rebuilds both graphs in memory.
 pub async fn snapshot(s: &Settings) -> anyhow::Result<Snapshot> {
     let client = redis::Client::open(s.redis.url.as_str())?;
@@ -89,7 +67,7 @@ pub async fn snapshot(s: &Settings) -> anyhow::Result<Snapshot> {
     identities.tick(&mut scratch, &mut ctx)?;
     campaigns.tick(&mut scratch, &mut ctx)?;
     store.identity_members = scratch.identity_members;
-    let events = read_events(&mut conn, &keys).await?;
+    let events = crate::repository::events::read_events(&mut conn, &keys).await?;
     Ok(Snapshot {
         store,
         identities,

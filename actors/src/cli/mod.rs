@@ -1,6 +1,24 @@
-//! The command line (SPEC §10): verbs and flags, and how each maps to code.
+//! The command line (SPEC §10): verbs and flags (clap), and the dispatch of
+//! each verb to its file. The verbs share the error type (`error.rs`) and
+//! the renderings (`render.rs`).
 
-use crate::offline;
+pub mod bench;
+pub mod bench_e2e;
+pub mod config;
+pub mod ctl;
+pub mod demo;
+pub mod error;
+pub mod explain;
+pub mod export;
+pub mod inspect;
+pub mod render;
+pub mod run;
+pub mod score;
+pub mod simulate;
+pub mod snapshot;
+
+pub use error::CliError;
+
 use clap::{Parser, Subcommand};
 
 /// Turns honeypot observations into identities and campaigns.
@@ -161,50 +179,28 @@ pub enum Verb {
     },
 }
 
-/// An error with the exit status it deserves.
-#[derive(Debug, thiserror::Error)]
-pub enum CliError {
-    /// Bad usage or configuration: exit 2.
-    #[error("{0}")]
-    Usage(String),
-    /// Runtime failure: exit 1.
-    #[error(transparent)]
-    Runtime(#[from] anyhow::Error),
-}
-
-impl CliError {
-    pub fn exit_code(&self) -> i32 {
-        match self {
-            CliError::Usage(_) => 2,
-            CliError::Runtime(_) => 1,
-        }
-    }
-}
-
 /// Runs one verb; returns the exit status.
 pub fn run(cli: Cli) -> Result<i32, CliError> {
     match cli.verb {
-        Verb::Run { config } => crate::run::run(config.as_deref()),
+        Verb::Run { config } => run::run(config.as_deref()),
         Verb::BenchE2e {
             observations,
             rate,
             seconds,
             redis_url,
-        } => crate::e2e::run(&redis_url, observations, rate, seconds),
+        } => bench_e2e::run(&redis_url, observations, rate, seconds),
         Verb::Inspect {
             kind,
             uuid,
             json,
             config,
-        } => crate::run::inspect(&kind, &uuid, json, config.as_deref()),
-        Verb::Explain { a, b, json, config } => {
-            crate::run::explain(&a, &b, json, config.as_deref())
-        }
+        } => inspect::inspect(&kind, &uuid, json, config.as_deref()),
+        Verb::Explain { a, b, json, config } => explain::explain(&a, &b, json, config.as_deref()),
         Verb::Export {
             format,
             campaign,
             config,
-        } => crate::run::export(&format, campaign.as_deref(), config.as_deref()),
+        } => export::export(&format, campaign.as_deref(), config.as_deref()),
         Verb::Ctl {
             action,
             observations,
@@ -213,7 +209,7 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
             json,
             timeout,
             config,
-        } => crate::run::ctl(
+        } => ctl::ctl(
             &action,
             &observations,
             &target,
@@ -228,14 +224,14 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
             shuffle,
             duplicate,
             config,
-        } => crate::run::simulate(&scenario, rate, shuffle, duplicate, config.as_deref()),
-        Verb::Demo { top, keep, offline } => crate::demo::demo(top, keep, offline),
+        } => simulate::simulate(&scenario, rate, shuffle, duplicate, config.as_deref()),
+        Verb::Demo { top, keep, offline } => demo::demo(top, keep, offline),
         Verb::Score {
             scenarios,
             json,
             check,
             list,
-        } => offline::score(&scenarios, json, check, list),
+        } => score::score(&scenarios, json, check, list),
         Verb::Bench {
             observations,
             seed,
@@ -243,7 +239,7 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
             campaign_identities,
             pass_batches,
             passes,
-        } => offline::bench(
+        } => bench::bench(
             observations,
             seed,
             samples,

@@ -4,7 +4,11 @@
 //! does not answer, so its key expires — plus `{p}:health:clusterd` for the
 //! process, which sums the workers' restarts and carries their counters.
 
-use super::{Health, Lifecycle, Ping, Restart, Shared, State, WorkError};
+use super::engine::Shared;
+use super::error::WorkError;
+use super::supervision::{Health, Lifecycle, Ping, Restart, State};
+use super::workers;
+use crate::repository::health::write_heartbeats;
 use actix::dev::ToEnvelope;
 use actix::prelude::*;
 use serde_json::{Map, Value};
@@ -13,17 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tracing::warn;
 
-pub const WORKER: &str = "heartbeat";
-
-/// Every worker with a heartbeat key, the process first (SPEC §6).
-pub const WORKERS: &[&str] = &[
-    "clusterd",
-    super::bus_ingest::WORKER,
-    super::identity_clusterer::WORKER,
-    super::campaign_clusterer::WORKER,
-    super::publisher::WORKER,
-    super::control::WORKER,
-];
+const WORKER: &str = workers::HEARTBEAT;
 
 /// Write the heartbeats now; answers once written (for `status`).
 #[derive(Message)]
@@ -114,11 +108,11 @@ async fn beat(
     )
     .await;
     let answers = [
-        (super::bus_ingest::WORKER, bus),
-        (super::identity_clusterer::WORKER, ids),
-        (super::campaign_clusterer::WORKER, camps),
-        (super::publisher::WORKER, publisher),
-        (super::control::WORKER, control),
+        (workers::BUS_INGEST, bus),
+        (workers::IDENTITY, ids),
+        (workers::CAMPAIGN, camps),
+        (workers::PUBLISHER, publisher),
+        (workers::CONTROL, control),
     ];
     // The process: its counters are its workers'; it is degraded while one
     // is restarting or silent, paused when every consumer is paused.
@@ -155,28 +149,17 @@ async fn beat(
     } else {
         "running"
     };
-    let mut payload = base(&shared, "clusterd", state, restarts);
+    let mut payload = base(&shared, workers::PROCESS, state, restarts);
     payload.extend(process);
-    let mut pipe = redis::pipe();
-    pipe.cmd("SET")
-        .arg(shared.keys.health("clusterd"))
-        .arg(Value::Object(payload).to_string())
-        .arg("PX")
-        .arg(interval * 3)
-        .ignore();
+    let mut beats = vec![(workers::PROCESS, Value::Object(payload))];
     for (worker, h) in answers {
         let Some(h) = h else { continue };
         let mut payload = base(&shared, worker, h.state.as_str(), h.restarts);
         payload.extend(h.fields);
-        pipe.cmd("SET")
-            .arg(shared.keys.health(worker))
-            .arg(Value::Object(payload).to_string())
-            .arg("PX")
-            .arg(interval * 3)
-            .ignore();
+        beats.push((worker, Value::Object(payload)));
     }
     let mut conn = shared.pool.get().await?;
-    let _: () = pipe.query_async(&mut *conn).await?;
+    write_heartbeats(&mut *conn, &shared.keys, beats, interval * 3, false).await?;
     Ok(())
 }
 

@@ -1,4 +1,5 @@
-//! Publisher: the outbox. Every change set of the clusterers (rows,
+//! The outbox: the Publisher actor, and how producers hand it their
+//! writes ([`commit`], [`enqueue`]). Every change set of the clusterers (rows,
 //! assignments, decisions) and the lifecycle events that announce it are
 //! written in one fenced MULTI/EXEC transaction, so an event never goes out
 //! without its change and a stale leader is refused by Redis itself.
@@ -13,8 +14,12 @@
 //! generation is refused ([`WorkError::Stale`]) until the engine has been
 //! reloaded from Redis.
 
-use super::{connect, Health, Lifecycle, Ping, Restart, Shared, WorkError};
-use crate::lease::{CommitError, Prepared};
+use super::connection::{connect, RESPONSE_TIMEOUT};
+use super::engine::Shared;
+use super::error::WorkError;
+use super::supervision::{wedged, Disposition, Health, Lifecycle, Ping, Restart};
+use super::workers;
+use crate::repository::{CommitError, Op, Prepared};
 use actix::prelude::*;
 use redis::aio::MultiplexedConnection;
 use std::sync::atomic::Ordering;
@@ -22,7 +27,7 @@ use std::sync::Arc;
 use std::time::Instant;
 use tracing::{debug, warn};
 
-pub const WORKER: &str = "publisher";
+const WORKER: &str = workers::PUBLISHER;
 
 /// Apply these operations atomically, if this instance holds the lease.
 #[derive(Message)]
@@ -40,6 +45,43 @@ pub struct Commit {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Barrier;
+
+/// Sends ops to the publisher and waits for the fenced commit.
+pub async fn commit(shared: &Shared, ops: Vec<Op>) -> Result<usize, WorkError> {
+    enqueue(shared, ops, None).await
+}
+
+/// Hands `ops` to the Publisher now — commits land in the order they are
+/// enqueued, so a caller enqueues while it still holds the engine and
+/// awaits the result after releasing it. Their transaction is built on a
+/// blocking thread meanwhile (a batch's takes milliseconds, which neither
+/// the engine nor the runtime thread should wait for); the Publisher waits
+/// for it in its turn. `generation` is the engine's `loads` when the ops
+/// derive from in-memory state (refused once an earlier commit of that
+/// generation failed), `None` when they do not.
+pub fn enqueue(
+    shared: &Shared,
+    ops: Vec<Op>,
+    generation: Option<u64>,
+) -> impl std::future::Future<Output = Result<usize, WorkError>> + use<> {
+    let request = (!ops.is_empty()).then(|| {
+        let (built, tx) = tokio::sync::oneshot::channel();
+        let request = shared.addrs().publisher.send(Commit { tx, generation });
+        let streams = shared.event_streams();
+        tokio::task::spawn_blocking(move || {
+            // The Publisher may have stopped meanwhile; then nobody waits.
+            let _ = built.send(Prepared::new(&ops, &streams));
+            // `ops` is freed here too, off the runtime thread.
+        });
+        request
+    });
+    async move {
+        match request {
+            None => Ok(0),
+            Some(r) => r.await.map_err(|_| WorkError::Mailbox("the publisher"))?,
+        }
+    }
+}
 
 pub struct Publisher {
     shared: Arc<Shared>,
@@ -117,7 +159,7 @@ impl Handler<Commit> for Publisher {
                 .map_err(|_| WorkError::Panic("building a commit's transaction".to_string()))?;
             let mut conn = match conn {
                 Some(c) => c,
-                None => connect(&shared.client, super::RESPONSE_TIMEOUT).await?,
+                None => connect(&shared.client, RESPONSE_TIMEOUT).await?,
             };
             let r = shared.lease.commit_prepared(&mut conn, &tx).await;
             match r {
@@ -145,10 +187,8 @@ impl Handler<Commit> for Publisher {
                     if let Some(g) = generation {
                         act.shared.broken.fetch_max(g + 1, Ordering::SeqCst);
                     }
-                    act.shared.check_fenced(&e);
-                    if !matches!(e, WorkError::Fenced) {
+                    if act.life.failed(&act.shared, &e) == Disposition::Restart {
                         // A lost connection: reconnect through a restart.
-                        act.life.fail();
                         ctx.stop();
                     }
                     Err(WorkError::Commit(e.to_string()))
@@ -168,7 +208,7 @@ impl Handler<Ping> for Publisher {
     type Result = Option<Health>;
 
     fn handle(&mut self, _: Ping, _: &mut Context<Self>) -> Option<Health> {
-        if super::wedged(self.busy_since, &self.shared.settings) {
+        if wedged(self.busy_since, &self.shared.settings) {
             return None;
         }
         Some(self.life.health(&[

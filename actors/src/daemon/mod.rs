@@ -1,26 +1,72 @@
-//! `clusterd run`: wiring only. It connects, waits for the leader lease
+//! The daemon (SPEC §2): six supervised actix actors around one in-memory
+//! engine, and `run`, which wires them.
+//!
+//! ```text
+//!  {p}:stream:attacker ──► BusIngest ──Evidence──► IdentityClusterer ──IdentitiesSettled──► CampaignClusterer
+//!                             │ (merge, commit,         │ (pass on a blocking thread)           │
+//!                             │  ack)                   └────────Commit──► Publisher ◄──Commit──┘
+//!  {p}:control ──► Control ──Pause/Resume/Pass/Reload/Decide/Restart──► the others      (outbox: rows + events,
+//!  Heartbeat ──Ping──► every actor; writes {p}:health:* for those that answer            one fenced MULTI/EXEC)
+//! ```
+//!
+//! ```text
+//! mod.rs                 wiring: lease, the six actors, graceful stop
+//! engine.rs              the in-memory state, what actors share, the pass body
+//! addrs.rs               the actors' addresses
+//! supervision.rs         states, health, restart budget, Lifecycle: the one
+//!                        place that decides retry, restart or exit
+//! error.rs               WorkError and its severity
+//! connection.rs          connections, backoff, waiting for Redis
+//! outbox.rs              the Publisher: every write, one fenced commit
+//! workers.rs             the worker names (heartbeat keys, control targets)
+//! bus_ingest/            BusIngest: the actor (mod.rs) and one batch (batch.rs)
+//! identity_clusterer.rs  IdentityClusterer, operator decisions
+//! campaign_clusterer.rs  CampaignClusterer
+//! heartbeat.rs           Heartbeat: `{p}:health:*`
+//! control/               Control: the actor (mod.rs), command parsing (command.rs)
+//! ```
+//!
+//! `run` is wiring only. It connects, waits for the leader lease
 //! (writing `standby` heartbeats until then), keeps the lease renewed from
-//! its own task, starts the six supervised actors of [`crate::actor`] and
+//! its own task, starts the six supervised actors and
 //! waits for the first of: SIGTERM/SIGINT or the `stop` command (graceful:
 //! stop reading, finish and commit the batch in hand, run a last pass,
 //! release the lease, exit 0), a lost lease, or an actor that spent its
 //! restart budget (exit 1).
 
-use crate::actor::bus_ingest::{BusIngest, Drain};
-use crate::actor::campaign_clusterer::{self, CampaignClusterer};
-use crate::actor::control::Control;
-use crate::actor::heartbeat::{Halt, Heartbeat, WORKERS};
-use crate::actor::identity_clusterer::{self, IdentityClusterer};
-use crate::actor::publisher::Publisher;
-use crate::actor::{Addrs, Engine, Exit, Pool, Shared, WorkError, CONNECT_TIMEOUT, MAX_BACKOFF};
-use crate::keys::Keys;
-use crate::lease::Lease;
+pub mod addrs;
+pub mod bus_ingest;
+pub mod campaign_clusterer;
+pub mod connection;
+pub mod control;
+pub mod engine;
+pub mod error;
+pub mod heartbeat;
+pub mod identity_clusterer;
+pub mod outbox;
+pub mod supervision;
+pub mod workers;
+
+use crate::repository::health::{delete_heartbeats, write_heartbeats};
+use crate::repository::{Keys, Lease};
 use crate::settings::Settings;
 use actix::Supervisor;
+use addrs::Addrs;
+use bus_ingest::{BusIngest, Drain};
+use campaign_clusterer::CampaignClusterer;
+use connection::{Backoff, Pool, CONNECT_TIMEOUT};
+use control::Control;
+use engine::{Engine, Shared};
+use error::WorkError;
+use heartbeat::{Halt, Heartbeat};
+use identity_clusterer::IdentityClusterer;
+use outbox::Publisher;
 use std::sync::Arc;
 use std::time::Duration;
+use supervision::Exit;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
+use workers::WORKERS;
 
 /// Why the daemon stopped with a failure.
 #[derive(Debug, thiserror::Error)]
@@ -68,10 +114,10 @@ async fn standby_heartbeat(
     instance: &str,
     started: std::time::Instant,
 ) -> Result<(), WorkError> {
-    let mut pipe = redis::pipe();
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
         .unwrap_or_default();
+    let mut beats = Vec::with_capacity(WORKERS.len());
     for w in WORKERS {
         let payload = serde_json::json!({
             "worker": w,
@@ -84,16 +130,11 @@ async fn standby_heartbeat(
             "state": "standby",
             "restarts": 0,
         });
-        pipe.cmd("SET")
-            .arg(keys.health(w))
-            .arg(payload.to_string())
-            .arg("PX")
-            .arg(settings.heartbeat.interval_ms * 3)
-            .arg("NX")
-            .ignore();
+        beats.push((*w, payload));
     }
     let mut conn = pool.get().await?;
-    let _: () = pipe.query_async(&mut *conn).await?;
+    let ttl = settings.heartbeat.interval_ms * 3;
+    write_heartbeats(&mut *conn, keys, beats, ttl, true).await?;
     Ok(())
 }
 
@@ -107,7 +148,7 @@ async fn wait_for_lease(
     started: std::time::Instant,
 ) {
     let mut announced = false;
-    let mut backoff = Duration::from_millis(100);
+    let mut backoff = Backoff::default();
     loop {
         let r = async {
             let mut conn = pool.get().await?;
@@ -120,7 +161,7 @@ async fn wait_for_lease(
                 return;
             }
             Ok(false) => {
-                backoff = Duration::from_millis(100);
+                backoff.reset();
                 if !announced {
                     info!("another instance holds the leader lease; waiting as standby");
                     announced = true;
@@ -132,9 +173,8 @@ async fn wait_for_lease(
                 }
             }
             Err(e) => {
-                warn!(error = %e, backoff_ms = backoff.as_millis() as u64, "Redis unreachable; retrying");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(MAX_BACKOFF);
+                warn!(error = %e, backoff_ms = backoff.current().as_millis() as u64, "Redis unreachable; retrying");
+                tokio::time::sleep(backoff.next_wait()).await;
                 continue;
             }
         }
@@ -244,8 +284,7 @@ pub async fn run(
             if let Err(e) = shared.lease.release(&mut conn).await {
                 warn!(error = %e, "could not release the lease");
             }
-            let keys: Vec<String> = WORKERS.iter().map(|w| shared.keys.health(w)).collect();
-            let _: Result<(), _> = redis::cmd("DEL").arg(keys).query_async(&mut *conn).await;
+            let _ = delete_heartbeats(&mut *conn, &shared.keys, WORKERS).await;
         }
     }
     if result.is_ok() {

@@ -1,18 +1,9 @@
-//! The control channel (SPEC §7): commands arrive as JSON on `{p}:control`;
-//! the leader answers each one that carries a `request_id` exactly once on
-//! `{p}:control:reply`. This module parses commands (every malformed or
-//! unknown one becomes a clear error, and changes nothing) and runs the
-//! subscription, which re-subscribes after a lost connection with a capped
-//! exponential backoff.
+//! Control commands (SPEC §7): commands arrive as JSON on `{p}:control`
+//! (the listener is `repository::control`); this module parses each one
+//! (every malformed or unknown one becomes a clear error, and changes
+//! nothing) and shapes the one reply a request with a `request_id` gets.
 
-use futures_util::StreamExt;
 use serde_json::Value;
-use std::time::Duration;
-use tokio::sync::mpsc;
-use tracing::warn;
-
-/// Longest wait between re-subscription attempts.
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// A parsed command.
 #[derive(Clone, Debug, PartialEq)]
@@ -168,40 +159,6 @@ pub fn reply(request_id: &str, result: Result<Value, String>) -> Value {
         Err(error) => {
             serde_json::json!({"request_id": request_id, "ok": false, "error": error, "result": null})
         }
-    }
-}
-
-/// Subscribes to `channel` and forwards every parsed command (or rejection)
-/// until the receiver is dropped; re-subscribes after connection loss.
-pub async fn listen(
-    client: redis::Client,
-    channel: String,
-    tx: mpsc::Sender<Result<Command, Rejected>>,
-) {
-    let mut backoff = Duration::from_millis(100);
-    loop {
-        match client.get_async_pubsub().await {
-            Ok(mut pubsub) => {
-                if let Err(e) = pubsub.subscribe(&channel).await {
-                    warn!(error = %e, "control: subscribe failed");
-                } else {
-                    backoff = Duration::from_millis(100);
-                    let mut messages = pubsub.on_message();
-                    while let Some(msg) = messages.next().await {
-                        if tx.send(parse(msg.get_payload_bytes())).await.is_err() {
-                            return;
-                        }
-                    }
-                    warn!("control: subscription lost; re-subscribing");
-                }
-            }
-            Err(e) => warn!(error = %e, "control: cannot connect"),
-        }
-        if tx.is_closed() {
-            return;
-        }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(MAX_BACKOFF);
     }
 }
 

@@ -16,7 +16,7 @@
 //! WATCH belongs to a connection, so a commit needs a connection that no
 //! one else uses while it runs (the Publisher's own).
 
-use crate::repository::Op;
+use super::write::Op;
 use redis::aio::MultiplexedConnection;
 use std::future::Future;
 
