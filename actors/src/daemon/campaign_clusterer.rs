@@ -6,9 +6,10 @@
 //! it may have left half-changed is reloaded before anyone uses it, and the
 //! identity layer is asked for a pass so both layers rebuild from it.
 
-use super::engine::{cluster_and_commit, Shared};
+use super::engine::Shared;
 use super::error::WorkError;
 use super::identity_clusterer::{IdentitiesSettled, Pass as IdentityPass};
+use super::pass::{cluster_and_commit, ensure_loaded};
 use super::supervision::{wedged, Disposition, Health, Lifecycle, Ping, Restart, SetPaused, State};
 use super::workers;
 use actix::prelude::*;
@@ -66,7 +67,7 @@ impl CampaignClusterer {
 async fn campaign_pass(shared: &Arc<Shared>, inject: bool) -> Result<u64, WorkError> {
     let mut engine = shared.engine.clone().lock_owned().await;
     let t = Instant::now();
-    if engine.ensure_loaded(shared).await? {
+    if ensure_loaded(&mut engine, shared).await? {
         // Both layers were rebuilt: the identity layer passes first and
         // asks for a campaign pass after it.
         shared.addrs().identity.do_send(IdentityPass);

@@ -1,6 +1,7 @@
-//! Why an actor's work failed ([`WorkError`]) and what that failure is
+//! Why an actor's work failed ([`WorkError`]), what that failure is
 //! ([`Severity`]): transient (the work is retried), a reason to restart the
-//! actor, or fatal for the process. Supervision (`supervision.rs`) turns a
+//! actor, or fatal for the process — and why the process ends ([`Exit`]).
+//! Supervision (`supervision.rs`) turns a
 //! severity into retry, restart or exit; no actor decides that itself.
 
 /// Why an actor's work failed.
@@ -61,6 +62,20 @@ impl WorkError {
             | WorkError::Mailbox(_) => Severity::Restart,
         }
     }
+}
+
+/// Why the process should end.
+#[derive(Debug)]
+pub enum Exit {
+    /// Graceful stop (the `stop` command).
+    Stop,
+    /// The lease went to another instance.
+    LostLease,
+    /// An actor spent its restart budget.
+    Budget {
+        worker: &'static str,
+        restarts: usize,
+    },
 }
 
 impl From<bb8::RunError<redis::RedisError>> for WorkError {

@@ -13,9 +13,10 @@
 //! the Publisher with who and when, and applied by the next pass.
 
 use super::connection::wait_for_redis;
-use super::engine::{cluster_and_commit, now_ms, Shared};
+use super::engine::{now_ms, Shared};
 use super::error::WorkError;
 use super::outbox::commit;
+use super::pass::{cluster_and_commit, ensure_loaded};
 use super::supervision::{
     exit_if_fatal, wedged, Disposition, Health, Lifecycle, Ping, Restart, SetPaused,
 };
@@ -190,7 +191,7 @@ impl IdentityClusterer {
 async fn identity_pass(shared: &Arc<Shared>, inject: bool) -> Result<PassReport, WorkError> {
     let mut engine = shared.engine.clone().lock_owned().await;
     let t = Instant::now();
-    engine.ensure_loaded(shared).await?;
+    ensure_loaded(&mut engine, shared).await?;
     let fault = inject.then_some("faults.clustering_panics");
     let w = cluster_and_commit(shared, "identity", engine, fault, |e, ctx| {
         e.identities
@@ -300,7 +301,7 @@ impl Handler<Decide> for IdentityClusterer {
 
 async fn decide(shared: &Arc<Shared>, m: Decide) -> Result<Result<Value, String>, WorkError> {
     let mut engine = shared.engine.clone().lock_owned().await;
-    engine.ensure_loaded(shared).await?;
+    ensure_loaded(&mut engine, shared).await?;
     let (lo, hi) = decision_pair(&m.a, &m.b);
     let mut decisions = engine.store.decisions.clone();
     let op = match m.kind {

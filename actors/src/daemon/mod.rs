@@ -11,11 +11,12 @@
 //!
 //! ```text
 //! mod.rs                 wiring: lease, the six actors, graceful stop
-//! engine.rs              the in-memory state, what actors share, the pass body
+//! engine.rs              the in-memory state, what actors share
+//! pass.rs                the reload before use, the body of a clustering pass
 //! addrs.rs               the actors' addresses
 //! supervision.rs         states, health, restart budget, Lifecycle: the one
 //!                        place that decides retry, restart or exit
-//! error.rs               WorkError and its severity
+//! error.rs               WorkError and its severity; Exit
 //! connection.rs          connections, backoff, waiting for Redis
 //! outbox.rs              the Publisher: every write, one fenced commit
 //! workers.rs             the worker names (heartbeat keys, control targets)
@@ -44,6 +45,7 @@ pub mod error;
 pub mod heartbeat;
 pub mod identity_clusterer;
 pub mod outbox;
+pub mod pass;
 pub mod supervision;
 pub mod workers;
 
@@ -57,13 +59,13 @@ use campaign_clusterer::CampaignClusterer;
 use connection::{Backoff, Pool, CONNECT_TIMEOUT};
 use control::Control;
 use engine::{Engine, Shared};
+use error::Exit;
 use error::WorkError;
 use heartbeat::{Halt, Heartbeat};
 use identity_clusterer::IdentityClusterer;
 use outbox::Publisher;
 use std::sync::Arc;
 use std::time::Duration;
-use supervision::Exit;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 use workers::WORKERS;

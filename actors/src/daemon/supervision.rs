@@ -12,27 +12,13 @@
 //! process exits with status 1 so the service manager restarts it.
 
 use super::engine::Shared;
-use super::error::{Severity, WorkError};
+use super::error::{Exit, Severity, WorkError};
 use crate::settings::Settings;
 use actix::prelude::*;
 use serde_json::{Map, Value};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 use tracing::{error, info};
-
-/// Why the process should end.
-#[derive(Debug)]
-pub enum Exit {
-    /// Graceful stop (the `stop` command).
-    Stop,
-    /// The lease went to another instance.
-    LostLease,
-    /// An actor spent its restart budget.
-    Budget {
-        worker: &'static str,
-        restarts: usize,
-    },
-}
 
 /// What to do about work that failed, decided by [`Lifecycle::failed`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -8,6 +8,7 @@ use crate::daemon::engine::Shared;
 use crate::daemon::error::{panicked, WorkError};
 use crate::daemon::identity_clusterer::Evidence;
 use crate::daemon::outbox;
+use crate::daemon::pass::ensure_loaded;
 use crate::repository::stream::{
     ack_op, claim_stale, dead_letter_op, delivery_counts, group_lag, read_group, RawEntry,
 };
@@ -108,7 +109,7 @@ pub(super) async fn run_batch(
     let waited = Instant::now();
     let mut engine = shared.engine.clone().lock_owned().await;
     let locked = Instant::now();
-    b.reloaded = engine.ensure_loaded(shared).await?;
+    b.reloaded = ensure_loaded(&mut engine, shared).await?;
     // Merging and writing the hashes (serializing each changed observation's
     // evidence) run on a blocking thread too, leaving the runtime thread to
     // the Publisher's I/O meanwhile. A panic there leaves the engine marked

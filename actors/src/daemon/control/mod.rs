@@ -9,10 +9,11 @@ pub mod command;
 
 use super::campaign_clusterer::Pass as CampaignPass;
 use super::engine::Shared;
+use super::error::Exit;
 use super::error::WorkError;
 use super::heartbeat::BeatNow;
 use super::identity_clusterer::{Decide, Pass, Reload};
-use super::supervision::{wedged, Exit, Health, Lifecycle, Ping, Restart, SetPaused};
+use super::supervision::{wedged, Health, Lifecycle, Ping, Restart, SetPaused};
 use super::workers::{self, WORKERS};
 use crate::repository::control::{listen, publish_reply};
 use crate::repository::health::{leader_and_queues, read_heartbeat};
