@@ -4,45 +4,17 @@
 //! corrupt evidence field is reported with its key. Each test uses its own
 //! key prefix and deletes its keys at the end.
 
-use clusterd::keys::Keys;
+mod common;
+
+use clusterd::repository::Keys;
 use clusterd::repository::{index_op, journal_ops, load, observation_op, LoadError, Op};
+use common::{conn, Prefix, URL};
 use decnet_clusterd::evidence::Observation;
 use decnet_clusterd::scenario::corpus::stream_corpus;
 use decnet_clusterd::set::SortedSet;
 use decnet_clusterd::store::{CampaignRow, IdentityRow, Journal};
 use redis::Commands;
 use std::collections::BTreeMap;
-
-const URL: &str = "redis://127.0.0.1:6379";
-
-/// A key prefix of its own, deleted (all `{prefix}:*` keys) on drop.
-struct Prefix(String);
-
-impl Prefix {
-    fn new(tag: &str) -> Prefix {
-        Prefix(format!("test-{tag}-{}", uuid::Uuid::new_v4().simple()))
-    }
-}
-
-impl Drop for Prefix {
-    fn drop(&mut self) {
-        if let Ok(mut c) = redis::Client::open(URL).and_then(|c| c.get_connection()) {
-            let keys: Vec<String> = c
-                .scan_match::<_, String>(format!("{}:*", self.0))
-                .map(|i| i.filter_map(Result::ok).collect())
-                .unwrap_or_default();
-            for chunk in keys.chunks(500) {
-                let _: Result<(), _> = c.del(chunk);
-            }
-        }
-    }
-}
-
-fn conn() -> redis::Connection {
-    redis::Client::open(URL)
-        .and_then(|c| c.get_connection())
-        .expect("Redis must answer on 127.0.0.1:6379")
-}
 
 fn conn_members(keys: &Keys) -> usize {
     conn().scard(keys.attackers()).unwrap_or(0)

@@ -1,0 +1,97 @@
+//! `clusterd bench`: identity clustering (and the campaign layer, and the
+//! incremental pass) timed in-process on a generated corpus.
+
+use super::error::CliError;
+use decnet_clusterd::harness::benchmark;
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// Peak resident memory of this process, from /proc (Linux).
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+/// `clusterd bench`.
+pub fn bench(
+    observations: usize,
+    seed: u64,
+    samples: usize,
+    campaign_identities: usize,
+    pass_batches: &[usize],
+    passes: usize,
+) -> Result<i32, CliError> {
+    if pass_batches.contains(&0) || (!pass_batches.is_empty() && passes == 0) {
+        return Err(CliError::Usage(
+            "--pass-batches sizes and --passes must be at least 1".into(),
+        ));
+    }
+    if observations == 0 {
+        return Err(CliError::Usage("--observations must be at least 1".into()));
+    }
+    let spinner = ProgressBar::new_spinner();
+    spinner.set_style(
+        ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+    let r = benchmark::run(observations, seed, samples, |stage| {
+        spinner.set_message(stage.to_string())
+    });
+    spinner.finish_and_clear();
+    let secs = |d: std::time::Duration| d.as_secs_f64();
+    println!(
+        "identity clustering benchmark ({} cores)",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    println!(
+        "  corpus              {} observations (seed {seed}), generated in {:.2} s",
+        r.observations,
+        secs(r.generate)
+    );
+    println!("  load (intern+index) {:.3} s", secs(r.load));
+    println!("  cluster (components){:>7.3} s", secs(r.cluster));
+    println!(
+        "  full total          {:.3} s  → {} identities",
+        secs(r.load + r.cluster),
+        r.identities
+    );
+    println!(
+        "  one new observation median {:.1} µs, p99 {:.1} µs ({} samples)",
+        r.incremental_median.as_secs_f64() * 1e6,
+        r.incremental_p99.as_secs_f64() * 1e6,
+        r.incremental_samples
+    );
+    if let Some(mib) = peak_rss_mib() {
+        println!("  peak RSS            {mib:.0} MiB (whole process; the corpus is streamed, never held)");
+    }
+    if campaign_identities > 0 {
+        let c = benchmark::run_campaigns(campaign_identities, seed);
+        println!("campaign clustering benchmark");
+        println!(
+            "  identities          {} (roll-ups built in {:.2} s)",
+            c.identities,
+            secs(c.rollup)
+        );
+        println!(
+            "  cluster (index+components) {:.3} s → {} campaigns",
+            secs(c.cluster),
+            c.campaigns
+        );
+    }
+    if !pass_batches.is_empty() {
+        let spinner = ProgressBar::new_spinner();
+        spinner.set_style(
+            ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+        let r = benchmark::run_passes(observations, seed, pass_batches, passes, |stage| {
+            spinner.set_message(stage.to_string())
+        });
+        spinner.finish_and_clear();
+        print!("{r}");
+    }
+    Ok(0)
+}

@@ -1,0 +1,319 @@
+//! The repository as the read-only verbs (`inspect`, `explain`, `export`)
+//! see it: the stored state loaded, the graphs rebuilt in-process (nothing
+//! is written), and their JSON and DOT renderings of members, roll-ups, evidence, merge
+//! history, operator decisions and the edges that hold identities and
+//! campaigns together — for a terminal, as JSON, or as Graphviz DOT. Every
+//! attacker-supplied string is escaped for the format it lands in.
+
+use super::render::clean;
+use crate::repository::Keys;
+use crate::settings::Settings;
+use decnet_clusterd::campaign::clusterer::{campaign_clusterer, CampaignClusterer};
+use decnet_clusterd::identity::clusterer::{identity_clusterer, Clusterer, TickContext};
+use decnet_clusterd::reconcile::effective_root;
+use decnet_clusterd::store::Store;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+/// The stored state plus graphs rebuilt from it (nothing written back).
+pub struct Snapshot {
+    pub store: Store,
+    pub identities: Box<dyn Clusterer>,
+    pub campaigns: Box<dyn CampaignClusterer>,
+    /// The retained lifecycle events of both output streams, oldest first:
+    /// (stream entry id, ts, topic, payload).
+    pub events: Vec<(String, String, String, Value)>,
+}
+
+/// Payload fields that name an identity or campaign.
+const NAMING_FIELDS: &[&str] = &[
+    "identity_uuid",
+    "campaign_uuid",
+    "winner_uuid",
+    "loser_uuid",
+    "resurrected_uuid",
+    "former_winner_uuid",
+    "prior_identity_uuid",
+    "prior_campaign_uuid",
+];
+
+/// The lifecycle events (formed, merged, unmerged, assigned, linked) that
+/// name `uuid`: its merge and unmerge history as far as the streams retain it.
+pub fn history(snap: &Snapshot, uuid: &str) -> Vec<Value> {
+    snap.events
+        .iter()
+        .filter(|(_, _, _, p)| NAMING_FIELDS.iter().any(|f| p[*f] == uuid))
+        .map(|(id, ts, topic, p)| json!({"entry": id, "ts": ts, "topic": topic, "payload": p}))
+        .collect()
+}
+
+/// Loads the repository and rebuilds both graphs in memory.
+pub async fn snapshot(s: &Settings) -> anyhow::Result<Snapshot> {
+    let client = redis::Client::open(s.redis.url.as_str())?;
+    let mut conn = client.get_multiplexed_async_connection().await?;
+    let keys = Keys::new(&s.redis.key_prefix);
+    let mut store = crate::repository::load(&mut conn, &keys, |_, _| {}).await?;
+    let mut identities = identity_clusterer(&s.clustering.clusterer, s.identity.clone())?;
+    let mut campaigns = campaign_clusterer(&s.clustering.campaign_clusterer, s.campaign.clone())?;
+    // Work on a copy: the rebuild's journal is discarded, the original store
+    // is what is reported.
+    let mut scratch = store.clone();
+    let mut new_id = || uuid::Uuid::new_v4().to_string();
+    let mut ctx = TickContext {
+        now: 0,
+        new_id: &mut new_id,
+    };
+    identities.tick(&mut scratch, &mut ctx)?;
+    campaigns.tick(&mut scratch, &mut ctx)?;
+    store.identity_members = scratch.identity_members;
+    let events = crate::repository::events::read_events(&mut conn, &keys).await?;
+    Ok(Snapshot {
+        store,
+        identities,
+        campaigns,
+        events,
+    })
+}
+
+fn members_of(store: &Store, identity: &str) -> Vec<String> {
+    store
+        .observations
+        .keys()
+        .filter(|o| store.effective_identity(o).as_deref() == Some(identity))
+        .cloned()
+        .collect()
+}
+
+/// `inspect observation|identity|campaign <uuid>` as JSON.
+pub fn inspect(snap: &Snapshot, kind: &str, uuid: &str) -> Result<Value, String> {
+    let store = &snap.store;
+    match kind {
+        "observation" => {
+            let o = store
+                .observations
+                .get(uuid)
+                .ok_or_else(|| format!("no observation `{}`", clean(uuid, 64)))?;
+            let direct = store.identity_groups.direct.get(uuid).cloned();
+            let effective = store.effective_identity(uuid);
+            let decisions: Vec<Value> = store
+                .decisions
+                .iter()
+                .filter(|((a, b), _)| a == uuid || b == uuid)
+                .map(|((a, b), d)| json!({"pair": [a, b], "kind": d.kind.as_str(), "requested_by": d.requested_by, "at": d.at}))
+                .collect();
+            Ok(json!({
+                "observation": o,
+                "identity_id": direct,
+                "effective_identity": effective,
+                "effective_campaign": effective.as_deref().and_then(|i| store.effective_campaign(i)),
+                "decisions": decisions,
+            }))
+        }
+        "identity" => {
+            if !store.identities.contains_key(uuid) {
+                return Err(format!("no identity `{}`", clean(uuid, 64)));
+            }
+            let root = effective_root(&store.identity_groups, uuid);
+            let row = &store.identities[&root];
+            let members = members_of(store, &root);
+            let merged_in: Vec<&String> = store
+                .identity_groups
+                .merged_into
+                .iter()
+                .filter(|(_, w)| **w == root)
+                .map(|(l, _)| l)
+                .collect();
+            let edges = members
+                .first()
+                .and_then(|m| snap.identities.graph().explain_identity(m))
+                .unwrap_or_default();
+            Ok(json!({
+                "asked": uuid,
+                "effective_identity": root,
+                "followed_merges": uuid != root,
+                "row": row,
+                "merged_in": merged_in,
+                "members": members.iter().map(|m| {
+                    let o = &store.observations[m];
+                    json!({"uuid": m, "ip": o.ip(), "asn": o.asn()})
+                }).collect::<Vec<_>>(),
+                "campaign": store.effective_campaign(&root),
+                "edges": edges,
+                "history": history(snap, uuid),
+            }))
+        }
+        "campaign" => {
+            if !store.campaigns.contains_key(uuid) {
+                return Err(format!("no campaign `{}`", clean(uuid, 64)));
+            }
+            let root = effective_root(&store.campaign_groups, uuid);
+            let identities: Vec<&String> = store
+                .identities
+                .keys()
+                .filter(|i| {
+                    store.identities[*i].merged_into_uuid.is_none()
+                        && store.effective_campaign(i).as_deref() == Some(root.as_str())
+                })
+                .collect();
+            let edges: Vec<Value> = identities
+                .first()
+                .map(|i| snap.campaigns.graph().explain_campaign(i))
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(a, b, s)| json!({"a": a, "b": b, "evidence": s}))
+                .collect();
+            Ok(json!({
+                "asked": uuid,
+                "effective_campaign": root,
+                "row": store.campaigns[&root],
+                "identities": identities,
+                "edges": edges,
+                "history": history(snap, uuid),
+            }))
+        }
+        other => Err(format!(
+            "cannot inspect `{}`: use observation, identity or campaign",
+            clean(other, 32)
+        )),
+    }
+}
+
+/// Escapes a string for a double-quoted DOT id or label.
+pub fn dot_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars().take(200) {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c if c.is_control() => out.push('\u{b7}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The identity/campaign graph as JSON: campaigns, their identities, and
+/// the campaign edges with their signals.
+pub fn export_json(snap: &Snapshot, only: Option<&str>) -> Value {
+    let store = &snap.store;
+    let mut campaigns: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (id, row) in &store.identities {
+        if row.merged_into_uuid.is_some() {
+            continue;
+        }
+        let camp = store.effective_campaign(id).unwrap_or_default();
+        if only.is_none_or(|c| c == camp) {
+            campaigns.entry(camp).or_default().push(id.clone());
+        }
+    }
+    let mut out = Vec::new();
+    for (camp, ids) in &campaigns {
+        let edges: Vec<Value> = snap
+            .campaigns
+            .graph()
+            .explain_campaign(&ids[0])
+            .into_iter()
+            .map(|(a, b, s)| json!({"a": a, "b": b, "weight": s.total, "evidence": s}))
+            .collect();
+        let identities: Vec<Value> = ids
+            .iter()
+            .map(|i| {
+                let r = &store.identities[i];
+                json!({"uuid": i, "observation_count": r.observation_count, "confidence": r.confidence,
+                       "ja3_hashes": r.ja3_hashes, "hassh_hashes": r.hassh_hashes,
+                       "payload_hashes": r.payload_hashes, "c2_endpoints": r.c2_endpoints})
+            })
+            .collect();
+        out.push(json!({"campaign": camp, "identities": identities, "edges": edges}));
+    }
+    json!({"campaigns": out})
+}
+
+fn signal_label(s: &decnet_clusterd::campaign::CampaignPairScore) -> String {
+    let mut parts = Vec::new();
+    if let Some(h) = &s.handoff_detail {
+        parts.push(format!(
+            "hand-off {} {}→{}",
+            h.decky, h.from_phase, h.to_phase
+        ));
+    }
+    if s.infra > 0.0 {
+        parts.push(format!("infra {}", s.shared_infra.join(", ")));
+    }
+    if s.rhythm > 0.0 {
+        parts.push(format!("rhythm {} bits", s.hamming.unwrap_or(0)));
+    }
+    if s.overlap > 0.0 {
+        parts.push(format!("overlap {:.0}%", s.overlap_share * 100.0));
+    }
+    parts.join(" + ")
+}
+
+/// The identity/campaign graph as Graphviz DOT: one cluster per campaign,
+/// identities as nodes, campaign edges labelled with their signals.
+pub fn export_dot(snap: &Snapshot, only: Option<&str>) -> String {
+    let v = export_json(snap, only);
+    let mut out = String::from("digraph clusterd {\n  graph [rankdir=LR, fontname=\"Helvetica\"];\n  node [shape=box, fontname=\"Helvetica\"];\n  edge [dir=none, fontname=\"Helvetica\"];\n");
+    for (i, c) in v["campaigns"].as_array().into_iter().flatten().enumerate() {
+        let camp = c["campaign"].as_str().unwrap_or("");
+        let _ = writeln!(
+            out,
+            "  subgraph \"cluster_{i}\" {{\n    label=\"campaign {}\";",
+            dot_escape(camp)
+        );
+        for id in c["identities"].as_array().into_iter().flatten() {
+            let uuid = id["uuid"].as_str().unwrap_or("");
+            let tools: Vec<String> = id["ja3_hashes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .chain(id["hassh_hashes"].as_array().into_iter().flatten())
+                .filter_map(|t| t.as_str())
+                .map(|t| t.chars().take(24).collect())
+                .collect();
+            let label = format!(
+                "identity {}\n{} observations, confidence {:.2}\n{}",
+                uuid,
+                id["observation_count"],
+                id["confidence"].as_f64().unwrap_or(0.0),
+                tools.join("\n")
+            );
+            let _ = writeln!(
+                out,
+                "    \"{}\" [label=\"{}\"];",
+                dot_escape(uuid),
+                dot_escape(&label)
+            );
+        }
+        out.push_str("  }\n");
+        for e in c["edges"].as_array().into_iter().flatten() {
+            let s: Option<decnet_clusterd::campaign::CampaignPairScore> =
+                serde_json::from_value(e["evidence"].clone()).ok();
+            let label = s.as_ref().map(signal_label).unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "  \"{}\" -> \"{}\" [label=\"{}\"];",
+                dot_escape(e["a"].as_str().unwrap_or("")),
+                dot_escape(e["b"].as_str().unwrap_or("")),
+                dot_escape(&label)
+            );
+        }
+    }
+    out.push_str("}\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dot_strings_are_escaped() {
+        assert_eq!(
+            dot_escape("a\"b\\c\nd{e}\u{1b}[31m"),
+            "a\\\"b\\\\c\\nd{e}\u{b7}[31m"
+        );
+    }
+}

@@ -1,0 +1,334 @@
+//! One BusIngest batch: read (own pending entries first, after taking
+//! over a dead consumer's), validate each entry on a blocking thread,
+//! merge the good ones into the store with the engine held, and hand the
+//! writes (changed observation hashes, dead letters, the ack of every
+//! entry) to the Publisher, to be awaited apart from the loop.
+
+use crate::daemon::engine::Shared;
+use crate::daemon::error::{panicked, WorkError};
+use crate::daemon::identity_clusterer::Evidence;
+use crate::daemon::outbox;
+use crate::daemon::pass::ensure_loaded;
+use crate::repository::stream::{
+    ack_op, claim_stale, dead_letter_op, delivery_counts, group_lag, read_group, RawEntry,
+};
+use crate::repository::{evidence, index_op, observation_op, Keys, Op};
+use decnet_clusterd::evidence::event::{parse_entry, Limits, Topic};
+use decnet_clusterd::evidence::Observation;
+use decnet_clusterd::store::Store;
+use redis::aio::MultiplexedConnection;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Instant;
+use tracing::debug;
+
+/// A batch's commit, handed to the Publisher and awaited apart.
+pub(super) type PendingCommit =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), WorkError>>>>;
+
+/// What one batch did.
+#[derive(Default)]
+pub(super) struct Batch {
+    pub(super) commit: Option<PendingCommit>,
+    pub(super) read: usize,
+    pub(super) ingested: u64,
+    pub(super) dead_lettered: u64,
+    pub(super) unknown_topics: u64,
+    pub(super) changed: usize,
+    pub(super) claimed: usize,
+    pub(super) reloaded: bool,
+    pub(super) lag: Option<i64>,
+}
+
+/// Everything a batch needs, moved into its future.
+pub(super) struct Job {
+    pub(super) shared: Arc<Shared>,
+    pub(super) consumer: String,
+    pub(super) from_pending: bool,
+    pub(super) claim: bool,
+    pub(super) lag: bool,
+    pub(super) fail: bool,
+}
+
+/// Reads, merges, commits and acks one batch.
+pub(super) async fn run_batch(
+    job: &Job,
+    reader: &mut MultiplexedConnection,
+    writer: &mut MultiplexedConnection,
+) -> Result<Batch, WorkError> {
+    let shared = &job.shared;
+    let s = &shared.settings;
+    let mut b = Batch::default();
+    if job.claim {
+        b.claimed = claim_stale(
+            writer,
+            &shared.keys,
+            &job.consumer,
+            s.ingest.claim_idle_ms,
+            s.ingest.batch,
+        )
+        .await?;
+    }
+    if job.lag {
+        b.lag = group_lag(writer, &shared.keys).await;
+    }
+    let entries = read_group(
+        reader,
+        &shared.keys,
+        &job.consumer,
+        s.ingest.batch,
+        s.ingest.block_ms,
+        job.from_pending,
+    )
+    .await?;
+    b.read = entries.len();
+    if entries.is_empty() {
+        return Ok(b);
+    }
+    if job.fail {
+        return Err(WorkError::Injected("faults.ingest_failures"));
+    }
+    let deliveries = if job.from_pending {
+        delivery_counts(writer, &shared.keys, &job.consumer, s.ingest.batch).await?
+    } else {
+        HashMap::new()
+    };
+    // Validation needs no engine: it runs on a blocking thread, overlapping
+    // a clustering pass that may hold the engine meanwhile.
+    let keys = shared.keys.clone();
+    let limits = s.limits.clone();
+    let (max, maxlen) = (s.ingest.max_deliveries, s.output.stream_maxlen);
+    let items = tokio::task::spawn_blocking(move || {
+        entries
+            .into_iter()
+            .map(|entry| validate(entry, &deliveries, max, &limits, &keys, maxlen))
+            .collect::<Vec<_>>()
+    })
+    .await
+    .map_err(panicked)?;
+    let waited = Instant::now();
+    let mut engine = shared.engine.clone().lock_owned().await;
+    let locked = Instant::now();
+    b.reloaded = ensure_loaded(&mut engine, shared).await?;
+    // Merging and writing the hashes (serializing each changed observation's
+    // evidence) run on a blocking thread too, leaving the runtime thread to
+    // the Publisher's I/O meanwhile. A panic there leaves the engine marked
+    // invalid, to be reloaded by its next holder.
+    engine.valid = false;
+    let keys = shared.keys.clone();
+    let from_pending = job.from_pending;
+    let (engine, ops, merge) = tokio::task::spawn_blocking(move || {
+        let (ops, merge) = merge_batch(&mut engine.store, &keys, items, from_pending);
+        engine.valid = true;
+        (engine, ops, merge)
+    })
+    .await
+    .map_err(panicked)?;
+    b.ingested = merge.ingested;
+    b.unknown_topics = merge.unknown_topics;
+    b.dead_lettered = merge.dead_lettered;
+    let changed = merge.changed;
+    // Enqueued while the engine is held (commits land in that order), then
+    // awaited without it: the next pass runs while Redis applies the batch.
+    let merged = Instant::now();
+    let committed = outbox::enqueue(shared, ops, Some(engine.loads));
+    drop(engine);
+    b.changed = changed;
+    let b_changed = changed;
+    shared.addrs().identity.do_send(Evidence {
+        changed: b.changed,
+        read: b.read,
+        reloaded: b.reloaded,
+    });
+    let (read, wait_ms, merge_ms) = (
+        b.read,
+        (locked - waited).as_millis() as u64,
+        (merged - locked).as_millis() as u64,
+    );
+    b.commit = Some(Box::pin(async move {
+        committed.await?;
+        debug!(
+            read,
+            changed = b_changed,
+            wait_ms,
+            merge_ms,
+            commit_ms = merged.elapsed().as_millis() as u64,
+            "ingested a batch"
+        );
+        Ok(())
+    }));
+    Ok(b)
+}
+
+/// What merging a batch did.
+struct Merged {
+    ingested: u64,
+    unknown_topics: u64,
+    dead_lettered: u64,
+    /// Observations whose hash is rewritten.
+    changed: usize,
+}
+
+/// Merges a validated batch into the store and returns its writes: the
+/// changed observations' hashes, the dead letters and the ack of every
+/// entry. With `from_pending` (entries read again) every observation is
+/// written, even one whose merge changed nothing in memory (its earlier
+/// batch may have been merged but never committed).
+fn merge_batch(
+    store: &mut Store,
+    keys: &Keys,
+    items: Vec<(String, Item)>,
+    from_pending: bool,
+) -> (Vec<Op>, Merged) {
+    let mut m = Merged {
+        ingested: 0,
+        unknown_topics: 0,
+        dead_lettered: 0,
+        changed: 0,
+    };
+    let mut ops: Vec<Op> = Vec::new();
+    let mut acks = Vec::with_capacity(items.len());
+    let mut changed = BTreeSet::new();
+    // Observations stored as parsed, with the evidence validation made
+    // for them (dropped again if a later entry of the batch merges in).
+    let mut fresh: HashMap<String, String> = HashMap::new();
+    for (id, item) in items {
+        match item {
+            Item::Good(o, evidence) => {
+                let uuid = o.uuid.clone();
+                let new = !store.observations.contains_key(&uuid);
+                if store.merge_observation_owned(*o) || from_pending {
+                    changed.insert(uuid.clone());
+                }
+                match evidence {
+                    Some(e) if new => {
+                        fresh.insert(uuid, e);
+                    }
+                    _ => {
+                        fresh.remove(&uuid);
+                    }
+                }
+                m.ingested += 1;
+            }
+            Item::UnknownTopic => m.unknown_topics += 1,
+            Item::Dead(op) => {
+                m.dead_lettered += 1;
+                ops.push(op);
+            }
+        }
+        acks.push(id);
+    }
+    for uuid in &changed {
+        if let Some(o) = store.observations.get(uuid) {
+            let identity = store.identity_groups.direct.get(uuid).map(String::as_str);
+            ops.push(observation_op(keys, o, identity, fresh.remove(uuid)));
+        }
+    }
+    ops.extend(index_op(keys.attackers(), &changed));
+    ops.push(ack_op(keys, acks));
+    m.changed = changed.len();
+    (ops, m)
+}
+
+/// What one input entry amounts to.
+enum Item {
+    /// With the evidence of an `attacker.observed` entry, serialized here,
+    /// outside the engine lock: stored as it is when the observation is new.
+    Good(Box<Observation>, Option<String>),
+    UnknownTopic,
+    /// The dead-letter write, with the reason.
+    Dead(Op),
+}
+
+/// Validates one entry: its observation, an unknown topic (acked and
+/// counted), or the dead-letter write for invalid input or an entry
+/// delivered too often.
+fn validate(
+    (id, fields): RawEntry,
+    deliveries: &HashMap<String, u64>,
+    max: u64,
+    limits: &Limits,
+    keys: &Keys,
+    maxlen: u64,
+) -> (String, Item) {
+    let delivered = deliveries.get(&id).copied().unwrap_or(1);
+    let reason = if delivered > max {
+        format!("delivered {delivered} times without being acked (max_deliveries {max})")
+    } else {
+        match parse_entry(&fields, limits) {
+            Ok(p) => {
+                // `attacker.observed` mostly announces a new observation,
+                // whose stored evidence is exactly what was parsed.
+                let evidence = (p.topic == Topic::Observed).then(|| evidence(&p.observation));
+                return (id, Item::Good(Box::new(p.observation), evidence));
+            }
+            Err(e) if e.is_unknown_topic() => return (id, Item::UnknownTopic),
+            Err(e) => e.reason(),
+        }
+    };
+    let op = dead_letter_op(keys, &id, &fields, reason, maxlen);
+    (id, Item::Dead(op))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn evidence_made_at_validation_is_used_only_for_observations_stored_as_parsed() {
+        use decnet_clusterd::evidence::Stamped;
+        let keys = Keys::new("t");
+        let obs = |uuid: &str, ip: &str, at: i64| {
+            let mut o = Observation::new(uuid);
+            o.first_seen = Some(at);
+            o.ip = Some(Stamped {
+                at,
+                value: ip.to_string(),
+            });
+            o
+        };
+        let good = |o: Observation| {
+            let e = evidence(&o);
+            Item::Good(Box::new(o), Some(e))
+        };
+        let mut store = Store::default();
+        store.merge_observation(&obs("old", "192.0.2.1", 5));
+        // Each later report is older than what it merges into (an earlier
+        // first sighting, an older address), so the merged evidence
+        // differs from the report's own.
+        let items = vec![
+            ("1-0".to_string(), good(obs("new", "192.0.2.2", 1))),
+            // Seen twice in one batch: the second report merges in.
+            ("2-0".to_string(), good(obs("twice", "192.0.2.3", 3))),
+            ("3-0".to_string(), good(obs("twice", "192.0.2.4", 2))),
+            // Already stored: merged, so its evidence is made again.
+            ("4-0".to_string(), good(obs("old", "192.0.2.5", 2))),
+        ];
+        let (ops, merged) = merge_batch(&mut store, &keys, items, false);
+        assert_eq!(merged.changed, 3);
+        // The index set takes every changed observation in one call.
+        let adds: Vec<&Vec<String>> = ops
+            .iter()
+            .filter(|o| o.cmd == "SADD")
+            .map(|o| &o.args)
+            .collect();
+        assert_eq!(
+            adds,
+            [&["t:attackers", "new", "old", "twice"]
+                .map(String::from)
+                .to_vec()]
+        );
+        for uuid in ["new", "twice", "old"] {
+            let hset = ops
+                .iter()
+                .find(|o| o.cmd == "HSET" && o.args[0] == keys.attacker(uuid))
+                .unwrap();
+            let at = hset.args.iter().position(|a| a == "evidence").unwrap();
+            assert_eq!(
+                hset.args[at + 1],
+                evidence(&store.observations[uuid]),
+                "{uuid}"
+            );
+        }
+    }
+}

@@ -1,0 +1,311 @@
+//! BusIngest: reads `{p}:stream:attacker` through the `clusterd` consumer
+//! group on its own blocking-read connection, validates each entry, merges
+//! the evidence into the store, writes the changed observation hashes,
+//! dead-letters what cannot be used and acks — in one fenced transaction, so
+//! nothing is acked before it is written — then tells the IdentityClusterer
+//! how much changed. The commit goes through the Publisher, handed over
+//! while the engine is held (so it lands before any pass that saw the
+//! batch) and awaited apart: the next batch is read and validated while
+//! Redis applies this one. A batch whose commit fails, or is refused
+//! because an earlier one failed, is read again from the pending entries
+//! once the engine has been reloaded.
+//!
+//! Our own pending entries (read before a crash, never acked) are read
+//! first, on every (re)start; entries other consumers left pending are taken
+//! over with XAUTOCLAIM once idle for `ingest.claim_idle_ms`, at start and
+//! periodically. An entry delivered more than `ingest.max_deliveries` times
+//! is dead-lettered instead of retried forever.
+
+mod batch;
+
+use super::connection::{connect, wait_for_redis, Backoff, RESPONSE_TIMEOUT};
+use super::engine::Shared;
+use super::error::WorkError;
+use super::supervision::{wedged, Disposition, Health, Lifecycle, Ping, Restart, SetPaused};
+use super::workers;
+use crate::repository::stream::ensure_group;
+use actix::prelude::*;
+use batch::{run_batch, Job, PendingCommit};
+use redis::aio::MultiplexedConnection;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tracing::warn;
+
+const WORKER: &str = workers::BUS_INGEST;
+
+/// Commits in flight at most: one being applied while the next batch is
+/// merged and handed over.
+const MAX_COMMITTING: usize = 2;
+
+/// Read and process the next batch (the actor's loop, one message a batch).
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Next;
+
+/// Stop reading; answers once the batch in hand is committed and acked.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Drain;
+
+pub struct BusIngest {
+    shared: Arc<Shared>,
+    consumer: String,
+    conns: Option<(MultiplexedConnection, MultiplexedConnection)>,
+    draining: bool,
+    life: Lifecycle,
+    /// Read our own pending entries before new ones.
+    pending_first: bool,
+    last_claim: Option<Instant>,
+    last_lag: Option<Instant>,
+    busy_since: Option<Instant>,
+    in_flight: Arc<AtomicBool>,
+    /// Commits handed to the Publisher and not yet answered: the next batch
+    /// is read while the last one is applied.
+    committing: Arc<AtomicUsize>,
+    backoff: Backoff,
+    faults: u32,
+    ingested: u64,
+    dead_lettered: u64,
+    unknown_topics: u64,
+    lag: i64,
+}
+
+impl BusIngest {
+    pub fn new(shared: Arc<Shared>, consumer: String) -> BusIngest {
+        let life = Lifecycle::new(&shared.settings);
+        let faults = shared.settings.faults.ingest_failures;
+        BusIngest {
+            shared,
+            consumer,
+            conns: None,
+            draining: false,
+            life,
+            pending_first: true,
+            last_claim: None,
+            last_lag: None,
+            busy_since: None,
+            in_flight: Arc::new(AtomicBool::new(false)),
+            committing: Arc::new(AtomicUsize::new(0)),
+            backoff: Backoff::default(),
+            faults,
+            ingested: 0,
+            dead_lettered: 0,
+            unknown_topics: 0,
+            lag: 0,
+        }
+    }
+}
+
+impl Actor for BusIngest {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.pending_first = true;
+        let shared = self.shared.clone();
+        async move { wait_for_redis(&shared.client).await }
+            .into_actor(self)
+            .map(|_, act, ctx| {
+                act.life.resume();
+                ctx.notify(Next);
+            })
+            .wait(ctx);
+    }
+}
+
+impl Supervised for BusIngest {
+    fn restarting(&mut self, _: &mut Context<Self>) {
+        self.conns = None;
+        self.busy_since = None;
+        self.in_flight.store(false, Ordering::SeqCst);
+        self.committing.store(0, Ordering::SeqCst);
+        self.life.restarting(&self.shared, WORKER);
+    }
+}
+
+impl Handler<Next> for BusIngest {
+    type Result = ();
+
+    fn handle(&mut self, _: Next, ctx: &mut Context<Self>) {
+        if self.draining {
+            return;
+        }
+        if self.life.paused {
+            ctx.run_later(Duration::from_millis(100), |_, ctx| ctx.notify(Next));
+            return;
+        }
+        if self.committing.load(Ordering::SeqCst) >= MAX_COMMITTING {
+            ctx.run_later(Duration::from_millis(2), |_, ctx| ctx.notify(Next));
+            return;
+        }
+        let s = &self.shared.settings;
+        let claim = self
+            .last_claim
+            .is_none_or(|t| t.elapsed() >= Duration::from_millis(s.ingest.claim_idle_ms));
+        let lag = self
+            .last_lag
+            .is_none_or(|t| t.elapsed() >= Duration::from_millis(s.heartbeat.interval_ms));
+        let fail = self.faults > 0;
+        self.faults = self.faults.saturating_sub(1);
+        let job = Job {
+            shared: self.shared.clone(),
+            consumer: self.consumer.clone(),
+            from_pending: self.pending_first,
+            claim,
+            lag,
+            fail,
+        };
+        let conns = self.conns.take();
+        self.busy_since = Some(Instant::now());
+        self.in_flight.store(true, Ordering::SeqCst);
+        let fut = async move {
+            let (mut reader, mut writer) = match conns {
+                Some(c) => c,
+                None => {
+                    let block = Duration::from_millis(job.shared.settings.ingest.block_ms);
+                    let reader = connect(&job.shared.client, block + RESPONSE_TIMEOUT).await?;
+                    let mut writer = connect(&job.shared.client, RESPONSE_TIMEOUT).await?;
+                    ensure_group(&mut writer, &job.shared.keys).await?;
+                    (reader, writer)
+                }
+            };
+            let batch = run_batch(&job, &mut reader, &mut writer).await?;
+            Ok::<_, WorkError>((reader, writer, batch))
+        };
+        fut.into_actor(self)
+            .map(move |r, act, ctx| {
+                act.busy_since = None;
+                act.in_flight.store(false, Ordering::SeqCst);
+                match r {
+                    Ok((reader, writer, mut b)) => {
+                        act.conns = Some((reader, writer));
+                        if let Some(commit) = b.commit.take() {
+                            act.await_commit(commit, ctx);
+                        }
+                        if fail {
+                            // An empty read had nothing to fail on.
+                            act.faults += 1;
+                        }
+                        act.backoff.reset();
+                        if claim {
+                            act.last_claim = Some(Instant::now());
+                        }
+                        if let Some(l) = b.lag {
+                            act.lag = l;
+                            act.last_lag = Some(Instant::now());
+                        }
+                        if act.pending_first && b.read == 0 {
+                            act.pending_first = false;
+                        }
+                        if b.claimed > 0 {
+                            act.pending_first = true;
+                        }
+                        act.ingested += b.ingested;
+                        act.dead_lettered += b.dead_lettered;
+                        act.unknown_topics += b.unknown_topics;
+                        ctx.notify(Next);
+                    }
+                    // A batch's commit is awaited apart (`await_commit`).
+                    Err(e) => match act.life.failed(&act.shared, &e) {
+                        Disposition::Exit => {}
+                        Disposition::Retry => {
+                            warn!(error = %e, "batch not committed; reading it again");
+                            act.pending_first = true;
+                            ctx.notify(Next);
+                        }
+                        Disposition::Restart => {
+                            warn!(error = %e, backoff_ms = act.backoff.current().as_millis() as u64, "ingest failed; restarting bus-ingest");
+                            // Back off before the restart reconnects, so a
+                            // Redis that is down is not hammered.
+                            let wait = act.backoff.next_wait();
+                            ctx.run_later(wait, |_, ctx| ctx.stop());
+                        }
+                    },
+                }
+            })
+            .spawn(ctx);
+    }
+}
+
+impl BusIngest {
+    /// Awaits a batch's commit apart from the loop, which goes on reading.
+    fn await_commit(&mut self, commit: PendingCommit, ctx: &mut Context<Self>) {
+        self.committing.fetch_add(1, Ordering::SeqCst);
+        commit
+            .into_actor(self)
+            .map(|r, act, ctx| {
+                act.committing.fetch_sub(1, Ordering::SeqCst);
+                let Err(e) = r else { return };
+                match act.life.failed(&act.shared, &e) {
+                    Disposition::Exit => {}
+                    Disposition::Retry => {
+                        // The Publisher failed this commit or an earlier one
+                        // (it restarts itself), so the batch was not written
+                        // or acked: read it again (as pending) once the
+                        // engine is reloaded.
+                        warn!(error = %e, "batch not committed; reading it again");
+                        act.pending_first = true;
+                    }
+                    Disposition::Restart => {
+                        warn!(error = %e, "batch not committed; restarting bus-ingest");
+                        ctx.stop();
+                    }
+                }
+            })
+            .spawn(ctx);
+    }
+}
+
+impl Handler<Drain> for BusIngest {
+    type Result = ResponseActFuture<Self, ()>;
+
+    fn handle(&mut self, _: Drain, _: &mut Context<Self>) -> Self::Result {
+        self.draining = true;
+        // Wait for the batch in hand (a read comes back within block_ms)
+        // and for the commits (with their acks) of the batches before it.
+        let in_flight = self.in_flight.clone();
+        let committing = self.committing.clone();
+        Box::pin(
+            async move {
+                while in_flight.load(Ordering::SeqCst) || committing.load(Ordering::SeqCst) > 0 {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+            .into_actor(self),
+        )
+    }
+}
+
+impl Handler<SetPaused> for BusIngest {
+    type Result = ();
+
+    fn handle(&mut self, m: SetPaused, _: &mut Context<Self>) {
+        self.life.set_paused(m.0);
+    }
+}
+
+impl Handler<Restart> for BusIngest {
+    type Result = ();
+
+    fn handle(&mut self, _: Restart, ctx: &mut Context<Self>) {
+        ctx.stop();
+    }
+}
+
+impl Handler<Ping> for BusIngest {
+    type Result = Option<Health>;
+
+    fn handle(&mut self, _: Ping, _: &mut Context<Self>) -> Option<Health> {
+        // A blocking read is expected to take block_ms; anything far past
+        // the wedge limit is stuck.
+        if wedged(self.busy_since, &self.shared.settings) {
+            return None;
+        }
+        Some(self.life.health(&[
+            ("ingested", self.ingested.into()),
+            ("dead_lettered", self.dead_lettered.into()),
+            ("unknown_topics", self.unknown_topics.into()),
+            ("lag", self.lag.into()),
+        ]))
+    }
+}

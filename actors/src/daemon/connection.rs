@@ -1,0 +1,111 @@
+//! Connections to Redis and waiting for it: the pool for short commands,
+//! dedicated connections with their own response timeout for long work,
+//! the capped exponential backoff every retry loop uses, and waiting until
+//! Redis answers (where a restarted actor waits rather than failing again).
+
+use crate::repository::health::ping;
+use redis::aio::MultiplexedConnection;
+use redis::AsyncConnectionConfig;
+use std::time::Duration;
+use tracing::info;
+
+/// How long connecting to Redis may take before it counts as down.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Response timeout of the dedicated (long-running work) connections.
+pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest wait between reconnection attempts.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// First wait between reconnection attempts.
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+
+/// The redis pool for short ordinary commands (heartbeats, replies, status,
+/// lease renewal). Its connections keep redis-rs's 500 ms response timeout,
+/// so long work (blocking reads, commits, loading) uses dedicated
+/// connections made by [`connect`].
+pub type Pool = bb8::Pool<bb8_redis::RedisConnectionManager>;
+
+/// A dedicated multiplexed connection with its own response timeout.
+pub async fn connect(
+    client: &redis::Client,
+    response: Duration,
+) -> Result<MultiplexedConnection, redis::RedisError> {
+    let cfg = AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(CONNECT_TIMEOUT))
+        .set_response_timeout(Some(response));
+    client
+        .get_multiplexed_async_connection_with_config(&cfg)
+        .await
+}
+
+/// A capped exponential backoff: 100 ms, doubling up to [`MAX_BACKOFF`].
+#[derive(Clone, Copy, Debug)]
+pub struct Backoff(Duration);
+
+impl Default for Backoff {
+    fn default() -> Backoff {
+        Backoff(FIRST_BACKOFF)
+    }
+}
+
+impl Backoff {
+    /// The wait now; the next one is twice as long (capped).
+    pub fn next_wait(&mut self) -> Duration {
+        let wait = self.0;
+        self.0 = (self.0 * 2).min(MAX_BACKOFF);
+        wait
+    }
+
+    /// The wait the next failure would get.
+    pub fn current(&self) -> Duration {
+        self.0
+    }
+
+    /// Back to the first wait (after a success).
+    pub fn reset(&mut self) {
+        self.0 = FIRST_BACKOFF;
+    }
+}
+
+/// Waits until Redis answers a PING on a fresh connection, retrying with a
+/// capped exponential backoff: a restarted actor waits here rather than
+/// failing (and spending its budget) over and over while Redis is down.
+pub async fn wait_for_redis(client: &redis::Client) {
+    let mut backoff = Backoff::default();
+    let mut announced = false;
+    loop {
+        let ok = async {
+            let mut c = connect(client, CONNECT_TIMEOUT).await?;
+            ping(&mut c).await
+        }
+        .await;
+        match ok {
+            Ok(()) => {
+                if announced {
+                    info!("Redis answers again");
+                }
+                return;
+            }
+            Err(e) => {
+                if !announced {
+                    tracing::warn!(error = %e, "waiting for Redis");
+                    announced = true;
+                }
+                tokio::time::sleep(backoff.next_wait()).await;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_backoff_doubles_up_to_its_cap_and_resets() {
+        let mut b = Backoff::default();
+        let waits: Vec<u64> = (0..8).map(|_| b.next_wait().as_millis() as u64).collect();
+        assert_eq!(waits, [100, 200, 400, 800, 1600, 3200, 5000, 5000]);
+        b.reset();
+        assert_eq!(b.current(), Duration::from_millis(100));
+    }
+}

@@ -1,0 +1,79 @@
+//! The heartbeat keys `{p}:health:{worker}` (SPEC §6) and the figures
+//! `status` reports: writing the heartbeats of the leader (and, only where
+//! no leader's is present, those of a standby), deleting them at a clean
+//! stop, reading them back, and the leader and queue lengths.
+
+use super::keys::Keys;
+use redis::aio::ConnectionLike;
+use redis::RedisError;
+use serde_json::Value;
+
+/// Writes each `(worker, payload)` heartbeat with a TTL of `ttl_ms`, in one
+/// pipeline. With `only_if_absent`, a key that exists is left alone (a
+/// standby never overwrites the leader's heartbeat).
+pub async fn write_heartbeats<C: ConnectionLike>(
+    conn: &mut C,
+    keys: &Keys,
+    beats: Vec<(&str, Value)>,
+    ttl_ms: u64,
+    only_if_absent: bool,
+) -> Result<(), RedisError> {
+    let mut pipe = redis::pipe();
+    for (worker, payload) in beats {
+        let cmd = pipe
+            .cmd("SET")
+            .arg(keys.health(worker))
+            .arg(payload.to_string())
+            .arg("PX")
+            .arg(ttl_ms);
+        if only_if_absent {
+            cmd.arg("NX");
+        }
+        cmd.ignore();
+    }
+    pipe.query_async(conn).await
+}
+
+/// Deletes the heartbeats of `workers`.
+pub async fn delete_heartbeats<C: ConnectionLike>(
+    conn: &mut C,
+    keys: &Keys,
+    workers: &[&str],
+) -> Result<(), RedisError> {
+    let keys: Vec<String> = workers.iter().map(|w| keys.health(w)).collect();
+    redis::cmd("DEL").arg(keys).query_async(conn).await
+}
+
+/// The heartbeat of `worker`, if present and JSON.
+pub async fn read_heartbeat<C: ConnectionLike>(
+    conn: &mut C,
+    keys: &Keys,
+    worker: &str,
+) -> Result<Option<Value>, RedisError> {
+    let raw: Option<String> = redis::cmd("GET")
+        .arg(keys.health(worker))
+        .query_async(conn)
+        .await?;
+    Ok(raw.and_then(|r| serde_json::from_str::<Value>(&r).ok()))
+}
+
+/// The lease holder, and the lengths of the input and dead-letter streams.
+pub async fn leader_and_queues<C: ConnectionLike>(
+    conn: &mut C,
+    keys: &Keys,
+) -> Result<(Option<String>, u64, u64), RedisError> {
+    redis::pipe()
+        .get(keys.leader())
+        .xlen(keys.input())
+        .xlen(keys.deadletter())
+        .query_async(conn)
+        .await
+}
+
+/// PING on `conn`: whether Redis answers.
+pub async fn ping<C: ConnectionLike>(conn: &mut C) -> Result<(), RedisError> {
+    redis::cmd("PING")
+        .query_async::<String>(conn)
+        .await
+        .map(drop)
+}

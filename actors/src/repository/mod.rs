@@ -1,0 +1,33 @@
+//! The Redis repository: the only code of the daemon package that spells
+//! Redis keys, commands and encodings. The daemon (`crate::daemon`) and the
+//! command line (`crate::cli`) hand it rows and ask it for rows; neither
+//! builds a command of its own.
+//!
+//! ```text
+//! keys.rs     every key name of SPEC §3, from the prefix
+//! codec.rs    how values are spelled: timestamps, JSON fields, evidence,
+//!             the decision field `{lo}|{hi}` (encode and decode)
+//! write.rs    rows → write operations (`Op`)
+//! lease.rs    the leader lease and the fenced MULTI/EXEC commit
+//! load.rs     loading the whole store at start
+//! stream.rs   the input stream: the consumer group, XREADGROUP, XAUTOCLAIM,
+//!             XPENDING, the ack and the dead letter; publishing into it
+//! health.rs   heartbeat keys and the queue figures of `status`
+//! control.rs  the control channel: the re-subscribing listener, replies
+//! events.rs   the lifecycle events of the output streams, read back
+//! ```
+
+pub mod codec;
+pub mod control;
+pub mod events;
+pub mod health;
+pub mod keys;
+pub mod lease;
+pub mod load;
+pub mod stream;
+pub mod write;
+
+pub use keys::{Keys, CONSUMER_GROUP};
+pub use lease::{CommitError, Lease, Prepared};
+pub use load::{load, load_decisions, LoadError};
+pub use write::{event_op, evidence, index_op, journal_ops, observation_op, Op};
