@@ -84,6 +84,11 @@
     if (Number.isInteger(x)) return x.toLocaleString('en-US');
     return x.toFixed(digits);
   }
+  // Weights and confidences: always two decimals, so 1 and 0.95 line up.
+  function wt(n) {
+    const x = Number(n);
+    return n === null || n === undefined || !Number.isFinite(x) ? '–' : x.toFixed(2);
+  }
   function duration(a, b) {
     const s = parseTime(a), e = parseTime(b);
     if (!s || !e) return '–';
@@ -321,8 +326,8 @@
       h('td', { class: 'num' }, confidenceBar(c.confidence)),
       h('td', null, timeCell(c.first_seen_at)),
       h('td', null, timeCell(c.last_seen_at)),
-      h('td', null, chips(c.deckies, 3)),
-      h('td', null, signalCounts(c.signals))));
+      h('td', null, chips(c.deckies, 1)),
+      h('td', null, signalCounts(c.signals, true))));
     const pager = h('div', { class: 'pager', id: 'campaign-pager' },
       h('span', null, total ? `${num(offset + 1)}–${num(offset + items.length)} of ${plural(total, 'campaign')}` : 'no campaigns yet'),
       offset > 0 ? h('a', { href: `/?${q({ offset: Math.max(0, offset - PAGE) })}`, 'data-nav': true, rel: 'prev' }, '‹ previous') : null,
@@ -339,7 +344,7 @@
             ? table('campaign-list', [{ label: '#', cls: 'num' }, 'Campaign', { label: 'Identities', cls: 'num' },
               { label: 'Observations', cls: 'num' }, 'Confidence', 'First seen', 'Last seen', 'Deckies', 'Links by signal'], rows)
             : h('p', { class: 'muted', id: 'campaign-list-empty' }, 'No campaigns have formed yet. They appear here as identities start to cooperate.'),
-          pager)),
+          pager, items.length ? signalLegend(true) : null)),
     };
   }
   function confidenceBar(c) {
@@ -347,13 +352,13 @@
     if (c === null || c === undefined || !Number.isFinite(x)) return h('span', { class: 'none' }, '–');
     const pct = Math.max(0, Math.min(1, x)) * 100;
     return h('span', { class: 'conf', title: `confidence ${num(x, 3)}` },
-      h('span', { class: 'bar' }, h('span', { style: { 'width': pct.toFixed(0) + '%' } })), num(x));
+      h('span', { class: 'bar' }, h('span', { style: { 'width': pct.toFixed(0) + '%' } })), wt(x));
   }
-  function signalCounts(sig) {
+  function signalCounts(sig, compact = false) {
     if (!sig || typeof sig !== 'object') return h('span', { class: 'none' }, '–');
     const parts = SIGNALS.filter(([k]) => Number(sig[k]) > 0).map(([k, label, colour]) =>
-      h('span', { class: 'sig', title: `${num(sig[k])} ${label} link(s)` },
-        h('i', { style: { 'background': colour } }), `${label.split(' ')[0]} ${num(sig[k])}`));
+      h('span', { class: 'sig', 'data-signal': k, title: `${num(sig[k])} ${label} link(s)` },
+        h('i', { style: { 'background': colour } }), compact ? num(sig[k]) : `${label} ${num(sig[k])}`));
     return parts.length ? h('span', { class: 'sigs' }, parts) : h('span', { class: 'none' }, '–');
   }
 
@@ -412,6 +417,7 @@
 
   // Which identities are drawn, which are folded, and how folded ones group.
   const TOP_BY_SIZE = 20, TOP_BY_DEGREE = 10, FOLD_ABOVE = 36, MAX_GROUPS = 8;
+  const BACKBONE_PER_NODE = 2, BACKBONE_MAX = 60, MAX_EDGE_LABELS = 14;
   function foldCampaign(identities, edges, timeline) {
     const byId = new Map(identities.map((i) => [i.uuid, i]));
     const degree = new Map(), strength = new Map();
@@ -480,7 +486,7 @@
   // One short phrase per signal of a campaign edge.
   function signalPhrase(sg) {
     const d = sg.detail || {};
-    const w = num(sg.weight);
+    const w = wt(sg.weight);
     switch (sg.signal) {
       case 'handoff':
         return `hand-off on ${clip(d.decky, 20) || '?'} ${clip(d.from_phase, 22) || '?'}→${clip(d.to_phase, 22) || '?'} ${w}`;
@@ -528,16 +534,32 @@
       if (w >= g.max) { g.max = w; g.best = e; }
       for (const sg of list(e.signals)) g.signals.set(sg.signal, (g.signals.get(sg.signal) || 0) + 1);
     }
-    const links = [...agg.values()].sort((x, y) => y.max - x.max);
-    layout(nodes, links, index, W, H);
+    const links = [...agg.values()].sort((x, y) => (y.max - x.max) || (y.count - x.count));
+    // The backbone: each node's strongest links (every node keeps at least
+    // one), capped. The other links appear when their node is hovered.
+    const kept = new Map();
+    let backbone = 0;
+    for (const l of links) {
+      const ka = kept.get(l.a) || 0, kb = kept.get(l.b) || 0;
+      if ((ka < BACKBONE_PER_NODE || kb < BACKBONE_PER_NODE) && (backbone < BACKBONE_MAX || ka === 0 || kb === 0)) {
+        l.backbone = true; backbone += 1;
+        kept.set(l.a, ka + 1); kept.set(l.b, kb + 1);
+      }
+    }
+    layout(nodes, links.filter((l) => l.backbone), index, W, H);
 
     const svg = s('svg', { viewBox: `0 0 ${W} ${H}`, class: 'graph', role: 'img',
       'aria-label': `graph of ${nodes.length} nodes and ${links.length} links`,
-      'data-nodes': nodes.length, 'data-links': links.length });
+      'data-nodes': nodes.length, 'data-links': links.length, 'data-backbone': backbone });
     const gEdges = s('g', { class: 'edges' }), gLabels = s('g', { class: 'elabels' }), gNodes = s('g', { class: 'nodes' });
     svg.append(gEdges, gLabels, gNodes);
-    const LABELLED = 14;
-    links.forEach((l, rank) => {
+    const placed = [];
+    const fits = (box) => placed.every((b) => box.x1 < b.x0 || box.x0 > b.x1 || box.y1 < b.y0 || box.y0 > b.y1) &&
+      nodes.every((n) => {
+        const dx = Math.max(box.x0 - n.x, 0, n.x - box.x1), dy = Math.max(box.y0 - n.y, 0, n.y - box.y1);
+        return dx * dx + dy * dy > (n.r + 2) * (n.r + 2);
+      });
+    links.forEach((l) => {
       const A = nodes[index.get(l.a)], B = nodes[index.get(l.b)];
       const dominant = [...l.signals.entries()].sort((x, y) => y[1] - x[1])[0];
       const colour = l.count === 1 && l.best ? signalColour((sortedSignals(l.best)[0] || {}).signal) : signalColour(dominant && dominant[0]);
@@ -546,20 +568,25 @@
       if (l.count === 1) {
         const sigs = sortedSignals(l.best);
         label = sigs.slice(0, 2).map(signalPhrase).join(' · ') + (sigs.length > 2 ? ` +${sigs.length - 2}` : '');
-        tip = `link weight ${num(l.best.weight)}\n` + sigs.map(signalDetail).join('\n');
+        tip = `link weight ${wt(l.best.weight)}\n` + sigs.map(signalDetail).join('\n');
       } else {
         const parts = [...l.signals.entries()].sort((x, y) => y[1] - x[1]).map(([k, n]) => `${n} ${signalLabel(k)}`);
         label = `${plural(l.count, 'link')}: ${parts.slice(0, 2).join(', ')}${parts.length > 2 ? '…' : ''}`;
-        tip = `${plural(l.count, 'link')} (strongest ${num(l.max)}, total ${num(l.weight)})\n${parts.join('\n')}`;
+        tip = `${plural(l.count, 'link')} (strongest ${wt(l.max)}, total ${wt(l.weight)})\n${parts.join('\n')}`;
       }
       const ends = { 'data-a': vis(l.a), 'data-b': vis(l.b) };
       const line = s('line', { x1: A.x.toFixed(1), y1: A.y.toFixed(1), x2: B.x.toFixed(1), y2: B.y.toFixed(1),
-        stroke: colour, 'stroke-width': width.toFixed(1), class: l.count > 1 ? 'edge agg' : 'edge', ...ends },
+        stroke: colour, 'stroke-width': width.toFixed(1), class: `edge${l.count > 1 ? ' agg' : ''}${l.backbone ? '' : ' extra'}`, ...ends },
       s('title', null, tip));
       gEdges.append(line);
       const mx = (A.x + B.x) / 2, my = (A.y + B.y) / 2;
-      const text = s('text', { x: mx.toFixed(1), y: (my - 3).toFixed(1), class: rank < LABELLED ? 'elabel on' : 'elabel', 'text-anchor': 'middle', ...ends },
-        s('title', null, tip), clip(label, 60));
+      const shown = clip(label, 56);
+      const half = (Array.from(shown).length * 5.7) / 2;
+      const box = { x0: mx - half, x1: mx + half, y0: my - 13, y1: my + 1 };
+      let on = false;
+      if (l.backbone && placed.length < MAX_EDGE_LABELS && fits(box)) { placed.push(box); on = true; }
+      const text = s('text', { x: mx.toFixed(1), y: (my - 3).toFixed(1), class: on ? 'elabel on' : 'elabel', 'text-anchor': 'middle', ...ends },
+        s('title', null, tip), shown);
       gLabels.append(text);
     });
     for (const n of nodes) {
@@ -568,7 +595,7 @@
         const i = n.item;
         g = s('a', { href: pathFor('identity', i.uuid), 'data-nav': true, class: 'node', 'data-uuid': vis(i.uuid) },
           s('title', null, `identity ${vis(i.uuid)}\n${plural(i.observation_count, 'observation')} · ${plural(i.ip_count, 'IP')}\n` +
-            `confidence ${num(i.confidence)}\n${plural(model.degree.get(i.uuid) || 0, 'link')}\n` +
+            `confidence ${wt(i.confidence)}\n${plural(model.degree.get(i.uuid) || 0, 'link')}\n` +
             `IPs: ${list(i.ips).map((x) => clip(x, 40)).join(', ')}\ntooling: ${list(i.tooling).map((x) => clip(x, 40)).join(', ')}`),
           s('circle', { cx: n.x.toFixed(1), cy: n.y.toFixed(1), r: n.r.toFixed(1) }),
           s('text', { x: n.x.toFixed(1), y: (n.y + n.r + 11).toFixed(1), 'text-anchor': 'middle', class: 'nlabel' }, short(i.uuid)),
@@ -653,10 +680,11 @@
     }
   }
 
-  function signalLegend() {
+  function signalLegend(counts = false) {
     return h('div', { class: 'legend', id: 'signal-legend' },
-      SIGNALS.map(([, label, colour]) => h('span', null, h('i', { class: 'line', style: { 'background': colour } }), label)),
-      h('span', { class: 'muted' }, 'line width: weight · dashed: several links folded together · hover a node for its links'));
+      counts ? h('span', { class: 'muted' }, 'Links by signal:') : null,
+      SIGNALS.map(([, label, colour]) => h('span', null, h('i', { class: counts ? null : 'line', style: { 'background': colour } }), label)),
+      counts ? null : h('span', { class: 'muted' }, 'line width: weight · dashed: several links folded together · hover a node for its links'));
   }
   function phaseLegend(seen) {
     const phases = PHASES.filter(([p]) => seen.has(p));
@@ -808,7 +836,7 @@
         const detailRow = h('tr', { class: 'detail', hidden: true }, detail);
         rows.push(h('tr', { 'data-a': vis(e.a), 'data-b': vis(e.b) },
           h('td', null, link('identity', e.a), ' – ', link('identity', e.b)),
-          h('td', { class: 'num' }, num(e.weight)),
+          h('td', { class: 'num' }, wt(e.weight)),
           h('td', null, sortedSignals(e).map((sg) => h('div', { class: 'sigline' },
             h('i', { style: { 'background': signalColour(sg.signal) } }), signalPhrase(sg),
             list((sg.detail || {}).values).length ? h('span', { class: 'vals' }, ' ', chips(sg.detail.values, 3, 'chip mono')) : null))),
@@ -839,9 +867,9 @@
   }
   function explainBlock(x) {
     return h('div', { class: 'explain-block' },
-      h('div', null, h('b', null, vis(x.verdict) || 'no verdict'), ` · ${vis(x.level)} level · weight ${num(x.weight)} against threshold ${num(x.threshold)}`),
+      h('div', null, h('b', null, vis(x.verdict) || 'no verdict'), ` · ${vis(x.level)} level · weight ${wt(x.weight)} against threshold ${wt(x.threshold)}`),
       table(null, ['Signal', { label: 'Weight', cls: 'num' }, 'Values'], list(x.signals).map((sg) => h('tr', null,
-        h('td', null, signalLabel(sg.signal)), h('td', { class: 'num' }, num(sg.weight)), h('td', null, chips(sg.values, 4, 'chip mono'))))),
+        h('td', null, signalLabel(sg.signal)), h('td', { class: 'num' }, wt(sg.weight)), h('td', null, chips(sg.values, 4, 'chip mono'))))),
       list(x.notes).length ? h('ul', { class: 'notes' }, list(x.notes).map((n) => h('li', null, clip(n, 300)))) : null);
   }
 
@@ -905,9 +933,9 @@
     if (!w) return h('span', { class: 'muted' }, 'the only member, or joined by an operator decision');
     const sigs = list(w.signals).slice().sort((x, y) => (Number(y.weight) || 0) - (Number(x.weight) || 0));
     return h('div', null,
-      h('div', null, 'tied to ', link('observation', w.partner_uuid), ` with weight ${num(w.weight)} `,
+      h('div', null, 'tied to ', link('observation', w.partner_uuid), ` with weight ${wt(w.weight)} `,
         h('button', { type: 'button', class: 'small', onclick: () => toggleExplain(detailRow, detail, m.uuid, w.partner_uuid) }, 'explain')),
-      sigs.map((sg) => h('div', { class: 'sigline' }, h('b', null, clip(sg.signal, 30)), ` ${num(sg.weight)} `, chips(sg.values, 2, 'chip mono'))));
+      sigs.map((sg) => h('div', { class: 'sigline' }, h('b', null, clip(sg.signal, 30)), ` ${wt(sg.weight)} `, chips(sg.values, 2, 'chip mono'))));
   }
 
   // --------------------------------------------------------- observation
@@ -1050,7 +1078,7 @@
     return h('li', { 'data-topic': vis(ev.topic), 'data-stream': vis(ev.stream), 'data-event-id': vis(ev.event_id) },
       h('div', { class: 'fhead' }, h('span', { class: `topic ${streamKind}` }, clip(ev.topic, 40)),
         h('time', { class: 'ts' }, iso(ev.ts).replace(/^\d{4}-\d\d-\d\dT/, ''))),
-      h('div', { class: 'frefs' }, refs, conf !== undefined && conf !== null ? h('span', { class: 'ref' }, h('small', null, 'confidence'), ' ', num(conf)) : null));
+      h('div', { class: 'frefs' }, refs, conf !== undefined && conf !== null ? h('span', { class: 'ref' }, h('small', null, 'confidence'), ' ', wt(conf)) : null));
   }
 
   function onEvent(msg) {

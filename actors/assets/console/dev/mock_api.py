@@ -333,6 +333,8 @@ class Handler(BaseHTTPRequestHandler):
         path, qs = url.path, {k: v[-1] for k, v in parse_qs(url.query).items()}
         if path == "/assets/app.js":
             return self.send_file(ASSETS / "app.js", "text/javascript; charset=utf-8")
+        if path == "/assets/favicon.svg":
+            return self.send_file(ASSETS / "favicon.svg", "image/svg+xml")
         if path == "/assets/style.css":
             return self.send_file(ASSETS / "style.css", "text/css; charset=utf-8")
         if path == "/" or path == "/search" or path.split("/")[1] in ("campaigns", "identities", "observations"):
