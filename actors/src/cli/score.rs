@@ -4,8 +4,8 @@
 
 use super::error::CliError;
 use anyhow::Context;
-use decnet_clusterd::metrics::format_table;
 use decnet_clusterd::harness::quality::{run, QualityConfig};
+use decnet_clusterd::metrics::format_table;
 use decnet_clusterd::scenario::{builtin, builtin_names, Scenario};
 
 /// The quality configuration, with the algorithms named by
