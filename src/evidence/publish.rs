@@ -61,10 +61,8 @@ pub fn observed_payload(o: &Observation) -> Value {
             if let (Some(ph), false) = (s.phase, s.phase_inferred) {
                 v.insert("phase".into(), Value::from(ph.name()));
             }
-            if i == 0 {
-                if !s.planted_keys.is_empty() {
-                    v.insert("planted_keys".into(), serde_json::json!(s.planted_keys));
-                }
+            if i == 0 && !s.planted_keys.is_empty() {
+                v.insert("planted_keys".into(), serde_json::json!(s.planted_keys));
             }
             if let Some(k) = s.auth_keys.iter().nth(i) {
                 v.insert("auth_key".into(), Value::from(k.clone()));
