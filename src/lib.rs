@@ -51,5 +51,6 @@ pub mod metrics;
 pub mod phase;
 pub mod reconcile;
 pub mod scenario;
+pub mod sensor;
 pub mod set;
 pub mod store;

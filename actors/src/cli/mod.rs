@@ -10,6 +10,8 @@ pub mod demo;
 pub mod error;
 pub mod explain;
 pub mod export;
+pub mod import;
+pub mod import_follow;
 pub mod inspect;
 pub mod render;
 pub mod run;
@@ -111,6 +113,32 @@ pub enum Verb {
         /// Redis to use (default: REDIS_URL or redis://127.0.0.1:6379).
         #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
         redis_url: String,
+    },
+    /// Read a honeypot's logs and publish their evidence (SPEC §12); `cowrie` only.
+    Import {
+        /// The sensor whose log format the files are in: cowrie.
+        #[arg(value_parser = ["cowrie"])]
+        sensor: String,
+        /// Cowrie JSON logs (`var/log/cowrie/cowrie.json`), read in order.
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
+        /// Keep reading as the logs grow, across rotation and truncation.
+        #[arg(long)]
+        follow: bool,
+        /// Names this importer's positions in Redis, and the sensor of
+        /// records without one.
+        #[arg(long, default_value = "cowrie")]
+        source: String,
+        /// Cowrie's working directory (where `var/lib/cowrie/tty/` is), or a
+        /// directory of one such directory per sensor: keystroke timing.
+        #[arg(long)]
+        ttylog_dir: Option<std::path::PathBuf>,
+        /// Milliseconds between polls of a followed file.
+        #[arg(long, default_value_t = 250)]
+        poll_ms: u64,
+        /// A TOML file overlaid on config/default.toml (for the Redis URL and prefix).
+        #[arg(long)]
+        config: Option<std::path::PathBuf>,
     },
     /// Publish a scenario's events into the input stream.
     Simulate {
@@ -218,6 +246,24 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
             timeout,
             config.as_deref(),
         ),
+        Verb::Import {
+            sensor,
+            files,
+            follow,
+            source,
+            ttylog_dir,
+            poll_ms,
+            config,
+        } => {
+            let args = import::ImportArgs {
+                files,
+                follow,
+                source,
+                ttylog_dir,
+                poll_ms,
+            };
+            import::import(&sensor, &args, config.as_deref())
+        }
         Verb::Simulate {
             scenario,
             rate,

@@ -63,6 +63,14 @@ impl Keys {
     pub fn control_reply(&self) -> String {
         format!("{}:control:reply", self.prefix)
     }
+    /// An importer's position in one followed file (SPEC §12).
+    pub fn import_position(&self, source: &str, file: &str) -> String {
+        format!("{}:import:{source}:{file}", self.prefix)
+    }
+    /// The event ids every importer has published (set).
+    pub fn import_seen(&self) -> String {
+        format!("{}:import:seen", self.prefix)
+    }
 }
 
 /// The input stream's consumer group (SPEC §3).

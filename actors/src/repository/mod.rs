@@ -15,12 +15,14 @@
 //! health.rs   heartbeat keys and the queue figures of `status`
 //! control.rs  the control channel: the re-subscribing listener, replies
 //! events.rs   the lifecycle events of the output streams, read back
+//! import.rs   the importers: publish-once into the input stream, positions
 //! ```
 
 pub mod codec;
 pub mod control;
 pub mod events;
 pub mod health;
+pub mod import;
 pub mod keys;
 pub mod lease;
 pub mod load;
