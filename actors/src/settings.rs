@@ -9,8 +9,10 @@ use decnet_clusterd::campaign::CampaignWeights;
 use decnet_clusterd::evidence::event::Limits;
 use decnet_clusterd::identity::clusterer::KNOWN_CLUSTERERS;
 use decnet_clusterd::identity::IdentityWeights;
+use decnet_clusterd::phase_rules::PhaseRules;
 use serde::Deserialize;
 use std::path::Path;
+use std::sync::Arc;
 
 /// The embedded defaults.
 pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
@@ -31,6 +33,19 @@ pub struct Settings {
     pub identity: IdentityWeights,
     pub campaign: CampaignWeights,
     pub log: LogSettings,
+    pub phases: PhaseSettings,
+    /// The phase rules: the shipped table with `phases.file` applied
+    /// (compiled at load, so a bad rule is a configuration error).
+    #[serde(skip)]
+    pub phase_rules: Option<Arc<PhaseRules>>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhaseSettings {
+    /// A TOML file of rules overlaid on the shipped `config/phases.toml`
+    /// (`replace = true` in it replaces them); empty: the shipped rules.
+    pub file: String,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -227,7 +242,23 @@ impl Settings {
             .try_into()
             .map_err(|e: toml::de::Error| err("configuration", e.message().to_string()))?;
         settings.validate()?;
+        let mut settings = settings;
+        settings.phase_rules = Some(Arc::new(settings.load_phase_rules()?));
         Ok(settings)
+    }
+
+    fn load_phase_rules(&self) -> Result<PhaseRules, SettingsError> {
+        let shipped =
+            PhaseRules::embedded().map_err(|e| err("config/phases.toml", e.to_string()))?;
+        if self.phases.file.is_empty() {
+            return Ok(shipped);
+        }
+        let path = &self.phases.file;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| err("phases.file", format!("cannot read {path}: {e}")))?;
+        shipped
+            .overlay(&text)
+            .map_err(|e| err("phases.file", format!("{path}: {e}")))
     }
 
     fn validate(&self) -> Result<(), SettingsError> {
@@ -326,6 +357,31 @@ mod tests {
             .iter()
             .map(|(a, b)| (a.to_string(), b.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn phase_rules_load_and_a_bad_rule_file_is_named() {
+        let s = Settings::load(None, env(&[])).unwrap();
+        let rules = s.phase_rules.expect("compiled at load");
+        assert!(rules.infer(&["uname -a"]).is_some());
+        let dir = std::env::temp_dir().join(format!("clusterd-phases-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let bad = dir.join("bad.toml");
+        std::fs::write(&bad, "[[rule]]\nid = \"x\"\npattern = \"(\"\ntactic = \"TA0007\"\nphase = \"discovery\"\ncomment = \"c\"\n").unwrap();
+        let e = Settings::load(
+            None,
+            env(&[("CLUSTERD_PHASES__FILE", bad.to_str().unwrap())]),
+        )
+        .unwrap_err();
+        assert_eq!(e.key, "phases.file");
+        assert!(e.problem.contains('x'), "{}", e.problem);
+        let missing = Settings::load(
+            None,
+            env(&[("CLUSTERD_PHASES__FILE", "/nonexistent/p.toml")]),
+        )
+        .unwrap_err();
+        assert_eq!(missing.key, "phases.file");
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]

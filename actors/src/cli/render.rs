@@ -36,11 +36,14 @@ fn asns_and_phases(store: &Store, members: &[&str]) -> (String, String) {
         .filter_map(|m| store.observations.get(*m))
         .collect();
     let asns: BTreeSet<u32> = obs.iter().filter_map(|o| o.asn()).collect();
-    // Phase's Ord is kill-chain order, not alphabetical.
-    let phases: BTreeSet<Phase> = obs
-        .iter()
-        .flat_map(|o| o.sessions.values().filter_map(|s| s.phase))
-        .collect();
+    // Phase's Ord is kill-chain order, not alphabetical; a phase only ever
+    // inferred from commands says so.
+    let mut phases: BTreeMap<Phase, bool> = BTreeMap::new();
+    for sess in obs.iter().flat_map(|o| o.sessions.values()) {
+        for p in sess.first_phase().into_iter().chain(sess.last_phase()) {
+            *phases.entry(p).or_insert(true) &= sess.phase_inferred;
+        }
+    }
     (
         asns.iter()
             .map(|a| format!("AS{a}"))
@@ -48,7 +51,10 @@ fn asns_and_phases(store: &Store, members: &[&str]) -> (String, String) {
             .join(" "),
         phases
             .iter()
-            .map(|p| p.name())
+            .map(|(p, inferred)| match inferred {
+                true => format!("{} (inferred)", p.name()),
+                false => p.name().to_string(),
+            })
             .collect::<Vec<_>>()
             .join(" → "),
     )
@@ -234,7 +240,7 @@ pub fn inspection(kind: &str, v: &serde_json::Value) -> String {
                     "  session {} on {} phase {} commands {}",
                     clean(id, 40),
                     s(&sess["decky_id"]),
-                    s(&sess["phase"]),
+                    session_phase(sess),
                     clean(&sess["commands"].to_string(), 120)
                 );
             }
@@ -443,4 +449,21 @@ mod tests {
         assert_eq!(clean("a\nb\"c\u{1b}[31m", 40), "a\\nb\\\"c\\u{1b}[31m");
         assert_eq!(clean("abcdef", 3), "abc…");
     }
+}
+
+/// A stored session's phase with its source: `discovery (sensor)`,
+/// `discovery → persistence (inferred)`, or `-`.
+fn session_phase(sess: &serde_json::Value) -> String {
+    let Some(first) = sess["phase"].as_str() else {
+        return "-".into();
+    };
+    let range = match sess["last_phase"].as_str() {
+        Some(last) if last != first => format!("{} → {}", clean(first, 40), clean(last, 40)),
+        _ => clean(first, 40),
+    };
+    let source = match sess["phase_inferred"].as_bool() {
+        Some(true) => "inferred",
+        _ => "sensor",
+    };
+    format!("{range} ({source})")
 }

@@ -17,6 +17,7 @@ mod tests;
 use super::json::{preview, Json};
 use super::time::parse_rfc3339;
 use super::{Millis, Observation};
+use crate::phase_rules::PhaseRules;
 use fields::{check_id, invalid, req_str, Path};
 use serde::{Deserialize, Serialize};
 
@@ -120,6 +121,16 @@ pub fn parse_entry<K: AsRef<[u8]>, V: AsRef<[u8]>>(
     fields: &[(K, V)],
     limits: &Limits,
 ) -> Result<ParsedEntry, EntryError> {
+    parse_entry_with(fields, limits, None)
+}
+
+/// [`parse_entry`], inferring the phase of every session without a sensor
+/// phase from its commands with `rules` (SPEC §12).
+pub fn parse_entry_with<K: AsRef<[u8]>, V: AsRef<[u8]>>(
+    fields: &[(K, V)],
+    limits: &Limits,
+    rules: Option<&PhaseRules>,
+) -> Result<ParsedEntry, EntryError> {
     let bytes: usize = fields
         .iter()
         .map(|(k, v)| k.as_ref().len() + v.as_ref().len())
@@ -161,7 +172,7 @@ pub fn parse_entry<K: AsRef<[u8]>, V: AsRef<[u8]>>(
     let uuid = check_id("uuid", req_str(obj, "uuid", limits)?, limits)?;
     let mut o = Observation::new(uuid);
     match topic {
-        Topic::Observed => payload::observed(obj, &mut o, ts, limits)?,
+        Topic::Observed => payload::observed(obj, &mut o, ts, limits, rules)?,
         Topic::Fingerprinted => {
             let fp = payload::fingerprint(None, obj, limits)?;
             o.fingerprints.insert(fp);
@@ -171,7 +182,7 @@ pub fn parse_entry<K: AsRef<[u8]>, V: AsRef<[u8]>>(
                 .get("session")
                 .filter(|v| !v.is_null())
                 .ok_or_else(|| invalid("session", "is missing"))?;
-            let s = payload::session(&Path::Key("session"), s, limits)?;
+            let s = payload::session(&Path::Key("session"), s, limits, rules)?;
             o.sessions.join(s);
         }
         Topic::Scored => {}

@@ -8,12 +8,14 @@ use super::{EntryError, Limits};
 use crate::evidence::json::{preview, Json, Object};
 use crate::evidence::{Fingerprint, Millis, Observation, Session, Stamped};
 use crate::phase::Phase;
+use crate::phase_rules::PhaseRules;
 
 pub(super) fn observed(
     obj: &Object,
     o: &mut Observation,
     ts: Option<Millis>,
     limits: &Limits,
+    rules: Option<&PhaseRules>,
 ) -> Result<(), EntryError> {
     o.first_seen = time(obj, "first_seen", "first_seen")?;
     o.last_seen = time(obj, "last_seen", "last_seen")?;
@@ -49,7 +51,7 @@ pub(super) fn observed(
     if let Some(v) = present(obj, "sessions") {
         let list_path = Path::Key("sessions");
         for (i, s) in list(list_path, v, limits)?.iter().enumerate() {
-            let s = session(&Path::Index(&list_path, i), s, limits)?;
+            let s = session(&Path::Index(&list_path, i), s, limits, rules)?;
             o.sessions.join(s);
         }
     }
@@ -110,7 +112,12 @@ pub(super) fn fingerprint(
     })
 }
 
-pub(super) fn session(path: &Path, v: &Json, limits: &Limits) -> Result<Session, EntryError> {
+pub(super) fn session(
+    path: &Path,
+    v: &Json,
+    limits: &Limits,
+    rules: Option<&PhaseRules>,
+) -> Result<Session, EntryError> {
     let obj = v
         .as_object()
         .ok_or_else(|| invalid(path, format!("must be an object, got {}", v.kind())))?;
@@ -159,9 +166,21 @@ pub(super) fn session(path: &Path, v: &Json, limits: &Limits) -> Result<Session,
     };
     if let Some(v) = present(obj, "commands") {
         let list_path = p("commands");
+        let mut ordered = Vec::new();
         for (i, c) in list(list_path, v, limits)?.iter().enumerate() {
-            s.commands
-                .insert(string(Path::Index(&list_path, i), c, limits)?.to_string());
+            ordered.push(string(Path::Index(&list_path, i), c, limits)?);
+        }
+        // No sensor phase: inferred from the commands in the order given
+        // (SPEC §12), here where that order is still known.
+        if let (None, Some(rules)) = (s.phase, rules) {
+            if let Some(inf) = rules.infer(&ordered) {
+                s.phase = Some(inf.first.phase);
+                s.last_phase = (inf.last.phase != inf.first.phase).then_some(inf.last.phase);
+                s.phase_inferred = true;
+            }
+        }
+        for c in ordered {
+            s.commands.insert(c.to_string());
         }
     }
     if let Some(v) = present(obj, "credentials") {

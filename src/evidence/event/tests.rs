@@ -238,3 +238,25 @@ fn malformed_ssh_keys_are_refused_with_their_path() {
     );
     assert!(reason.contains("planted_keys[0]"), "{reason}");
 }
+
+#[test]
+fn phases_are_inferred_in_command_order_unless_the_sensor_gave_one() {
+    use crate::evidence::PhaseSource;
+    let rules = crate::phase_rules::PhaseRules::embedded().unwrap();
+    let payload = r#"{"uuid":"a","sessions":[
+        {"session_id":"s1","commands":["cat /proc/version","echo k >> ~/.ssh/authorized_keys"]},
+        {"session_id":"s2","phase":"exploitation","commands":["uname -a"]},
+        {"session_id":"s3","commands":["make coffee"]}]}"#;
+    let fields = entry("attacker.observed", payload);
+    let p = parse_entry_with(&fields, &Limits::default(), Some(&rules)).unwrap();
+    let s = |id: &str| p.observation.sessions.get(id).unwrap().clone();
+    assert_eq!(s("s1").first_phase(), Some(Phase::Discovery));
+    assert_eq!(s("s1").last_phase(), Some(Phase::Persistence));
+    assert_eq!(s("s1").phase_source(), Some(PhaseSource::Inferred));
+    assert_eq!(s("s2").first_phase(), Some(Phase::Exploitation));
+    assert_eq!(s("s2").phase_source(), Some(PhaseSource::Sensor));
+    assert_eq!(s("s3").phase, None);
+    // Without rules, nothing is inferred.
+    let plain = parse_entry(&fields, &Limits::default()).unwrap();
+    assert_eq!(plain.observation.sessions.get("s1").unwrap().phase, None);
+}

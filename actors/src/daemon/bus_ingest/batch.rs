@@ -13,8 +13,9 @@ use crate::repository::stream::{
     ack_op, claim_stale, dead_letter_op, delivery_counts, group_lag, read_group, RawEntry,
 };
 use crate::repository::{evidence, index_op, observation_op, Keys, Op};
-use decnet_clusterd::evidence::event::{parse_entry, Limits, Topic};
+use decnet_clusterd::evidence::event::{parse_entry_with, Limits, Topic};
 use decnet_clusterd::evidence::Observation;
+use decnet_clusterd::phase_rules::PhaseRules;
 use decnet_clusterd::store::Store;
 use redis::aio::MultiplexedConnection;
 use std::collections::{BTreeSet, HashMap};
@@ -97,11 +98,21 @@ pub(super) async fn run_batch(
     // a clustering pass that may hold the engine meanwhile.
     let keys = shared.keys.clone();
     let limits = s.limits.clone();
+    let rules = s.phase_rules.clone();
     let (max, maxlen) = (s.ingest.max_deliveries, s.output.stream_maxlen);
     let items = tokio::task::spawn_blocking(move || {
         entries
             .into_iter()
-            .map(|entry| validate(entry, &deliveries, max, &limits, &keys, maxlen))
+            .map(|entry| {
+                validate(
+                    entry,
+                    &deliveries,
+                    max,
+                    (&limits, rules.as_deref()),
+                    &keys,
+                    maxlen,
+                )
+            })
             .collect::<Vec<_>>()
     })
     .await
@@ -247,7 +258,7 @@ fn validate(
     (id, fields): RawEntry,
     deliveries: &HashMap<String, u64>,
     max: u64,
-    limits: &Limits,
+    (limits, rules): (&Limits, Option<&PhaseRules>),
     keys: &Keys,
     maxlen: u64,
 ) -> (String, Item) {
@@ -255,7 +266,7 @@ fn validate(
     let reason = if delivered > max {
         format!("delivered {delivered} times without being acked (max_deliveries {max})")
     } else {
-        match parse_entry(&fields, limits) {
+        match parse_entry_with(&fields, limits, rules) {
             Ok(p) => {
                 // `attacker.observed` mostly announces a new observation,
                 // whose stored evidence is exactly what was parsed.
