@@ -7,6 +7,7 @@
 use super::config::settings;
 use super::error::CliError;
 use super::import_follow::follow;
+use super::run::init_logging;
 use crate::repository::import::publish_once;
 use crate::repository::Keys;
 use anyhow::Context;
@@ -55,6 +56,7 @@ pub fn import(sensor: &str, args: &ImportArgs, config: Option<&Path>) -> Result<
         }
     }
     let s = settings(config)?;
+    init_logging(&s)?;
     let keys = Keys::new(&s.redis.key_prefix);
     let client = redis::Client::open(s.redis.url.as_str()).context("REDIS_URL")?;
     let mut conn = client

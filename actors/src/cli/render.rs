@@ -440,17 +440,6 @@ pub fn control_reply(action: &str, result: &serde_json::Value) -> String {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn attacker_strings_are_escaped() {
-        assert_eq!(clean("a\nb\"c\u{1b}[31m", 40), "a\\nb\\\"c\\u{1b}[31m");
-        assert_eq!(clean("abcdef", 3), "abc…");
-    }
-}
-
 /// A stored session's phase with its source: `discovery (sensor)`,
 /// `discovery → persistence (inferred)`, or `-`.
 fn session_phase(sess: &serde_json::Value) -> String {
@@ -466,4 +455,15 @@ fn session_phase(sess: &serde_json::Value) -> String {
         _ => "sensor",
     };
     format!("{range} ({source})")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attacker_strings_are_escaped() {
+        assert_eq!(clean("a\nb\"c\u{1b}[31m", 40), "a\\nb\\\"c\\u{1b}[31m");
+        assert_eq!(clean("abcdef", 3), "abc…");
+    }
 }

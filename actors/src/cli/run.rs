@@ -6,7 +6,7 @@ use crate::settings::Settings;
 use anyhow::Context;
 use std::path::Path;
 
-fn init_logging(s: &Settings) -> Result<(), CliError> {
+pub(super) fn init_logging(s: &Settings) -> Result<(), CliError> {
     let filter = tracing_subscriber::EnvFilter::try_new(&s.log.level)
         .map_err(|e| CliError::Usage(format!("configuration: log.level: {e}")))?;
     let builder = tracing_subscriber::fmt()

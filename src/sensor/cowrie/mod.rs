@@ -32,7 +32,7 @@ pub struct Stats {
     /// Lines that held a usable record.
     pub records: u64,
     /// Lines that were not a usable record (not JSON, cut off, no
-    /// `eventid` or `session`); the text of the first few is in `examples`.
+    /// `eventid` or `session`).
     pub malformed: u64,
     /// Records with an event id no Cowrie version writes (skipped).
     pub unknown_event_ids: u64,
@@ -112,7 +112,7 @@ impl Assembler {
             self.stats.late += 1;
             let mut e = Evidence::new(&r.sensor, &r.session);
             e.add(&r);
-            done.extend(self.finished(e));
+            done.extend(e.ip.is_some().then_some(e));
             return done;
         }
         let entry = self

@@ -249,11 +249,11 @@ pub struct ImportEvent {
     pub payload: String,
 }
 
+/// The commands and credentials one event carries.
+type Chunk<'a> = (&'a [String], &'a [(String, String)]);
+
 /// Splits commands and credentials into per-event chunks (at least one).
-fn chunks<'a>(
-    cmds: &'a [String],
-    creds: &'a [(String, String)],
-) -> Vec<(&'a [String], &'a [(String, String)])> {
+fn chunks<'a>(cmds: &'a [String], creds: &'a [(String, String)]) -> Vec<Chunk<'a>> {
     let cost = |s: &str| serde_json::to_string(s).map_or(s.len(), |j| j.len()) + 1;
     let split = |sizes: Vec<usize>| -> Vec<(usize, usize)> {
         let mut out = Vec::new();
