@@ -49,6 +49,7 @@ pub mod harness;
 pub mod identity;
 pub mod metrics;
 pub mod phase;
+pub mod phase_rules;
 pub mod reconcile;
 pub mod scenario;
 pub mod sensor;
