@@ -36,8 +36,10 @@
 //! ids), [`evidence::time`] (the timestamp codec every output timestamp is
 //! written with), [`evidence::publish`] (an observation written back out as
 //! an input payload), [`scenario`] (YAML scenario language and seeded
-//! generator of input events with truth labels) and [`metrics`] (ARI,
-//! homogeneity, completeness, singleton recall).
+//! generator of input events with truth labels), [`metrics`] (ARI,
+//! homogeneity, completeness, singleton recall), [`phase_rules`] (the rule
+//! table that infers a session's phases from its commands) and [`sensor`]
+//! (real honeypots' logs read into input events: Cowrie).
 //!
 //! Not domain code: [`harness`] is test and benchmark scaffolding (the
 //! all-pairs references the property tests compare against, the benchmark
