@@ -43,6 +43,9 @@ pub struct CampaignGraph {
     index_of: FxHashMap<String, u32>,
     deckies: FxHashMap<String, DeckyIndex>,
     infra: Postings<String>,
+    /// Planters and users of a key, by (decky, key).
+    plants: Postings<(String, String)>,
+    auths: Postings<(String, String)>,
     /// (node, its centroid) by centroid block: the distance check reads the
     /// list alone, never the (large, scattered) nodes.
     rhythm: Postings<(u8, u64), (u32, u64)>,
@@ -77,6 +80,8 @@ impl CampaignGraph {
             index_of: FxHashMap::default(),
             deckies: FxHashMap::default(),
             infra: Postings::default(),
+            plants: Postings::default(),
+            auths: Postings::default(),
             rhythm: Postings::default(),
             buckets: Postings::default(),
             cohort: Postings::default(),
