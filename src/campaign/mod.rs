@@ -14,7 +14,7 @@ pub mod planted;
 pub mod rollup;
 pub mod similarity;
 
-pub use graph::{CampaignGraph, ComputedCampaign};
+pub use graph::{CampaignGraph, CampaignWhy, ComputedCampaign};
 pub use handoff::{DeckyArrivals, Handoff};
 pub use planted::PlantedKey;
 pub use rollup::IdentityRollup;

@@ -10,14 +10,17 @@
 //! out, which nodes are dirty) and answers what the campaigns are. Beside it:
 //! `candidates` (the indexes and which pairs they make worth scoring),
 //! `scope` (rebuild, settle with the hand-offs re-weighted by a decky's
-//! arrival rate, and clustering a closed scope) and `explain` (the evidence
-//! of a pair, what holds a campaign together).
+//! arrival rate, and clustering a closed scope), `explain` (the evidence
+//! of a pair, what holds a campaign together) and `why` (a pair's evidence
+//! with the reasons behind it, and the near-miss when there is no edge).
 
 mod candidates;
 mod explain;
 mod scope;
+mod why;
 
 pub use candidates::CampaignPlan;
+pub use why::CampaignWhy;
 
 use super::rollup::IdentityRollup;
 use super::similarity::{CampaignWeightError, CampaignWeights};
