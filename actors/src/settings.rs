@@ -31,6 +31,10 @@ pub struct Settings {
     pub identity: IdentityWeights,
     pub campaign: CampaignWeights,
     pub log: LogSettings,
+    /// Every section as resolved (defaults, file, environment), for the
+    /// effective configuration the leader publishes (`crate::effective`).
+    #[serde(skip)]
+    pub layered: toml::Table,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -223,9 +227,10 @@ impl Settings {
             overlay(&mut table, over, "")
                 .map_err(|e| err(format!("{name} ({})", e.key), e.problem))?;
         }
-        let settings: Settings = toml::Value::Table(table)
+        let mut settings: Settings = toml::Value::Table(table.clone())
             .try_into()
             .map_err(|e: toml::de::Error| err("configuration", e.message().to_string()))?;
+        settings.layered = table;
         settings.validate()?;
         Ok(settings)
     }

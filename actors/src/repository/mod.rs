@@ -15,9 +15,11 @@
 //! health.rs   heartbeat keys and the queue figures of `status`
 //! control.rs  the control channel: the re-subscribing listener, replies
 //! events.rs   the lifecycle events of the output streams, read back
+//! config.rs   `{p}:config`, the leader's effective configuration
 //! ```
 
 pub mod codec;
+pub mod config;
 pub mod control;
 pub mod events;
 pub mod health;
