@@ -164,6 +164,12 @@ impl IdentityRollup {
                 .push((group[0].decky.to_string(), decky_activity(group)));
         }
         debug_assert!(r.deckies.windows(2).all(|w| w[0].0 < w[1].0));
+        let mut cohort: Vec<String> = r.asns.iter().map(|a| format!("asn:AS{a}")).collect();
+        cohort.extend(r.tool_labels.iter().cloned());
+        cohort.extend(r.deckies.iter().map(|(d, _)| format!("decky:{d}")));
+        cohort.sort_unstable();
+        cohort.dedup();
+        r.cohort = cohort;
         r.keystroke_centroid =
             simhash_centroid(hashes).and_then(|h| u64::from_str_radix(&h, 16).ok());
         r

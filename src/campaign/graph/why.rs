@@ -86,7 +86,7 @@ impl CampaignGraph {
         };
         if !is_handoff_start(start_phase) {
             return Some(format!(
-                "{decky}: {x} ended in {}, but {y}'s first phase there is {}, not discovery or lateral_movement",
+                "{decky}: {x} ended in {}, but the first phase of {y} there is {}, not discovery or lateral_movement",
                 end_phase.name(),
                 start_phase.name()
             ));
@@ -102,7 +102,7 @@ impl CampaignGraph {
         let gap = start - end;
         if gap < 0 {
             return Some(format!(
-                "{decky}: {y} began {} {} before {x}'s {} ended: not a follow-up",
+                "{decky}: {y} began {} {} before the {} of {x} ended: not a follow-up",
                 start_phase.name(),
                 hours(-gap),
                 end_phase.name()
@@ -110,7 +110,7 @@ impl CampaignGraph {
         }
         if gap > w.handoff_window_ms {
             return Some(format!(
-                "{decky}: {y} began {} {} after {x}'s {} ended, outside the {} window",
+                "{decky}: {y} began {} {} after the {} of {x} ended, outside the {} window",
                 start_phase.name(),
                 hours(gap),
                 end_phase.name(),
