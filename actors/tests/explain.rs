@@ -47,7 +47,10 @@ fn explain_of_two_identities_agrees_with_a_daemon_of_another_threshold() {
     let e: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(e["config_source"], "daemon", "{out}");
     assert_eq!(e["score"]["threshold"], 1.5);
-    assert_eq!(e["score"]["edge"], false, "explain must agree with the daemon: {out}");
+    assert_eq!(
+        e["score"]["edge"], false,
+        "explain must agree with the daemon: {out}"
+    );
     let h = &e["score"]["handoff_detail"];
     assert_eq!(h["decky"], "decky-20");
     assert_eq!(h["discount"], 1.0);
@@ -58,7 +61,10 @@ fn explain_of_two_identities_agrees_with_a_daemon_of_another_threshold() {
     let (code, text, _) = verb(p, &["explain", broker, buyer]);
     assert_eq!(code, 0);
     assert!(text.contains("no campaign edge"), "{text}");
-    assert!(text.contains("judged with the daemon's configuration"), "{text}");
+    assert!(
+        text.contains("judged with the daemon's configuration"),
+        "{text}"
+    );
     assert!(text.contains("hand-off        1.00"), "{text}");
     assert!(text.contains("e^-μ = 1.00"), "{text}");
 
@@ -70,6 +76,9 @@ fn explain_of_two_identities_agrees_with_a_daemon_of_another_threshold() {
     assert_eq!(code, 0);
     let e: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(e["config_source"], "local", "{out}");
-    assert!(e["judged_with"].as_str().unwrap().contains("no daemon has written"));
+    assert!(e["judged_with"]
+        .as_str()
+        .unwrap()
+        .contains("no daemon has written"));
     assert_eq!(e["score"]["edge"], true, "{out}");
 }
