@@ -3,7 +3,10 @@
 //! upserts and removals, and shifting every timestamp by the same amount
 //! changes no edge weight and no campaign. On a busy decky every arrival
 //! moves the chance discount of every hand-off there: settling after each
-//! change still equals the all-pairs reference.
+//! change still equals the all-pairs reference. Sessions run 0–3 commands
+//! (so some arrivals are comparable and some are background) and plant and
+//! authenticate with keys from a small pool (so planted-artifact edges form,
+//! and some uses come before the planting).
 
 use decnet_clusterd::campaign::{CampaignGraph, CampaignWeights, IdentityRollup};
 use decnet_clusterd::evidence::{Observation, Session};
@@ -20,6 +23,12 @@ const PHASES: [Phase; 5] = [
     Phase::Execution,
 ];
 
+const COMMANDS: [&str; 3] = ["uname -a", "cat /etc/passwd", "ps aux"];
+
+fn key(k: u8) -> String {
+    format!("SHA256:key{k}")
+}
+
 fn observation() -> impl Strategy<Value = Observation> {
     proptest::collection::vec(
         (
@@ -29,12 +38,19 @@ fn observation() -> impl Strategy<Value = Observation> {
             1..4i64,
             proptest::option::of(0..4u8),
             proptest::option::of((0..2u8, 0..12u32)),
+            (
+                0..4usize,
+                proptest::option::of(0..3u8),
+                proptest::option::of(0..3u8),
+            ),
         ),
         1..4,
     )
     .prop_map(|sessions| {
         let mut o = Observation::new("x");
-        for (i, (decky, phase, start, len, infra, simhash)) in sessions.into_iter().enumerate() {
+        for (i, (decky, phase, start, len, infra, simhash, (commands, planted, auth))) in
+            sessions.into_iter().enumerate()
+        {
             let s = Session {
                 session_id: format!("s{i}"),
                 decky_id: Some(format!("decky-{decky}")),
@@ -47,6 +63,9 @@ fn observation() -> impl Strategy<Value = Observation> {
                         ^ (1u64 << flip)
                         ^ if flip > 9 { 0xff } else { 0 }
                 }),
+                commands: COMMANDS[..commands].iter().map(|c| c.to_string()).collect(),
+                planted_keys: planted.into_iter().map(key).collect(),
+                auth_keys: auth.into_iter().map(key).collect(),
                 ..Default::default()
             };
             o.sessions.join(s);
@@ -72,15 +91,27 @@ fn identities() -> impl Strategy<Value = Vec<(String, IdentityRollup)>> {
 }
 
 fn weights() -> impl Strategy<Value = CampaignWeights> {
-    (0.3f64..1.2, 0.1f64..1.0, 0.0f64..0.9, 0.0f64..0.5).prop_map(
-        |(handoff, overlap, rhythm, cohort)| CampaignWeights {
-            handoff,
-            overlap,
-            rhythm,
-            cohort,
-            ..Default::default()
-        },
+    (
+        0.3f64..1.2,
+        0.1f64..1.0,
+        0.0f64..0.9,
+        0.0f64..0.5,
+        0.0f64..1.5,
+        0..4u32,
     )
+        .prop_map(
+            |(handoff, overlap, rhythm, cohort, planted, comparable_min_commands)| {
+                CampaignWeights {
+                    handoff,
+                    overlap,
+                    rhythm,
+                    cohort,
+                    planted,
+                    comparable_min_commands,
+                    ..Default::default()
+                }
+            },
+        )
 }
 
 proptest! {
@@ -141,8 +172,14 @@ proptest! {
 /// persistence (an ender), hours apart, so hand-offs are dense and every
 /// arrival changes the decky's rate.
 fn busy_identity() -> impl Strategy<Value = IdentityRollup> {
-    (0..4u8, 0..96i64, 1..30i64, proptest::option::of(0..3u8)).prop_map(
-        |(shape, start, gap, infra)| {
+    (
+        0..4u8,
+        0..96i64,
+        1..30i64,
+        proptest::option::of(0..3u8),
+        0..4usize,
+    )
+        .prop_map(|(shape, start, gap, infra, commands)| {
             let mut o = Observation::new("x");
             let phases: &[(Phase, i64)] = match shape {
                 0 => &[(Phase::Discovery, 0)],
@@ -159,13 +196,13 @@ fn busy_identity() -> impl Strategy<Value = IdentityRollup> {
                     ended_at: Some(at + HOUR),
                     phase: Some(phase),
                     payload_hashes: infra.into_iter().map(|p| format!("p{p}")).collect(),
+                    commands: COMMANDS[..commands].iter().map(|c| c.to_string()).collect(),
                     ..Default::default()
                 };
                 o.sessions.join(s);
             }
             IdentityRollup::from_observations([&o])
-        },
-    )
+        })
 }
 
 /// An edit of the graph: upsert identity `i` with a roll-up, or remove it.

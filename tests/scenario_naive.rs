@@ -200,6 +200,9 @@ fn every_naive_rule_scores_below_one() {
         ("keystroke_pair", true, |a, b| {
             !a.fps.is_disjoint(&b.fps) || !a.infra.is_disjoint(&b.infra)
         }),
+        ("planted_key_handoff", true, |a, b| {
+            handoff(a, b) || !a.infra.is_disjoint(&b.infra)
+        }),
     ];
     for (name, campaign_level, rule) in cases {
         let g = builtin(name).unwrap().generate();
@@ -216,6 +219,72 @@ fn every_naive_rule_scores_below_one() {
             "{name}: the naive rule scored perfectly: {s:?}"
         );
     }
+}
+
+/// `scanner_noise_handoff`: counting every arrival as a rival follow-up
+/// (a hand-off joins only when no other identity began discovery or
+/// lateral movement on the decky within a day of its end; identities taken
+/// from the truth, so only the hand-off rule is judged) splits the real
+/// hand-off, because forty scanners log in in between. Without the
+/// scanners the same rule is right: they are what defeats it.
+#[test]
+fn counting_every_arrival_misses_the_handoff_among_scanners() {
+    let g = builtin("scanner_noise_handoff").unwrap().generate();
+    let all = fold(&g);
+    let naive = |obs: &BTreeMap<String, Obs>| {
+        // (decky, start, identity) of every arrival.
+        let arrivals: Vec<(String, f64, String)> = obs
+            .iter()
+            .flat_map(|(uuid, o)| {
+                o.sessions
+                    .iter()
+                    .filter(|s| s.1 == "discovery" || s.1 == "lateral_movement")
+                    .map(|s| (s.0.clone(), s.2, g.truth.identity[uuid].clone()))
+            })
+            .collect();
+        let keys: Vec<&String> = obs.keys().collect();
+        let mut joined: BTreeMap<String, String> =
+            keys.iter().map(|k| ((*k).clone(), (*k).clone())).collect();
+        for x in &keys {
+            for y in &keys {
+                let (a, b) = (&obs[*x], &obs[*y]);
+                let (ia, ib) = (&g.truth.identity[*x], &g.truth.identity[*y]);
+                if x >= y || !handoff(a, b) {
+                    continue;
+                }
+                let quiet = a.sessions.iter().chain(&b.sessions).all(|e| {
+                    !(e.1 == "persistence" || e.1 == "command_and_control")
+                        || arrivals.iter().all(|r| {
+                            r.0 != e.0
+                                || r.1 < e.2
+                                || r.1 - e.2 > 86_400.0
+                                || &r.2 == ia
+                                || &r.2 == ib
+                        })
+                });
+                if quiet {
+                    let (from, to) = (joined[*y].clone(), joined[*x].clone());
+                    joined
+                        .values_mut()
+                        .filter(|v| **v == from)
+                        .for_each(|v| *v = to.clone());
+                }
+            }
+        }
+        let truth: BTreeMap<String, String> = obs
+            .keys()
+            .map(|u| (u.clone(), g.truth.campaign[u].clone()))
+            .collect();
+        score(&truth, &joined)
+    };
+    let s = naive(&all);
+    assert!(!s.perfect(), "the naive rule scored perfectly: {s:?}");
+    let quiet_world: BTreeMap<String, Obs> = all
+        .into_iter()
+        .filter(|(u, _)| !g.truth.campaign[u].starts_with("noise:"))
+        .collect();
+    let s = naive(&quiet_world);
+    assert!(s.perfect(), "without the scanners: {s:?}");
 }
 
 #[test]

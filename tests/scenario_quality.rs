@@ -110,3 +110,41 @@ fn the_benchmark_corpus_is_perfect_at_identity_level() {
     assert_eq!(s.completeness, 1.0, "campaign {s:?}");
     assert!(s.ari > 0.999 && s.homogeneity > 0.999, "campaign {s:?}");
 }
+
+/// The two signals of the campaign layer's newest rules are what carry
+/// their scenarios: with the planted-key edge weighed 0, or with every
+/// arrival counted as a rival (`comparable_min_commands = 0`), the campaign
+/// level is no longer perfect.
+#[test]
+fn planted_keys_and_comparable_arrivals_carry_their_scenarios() {
+    use decnet_clusterd::campaign::CampaignWeights;
+    for (name, campaign) in [
+        (
+            "planted_key_handoff",
+            CampaignWeights {
+                planted: 0.0,
+                ..Default::default()
+            },
+        ),
+        (
+            "scanner_noise_handoff",
+            CampaignWeights {
+                comparable_min_commands: 0,
+                ..Default::default()
+            },
+        ),
+    ] {
+        let generated = builtin(name).unwrap().generate();
+        let config = QualityConfig {
+            campaign,
+            ..Default::default()
+        };
+        let report = run(&generated, &config).unwrap().report;
+        assert!(report.identity.perfect(), "{name}: {:?}", report.identity);
+        assert!(
+            !report.campaign.perfect(),
+            "{name}: perfect without its signal: {:?}",
+            report.campaign
+        );
+    }
+}

@@ -9,6 +9,8 @@
 //! ```text
 //! main.rs        parses the command line, runs one verb, maps errors to exit codes
 //! settings.rs    configuration: embedded defaults, file and environment overlays
+//! effective.rs   the effective configuration the leader publishes (secrets
+//!                removed) and how explain and the console adopt it
 //! daemon/        the daemon (SPEC §2): wiring (mod.rs), the engine, supervision
 //!                (states, budgets, the one place that decides retry, restart or
 //!                exit), errors, connections and backoff, the outbox (Publisher),
@@ -35,5 +37,6 @@
 
 pub mod cli;
 pub mod daemon;
+pub mod effective;
 pub mod repository;
 pub mod settings;

@@ -38,6 +38,10 @@ pub struct Settings {
     /// (compiled at load, so a bad rule is a configuration error).
     #[serde(skip)]
     pub phase_rules: Option<Arc<PhaseRules>>,
+    /// Every section as resolved (defaults, file, environment), for the
+    /// effective configuration the leader publishes (`crate::effective`).
+    #[serde(skip)]
+    pub layered: toml::Table,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -238,9 +242,10 @@ impl Settings {
             overlay(&mut table, over, "")
                 .map_err(|e| err(format!("{name} ({})", e.key), e.problem))?;
         }
-        let settings: Settings = toml::Value::Table(table)
+        let mut settings: Settings = toml::Value::Table(table.clone())
             .try_into()
             .map_err(|e: toml::de::Error| err("configuration", e.message().to_string()))?;
+        settings.layered = table;
         settings.validate()?;
         let mut settings = settings;
         settings.phase_rules = Some(Arc::new(settings.load_phase_rules()?));

@@ -9,13 +9,34 @@ use crate::identity::clusterer::simhash_centroid;
 use crate::phase::Phase;
 use crate::set::SortedSet;
 
-/// The first and last phase an identity showed on one decky.
+/// What an identity did on one decky: the first phase of its first phased
+/// session and the last phase of its last one (a session's own first and
+/// last phase, so an inferred session that runs discovery then persistence
+/// ends in persistence), how many distinct commands it ran there, and the
+/// SSH keys it planted and authenticated with there.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeckyActivity {
     pub first_phase: Option<(Phase, Millis)>,
     pub last_phase: Option<(Phase, Millis)>,
     /// End of the identity's last activity on this decky.
     pub last_activity: Millis,
+    /// Distinct commands over all its sessions on this decky.
+    pub commands: u32,
+    /// (fingerprint, start of the first session that planted it), by key.
+    pub planted: Vec<(String, Millis)>,
+    /// (fingerprint, start of the last session that authenticated with
+    /// it), by key.
+    pub auth: Vec<(String, Millis)>,
+}
+
+/// One timed session on a decky, as the roll-up reads it.
+struct DeckySession<'a> {
+    decky: &'a str,
+    start: Millis,
+    end: Millis,
+    first: Option<Phase>,
+    last: Option<Phase>,
+    session: &'a crate::evidence::Session,
 }
 
 /// Everything the campaign layer compares.
@@ -53,8 +74,8 @@ impl IdentityRollup {
         let mut r = IdentityRollup::default();
         let mut hashes = Vec::new();
         let mut windows = Vec::new();
-        // (decky, start, end, phase) of every session with a decky.
-        let mut sessions: Vec<(&str, Millis, Millis, Option<Phase>)> = Vec::new();
+        // Every timed session with a decky.
+        let mut sessions: Vec<DeckySession> = Vec::new();
         // Borrowed values first, deduplicated, so each distinct string is
         // allocated once however many members share it.
         let mut ips: Vec<&str> = Vec::new();
@@ -91,7 +112,14 @@ impl IdentityRollup {
                     r.first_seen = r.first_seen.into_iter().chain(Some(a)).min();
                     r.last_seen = r.last_seen.into_iter().chain(Some(b)).max();
                     if let Some(d) = &s.decky_id {
-                        sessions.push((d.as_str(), a, b, s.phase));
+                        sessions.push(DeckySession {
+                            decky: d.as_str(),
+                            start: a,
+                            end: b,
+                            first: s.first_phase(),
+                            last: s.last_phase(),
+                            session: s,
+                        });
                     }
                 }
             }
@@ -128,39 +156,20 @@ impl IdentityRollup {
             }
         }
         // Phase order on a decky is session time order; ties by phase.
-        sessions.sort_by(|x, y| (x.0, x.1, x.3).cmp(&(y.0, y.1, y.3)));
-        let mut current: Option<(&str, DeckyActivity)> = None;
-        for (decky, start, end, phase) in sessions {
-            let entry = match &mut current {
-                Some((d, a)) if *d == decky => a,
-                _ => {
-                    if let Some((d, a)) = current.take() {
-                        r.deckies.push((d.to_string(), a));
-                    }
-                    &mut current
-                        .insert((
-                            decky,
-                            DeckyActivity {
-                                first_phase: None,
-                                last_phase: None,
-                                last_activity: end,
-                            },
-                        ))
-                        .1
-                }
-            };
-            entry.last_activity = entry.last_activity.max(end);
-            if let Some(p) = phase {
-                if entry.first_phase.is_none() {
-                    entry.first_phase = Some((p, start));
-                }
-                entry.last_phase = Some((p, start));
-            }
-        }
-        if let Some((d, a)) = current {
-            r.deckies.push((d.to_string(), a));
+        sessions.sort_by(|x, y| {
+            (x.decky, x.start, x.first, x.last).cmp(&(y.decky, y.start, y.first, y.last))
+        });
+        for group in sessions.chunk_by(|x, y| x.decky == y.decky) {
+            r.deckies
+                .push((group[0].decky.to_string(), decky_activity(group)));
         }
         debug_assert!(r.deckies.windows(2).all(|w| w[0].0 < w[1].0));
+        let mut cohort: Vec<String> = r.asns.iter().map(|a| format!("asn:AS{a}")).collect();
+        cohort.extend(r.tool_labels.iter().cloned());
+        cohort.extend(r.deckies.iter().map(|(d, _)| format!("decky:{d}")));
+        cohort.sort_unstable();
+        cohort.dedup();
+        r.cohort = cohort;
         r.keystroke_centroid =
             simhash_centroid(hashes).and_then(|h| u64::from_str_radix(&h, 16).ok());
         r
@@ -191,7 +200,50 @@ impl IdentityRollup {
             d.first_phase = d.first_phase.map(|(p, t)| (p, t + offset));
             d.last_phase = d.last_phase.map(|(p, t)| (p, t + offset));
             d.last_activity += offset;
+            d.planted.iter_mut().for_each(|k| k.1 += offset);
+            d.auth.iter_mut().for_each(|k| k.1 += offset);
         }
         r
     }
+}
+
+/// The activity of one decky's sessions (sorted by start).
+fn decky_activity(group: &[DeckySession]) -> DeckyActivity {
+    let mut act = DeckyActivity {
+        first_phase: None,
+        last_phase: None,
+        last_activity: group[0].end,
+        commands: 0,
+        planted: Vec::new(),
+        auth: Vec::new(),
+    };
+    let mut commands: Vec<&str> = Vec::new();
+    let mut planted: Vec<(&str, Millis)> = Vec::new();
+    let mut auth: Vec<(&str, Millis)> = Vec::new();
+    for s in group {
+        act.last_activity = act.last_activity.max(s.end);
+        if let Some(p) = s.first {
+            if act.first_phase.is_none() {
+                act.first_phase = Some((p, s.start));
+            }
+            act.last_phase = Some((s.last.unwrap_or(p), s.start));
+        }
+        commands.extend(s.session.commands.iter().map(String::as_str));
+        planted.extend(s.session.planted_keys.iter().map(|k| (k.as_str(), s.start)));
+        auth.extend(s.session.auth_keys.iter().map(|k| (k.as_str(), s.start)));
+    }
+    commands.sort_unstable();
+    commands.dedup();
+    act.commands = commands.len().min(u32::MAX as usize) as u32;
+    // The earliest planting of each key, the latest use of each key.
+    planted.sort_unstable();
+    planted.dedup_by(|later, first| later.0 == first.0);
+    auth.sort_unstable_by(|x, y| x.0.cmp(y.0).then(y.1.cmp(&x.1)));
+    auth.dedup_by(|later, first| later.0 == first.0);
+    act.planted = planted
+        .into_iter()
+        .map(|(k, t)| (k.to_string(), t))
+        .collect();
+    act.auth = auth.into_iter().map(|(k, t)| (k.to_string(), t)).collect();
+    act
 }

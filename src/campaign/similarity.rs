@@ -1,27 +1,16 @@
 //! Campaign edges (SPEC §8, campaign layer): phase hand-off (discounted by
-//! how likely a follow-up on that decky is by chance), shared
-//! infrastructure, temporal overlap, cohort and keystroke rhythm. Edge
-//! weights depend only on differences between the two identities' times.
-//!
-//! **Hand-off specificity.** On decky D let `N` be the number of identities
-//! whose first phase there is discovery or lateral movement (arrivals), and
-//! `span` the time between the first and the last arrival. The decky's
-//! arrival rate is `N / max(span, window)`, so the number of arrivals a
-//! window after A's last activity should see by chance — not counting B,
-//! nor A itself if A also arrived there — is
-//! `μ = max(0, N − 1 − [A arrived on D]) × window / max(span, window)`,
-//! and a hand-off weighs `handoff × e^(−μ)`: the probability (Poisson) that
-//! no unrelated identity arrives in that window. μ is rounded to a
-//! quarter-octave grid so a busy decky's weights move only when its rate
-//! moves noticeably. A quiet decky (only A and
-//! B) gives μ = 0 and the full weight; a decky where several unrelated
-//! identities arrive per day gives almost nothing, so a crowded fleet is not
-//! chained into one campaign through chance hand-offs.
+//! how likely a follow-up on that decky is by chance; see [`super::handoff`]),
+//! planted artifact ([`super::planted`]), shared infrastructure, temporal
+//! overlap, cohort and keystroke rhythm. Edge weights depend only on
+//! differences between the two identities' times.
 
+use super::handoff::{self, DeckyArrivals, Handoff};
+use super::planted::{self, PlantedKey};
 use super::rollup::IdentityRollup;
 use crate::evidence::Millis;
-use crate::phase::Phase;
 use serde::{Deserialize, Serialize};
+
+pub use super::handoff::{is_handoff_end, is_handoff_start};
 
 /// Weights of the campaign layer (defaults from SPEC §8).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -31,6 +20,12 @@ pub struct CampaignWeights {
     pub handoff: f64,
     /// Longest gap between A's last activity and B's first phase on a decky.
     pub handoff_window_ms: Millis,
+    /// An arrival is comparable (a possible follow-up, and a rival of one)
+    /// when its sessions on the decky ran at least this many distinct
+    /// commands.
+    pub comparable_min_commands: u32,
+    /// B authenticates on a decky with a key A planted there.
+    pub planted: f64,
     pub infra: f64,
     pub overlap: f64,
     pub cohort: f64,
@@ -47,6 +42,8 @@ impl Default for CampaignWeights {
             threshold: 1.0,
             handoff: 1.0,
             handoff_window_ms: 24 * 3_600_000,
+            comparable_min_commands: 2,
+            planted: 1.0,
             infra: 1.0,
             overlap: 0.4,
             cohort: 0.1,
@@ -70,6 +67,7 @@ impl CampaignWeights {
         for (key, v) in [
             ("threshold", self.threshold),
             ("handoff", self.handoff),
+            ("planted", self.planted),
             ("infra", self.infra),
             ("overlap", self.overlap),
             ("cohort", self.cohort),
@@ -110,71 +108,13 @@ impl CampaignWeights {
     }
 }
 
-/// Whether a phase ends a stage that another actor may pick up.
-pub fn is_handoff_end(p: Phase) -> bool {
-    matches!(p, Phase::Persistence | Phase::CommandAndControl)
-}
-
-/// Whether a phase begins a follow-up stage.
-pub fn is_handoff_start(p: Phase) -> bool {
-    matches!(p, Phase::Discovery | Phase::LateralMovement)
-}
-
-/// Arrival statistics of one decky.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct DeckyArrivals {
-    pub count: u32,
-    pub first: Millis,
-    pub last: Millis,
-}
-
-impl DeckyArrivals {
-    /// Expected chance arrivals in a window after `a`'s last activity,
-    /// rounded to a quarter-octave grid (steps of about 19 %): a decky's
-    /// hand-off weights then change only when its arrival rate moves
-    /// noticeably, which keeps incremental updates local on busy deckies.
-    /// The rounding depends only on the current counts, so a rebuild and an
-    /// incremental update agree.
-    pub fn chance(&self, a_arrived: bool, window: Millis) -> f64 {
-        let others = (self.count as i64 - 1 - a_arrived as i64).max(0) as f64;
-        let span = (self.last - self.first).max(window) as f64;
-        quantize(others * window as f64 / span)
-    }
-
-    /// Both rounded chances (A arrived or not) — what hand-off weights on
-    /// this decky depend on.
-    pub fn chances(&self, window: Millis) -> (f64, f64) {
-        (self.chance(true, window), self.chance(false, window))
-    }
-}
-
-/// Rounds a positive expectation to the nearest quarter octave.
-fn quantize(mu: f64) -> f64 {
-    if mu <= 0.0 || !mu.is_finite() {
-        return 0.0;
-    }
-    ((mu.log2() * 4.0).round() / 4.0).exp2()
-}
-
-/// The hand-off behind an edge.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Handoff {
-    pub decky: String,
-    /// Which of the pair handed off (`a` or `b`).
-    pub from: String,
-    pub from_phase: String,
-    pub to_phase: String,
-    pub gap_ms: Millis,
-    /// Expected chance arrivals in the window (μ).
-    pub chance: f64,
-    pub weight: f64,
-}
-
 /// A pair's campaign evidence, signal by signal.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CampaignPairScore {
     pub handoff: f64,
     pub handoff_detail: Option<Handoff>,
+    pub planted: f64,
+    pub planted_detail: Option<PlantedKey>,
     pub infra: f64,
     pub shared_infra: Vec<String>,
     pub overlap: f64,
@@ -246,40 +186,6 @@ pub fn overlap_ms(a: &[(Millis, Millis)], b: &[(Millis, Millis)]) -> Millis {
     total
 }
 
-/// Calls `f(decky, a_hands_off, end phase, start phase, gap, chance,
-/// weight)` for every hand-off between `a` and `b`.
-#[allow(clippy::type_complexity)]
-fn handoffs<'a, 'r>(
-    a: &'r IdentityRollup,
-    b: &'r IdentityRollup,
-    w: &CampaignWeights,
-    arrivals: &impl Fn(&str) -> Option<&'a DeckyArrivals>,
-    mut f: impl FnMut(&'r String, bool, Phase, Phase, Millis, f64, f64),
-) {
-    for (decky, da) in &a.deckies {
-        let Some(db) = b.decky(decky) else {
-            continue;
-        };
-        for (a_from, x, y) in [(true, da, db), (false, db, da)] {
-            let (Some((end_phase, _)), Some((start_phase, start))) = (x.last_phase, y.first_phase)
-            else {
-                continue;
-            };
-            if !is_handoff_end(end_phase) || !is_handoff_start(start_phase) {
-                continue;
-            }
-            let gap = start - x.last_activity;
-            if !(0..=w.handoff_window_ms).contains(&gap) {
-                continue;
-            }
-            let x_arrived = x.first_phase.is_some_and(|(p, _)| is_handoff_start(p));
-            let chance = arrivals(decky).map_or(0.0, |s| s.chance(x_arrived, w.handoff_window_ms));
-            let weight = w.handoff * (-chance).exp();
-            f(decky, a_from, end_phase, start_phase, gap, chance, weight);
-        }
-    }
-}
-
 /// The larger share of either identity's session time the two overlap.
 fn overlap_share(a: &IdentityRollup, b: &IdentityRollup) -> f64 {
     let (aa, ab) = (a.active_ms(), b.active_ms());
@@ -321,11 +227,13 @@ pub fn may_be_edge<'a>(
     arrivals: impl Fn(&str) -> Option<&'a DeckyArrivals>,
 ) -> bool {
     let mut handoff = 0.0;
-    handoffs(a, b, w, &arrivals, |_, _, _, _, _, _, weight| {
-        if weight > handoff {
-            handoff = weight;
+    handoff::handoffs(a, b, w, &arrivals, |h| {
+        if h.weight > handoff {
+            handoff = h.weight;
         }
     });
+    let mut planted = 0.0;
+    planted::uses(a, b, |_| planted = w.planted);
     let infra = if a.infra.is_empty() || b.infra.is_empty() {
         0.0
     } else {
@@ -333,7 +241,7 @@ pub fn may_be_edge<'a>(
     };
     let overlap = w.overlap * overlap_share(a, b);
     let (_, rhythm) = rhythm_term(a, b, w);
-    handoff + infra + overlap + w.cohort + rhythm >= w.threshold
+    handoff + planted + infra + overlap + w.cohort + rhythm >= w.threshold
 }
 
 /// Scores a pair of identities. `arrivals(decky)` gives the decky's
@@ -347,26 +255,39 @@ pub fn score<'a>(
 ) -> CampaignPairScore {
     let mut handoff = 0.0;
     let mut detail = None;
-    handoffs(
-        a,
-        b,
-        w,
-        &arrivals,
-        |decky, a_from, end_phase, start_phase, gap, chance, weight| {
-            if weight > handoff {
-                handoff = weight;
-                detail = Some(Handoff {
-                    decky: decky.clone(),
-                    from: if a_from { ua } else { ub }.to_string(),
-                    from_phase: end_phase.name().to_string(),
-                    to_phase: start_phase.name().to_string(),
-                    gap_ms: gap,
-                    chance,
-                    weight,
-                });
-            }
-        },
-    );
+    handoff::handoffs(a, b, w, &arrivals, |h| {
+        if h.weight > handoff {
+            handoff = h.weight;
+            detail = Some(Handoff {
+                decky: h.decky.clone(),
+                from: if h.first_hands_off { ua } else { ub }.to_string(),
+                from_phase: h.end_phase.name().to_string(),
+                to_phase: h.start_phase.name().to_string(),
+                gap_ms: h.gap,
+                chance: h.chance,
+                discount: (-h.chance).exp(),
+                weight: h.weight,
+            });
+        }
+    });
+    let mut planted_detail = None;
+    planted::uses(a, b, |p| {
+        if planted_detail.is_none() {
+            let (by, to) = if p.first_planted { (ua, ub) } else { (ub, ua) };
+            planted_detail = Some(PlantedKey {
+                decky: p.decky.clone(),
+                key: p.key.clone(),
+                planted_by: by.to_string(),
+                used_by: to.to_string(),
+                gap_ms: p.gap,
+            });
+        }
+    });
+    let planted = if planted_detail.is_some() {
+        w.planted
+    } else {
+        0.0
+    };
     let (ji, shared_infra) = jaccard_shared(&a.infra, &b.infra, detailed);
     let share = overlap_share(a, b);
     let (jc, shared_cohort) = jaccard_shared(&a.cohort, &b.cohort, detailed);
@@ -374,10 +295,12 @@ pub fn score<'a>(
     let infra = w.infra * ji;
     let overlap = w.overlap * share;
     let cohort = w.cohort * jc;
-    let total = handoff + infra + overlap + cohort + rhythm;
+    let total = handoff + planted + infra + overlap + cohort + rhythm;
     CampaignPairScore {
         handoff,
         handoff_detail: detail,
+        planted,
+        planted_detail,
         infra,
         shared_infra,
         overlap,
@@ -395,27 +318,6 @@ pub fn score<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn chance_grows_with_the_arrival_rate() {
-        let day = 86_400_000;
-        let quiet = DeckyArrivals {
-            count: 2,
-            first: 0,
-            last: 3_600_000,
-        };
-        assert_eq!(quiet.chance(true, day), 0.0);
-        assert_eq!(quiet.chance(false, day), 1.0);
-        assert!((quantize(0.5) - 0.5).abs() < 1e-12);
-        assert!((quantize(0.55) - 0.5f64.powf(0.75)).abs() < 1e-12);
-        let busy = DeckyArrivals {
-            count: 101,
-            first: 0,
-            last: 10 * day,
-        };
-        // 100 others in ten windows: μ = 10, on the grid 2^(13/4) = 9.51.
-        assert!((busy.chance(false, day) - 2f64.powf(3.25)).abs() < 1e-9);
-    }
 
     #[test]
     fn overlap_of_windows() {

@@ -6,11 +6,14 @@
 //! strongest first (operator links before any evidence, ties by uuid pair),
 //! joins that would unite a separated pair refused — what
 //! [`crate::identity::IdentityGraph`] must compute. Campaigns
-//! ([`all_pairs_campaigns`]): every pair of identities asked whether it is a
-//! campaign edge, components of those edges — what
-//! [`crate::campaign::CampaignGraph`] must compute.
+//! ([`all_pairs_campaigns`]): each decky's comparable arrivals counted
+//! straight from the roll-ups, every pair of identities scored with them
+//! (every signal, the planted key's included), components of the edges —
+//! what [`crate::campaign::CampaignGraph`] must compute with its indexes.
 
-use crate::campaign::{CampaignGraph, CampaignWeights, IdentityRollup};
+use crate::campaign::handoff::{arrival, DeckyArrivals};
+use crate::campaign::similarity::score as campaign_score;
+use crate::campaign::{CampaignWeights, IdentityRollup};
 use crate::evidence::Observation;
 use crate::identity::decisions::{DecisionKind, Decisions};
 use crate::identity::features::{Features, Vocabulary};
@@ -99,15 +102,26 @@ pub fn all_pairs_campaigns(
     identities: &[(String, IdentityRollup)],
     w: &CampaignWeights,
 ) -> Vec<Vec<String>> {
-    let mut g = CampaignGraph::new(w.clone()).expect("valid weights");
-    for (id, r) in identities {
-        g.upsert(id, r.clone());
+    let mut times: FxHashMap<&str, Vec<i64>> = FxHashMap::default();
+    for (_, r) in identities {
+        for (decky, act) in &r.deckies {
+            times
+                .entry(decky.as_str())
+                .or_default()
+                .extend(arrival(act, w));
+        }
     }
+    let stats: FxHashMap<&str, DeckyArrivals> = times
+        .into_iter()
+        .map(|(d, t)| (d, DeckyArrivals::of(t)))
+        .collect();
     let ids: Vec<&String> = identities.iter().map(|i| &i.0).collect();
     let mut uf = UnionFind::<usize>::new(ids.len());
     for i in 0..ids.len() {
         for j in i + 1..ids.len() {
-            if g.explain(ids[i], ids[j]).is_some_and(|s| s.edge) {
+            let (a, b) = (&identities[i], &identities[j]);
+            let s = campaign_score((&a.0, &a.1), (&b.0, &b.1), w, |d| stats.get(d), false);
+            if s.edge {
                 uf.union(i, j);
             }
         }

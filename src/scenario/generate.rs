@@ -225,6 +225,12 @@ fn actor_observations(a: &Actor, t0: Millis, rng: &mut ChaCha8Rng) -> Vec<Obs> {
                     _ => s.insert("phase".into(), json!(st.phase)),
                 };
                 s.insert("commands".into(), json!(st.commands));
+                if let Some(k) = &st.auth_key {
+                    s.insert("auth_key".into(), json!(k));
+                }
+                if !st.planted_keys.is_empty() {
+                    s.insert("planted_keys".into(), json!(st.planted_keys));
+                }
             }
             if j == 0 && !a.credentials.is_empty() {
                 s.insert("credentials".into(), json!(a.credentials));
@@ -273,9 +279,10 @@ fn merge_tooling(base: &Tooling, over: &Tooling) -> Tooling {
 
 fn noise_observations(n: &Noise, t0: Millis, rng: &mut ChaCha8Rng) -> Vec<Obs> {
     let within = dur(&n.within).max(1);
+    let start = t0 + dur(&n.start);
     (0..n.count)
         .map(|k| {
-            let t = t0 + rng.random_range(0..within);
+            let t = start + rng.random_range(0..within);
             let uuid = uuid(rng);
             let fingerprints = match &n.library {
                 Some(lib) => tooling_fps(lib),

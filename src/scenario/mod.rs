@@ -86,6 +86,11 @@ pub struct Step {
     /// Report the phase as its ATT&CK tactic id instead of its UKC name.
     #[serde(default)]
     pub as_tactic: bool,
+    /// The `SHA256:` fingerprint of the key the session authenticated with.
+    pub auth_key: Option<String>,
+    /// Fingerprints of keys the session added to `authorized_keys`.
+    #[serde(default)]
+    pub planted_keys: Vec<String>,
 }
 
 /// A silence in an actor's schedule.
@@ -165,6 +170,9 @@ pub struct Noise {
     pub phase: String,
     #[serde(default)]
     pub commands: Vec<String>,
+    /// When the first scanner may arrive (offset from the scenario start).
+    #[serde(default = "zero")]
+    pub start: String,
     /// Scanners arrive uniformly over this span.
     #[serde(default = "default_within")]
     pub within: String,
@@ -294,6 +302,14 @@ const BUILTINS: &[(&str, &str)] = &[
         "keystroke_pair",
         include_str!("../../scenarios/keystroke_pair.yaml"),
     ),
+    (
+        "planted_key_handoff",
+        include_str!("../../scenarios/planted_key_handoff.yaml"),
+    ),
+    (
+        "scanner_noise_handoff",
+        include_str!("../../scenarios/scanner_noise_handoff.yaml"),
+    ),
 ];
 
 /// Names of the built-in scenarios.
@@ -402,6 +418,19 @@ impl Scenario {
                             format!("unknown UKC phase `{}`", st.phase),
                         ));
                     }
+                    for (k, key) in st.auth_key.iter().chain(&st.planted_keys).enumerate() {
+                        if !is_key_fingerprint(key) {
+                            let field = if st.auth_key.is_some() && k == 0 {
+                                "auth_key".to_string()
+                            } else {
+                                format!("planted_keys[{}]", k - st.auth_key.is_some() as usize)
+                            };
+                            return Err(bad(
+                                format!("{p}.steps[{i}].{field}"),
+                                "must be `SHA256:` and 43 base64 characters",
+                            ));
+                        }
+                    }
                 }
                 if let Some(h) = &a.simhash {
                     if u64::from_str_radix(h, 16).is_err() || h.len() != 16 {
@@ -418,6 +447,9 @@ impl Scenario {
             if parse_duration(&n.within).is_none() {
                 return Err(bad(format!("{p}.within"), "is not a duration"));
             }
+            if parse_duration(&n.start).is_none() {
+                return Err(bad(format!("{p}.start"), "is not a duration"));
+            }
             if crate::phase::Phase::from_name(&n.phase).is_none() {
                 return Err(bad(
                     format!("{p}.phase"),
@@ -427,6 +459,16 @@ impl Scenario {
         }
         Ok(())
     }
+}
+
+/// Whether `k` is spelled as OpenSSH prints a key fingerprint (what the
+/// input parser accepts, SPEC §4).
+fn is_key_fingerprint(k: &str) -> bool {
+    k.strip_prefix("SHA256:").is_some_and(|b| {
+        b.len() == 43
+            && b.bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'+' || c == b'/')
+    })
 }
 
 #[cfg(test)]
@@ -465,6 +507,12 @@ mod tests {
         );
         let e = Scenario::from_yaml("name: x\nbogus: 1").unwrap_err();
         assert!(e.to_string().contains("unknown field `bogus`"), "{e}");
+        let e = Scenario::from_yaml("name: x\ncampaigns: [{label: c, actors: [{label: a, ips: 1, asns: [1], deckies: [d], steps: [{phase: discovery, planted_keys: [\"SHA256:short\"]}]}]}]")
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "campaigns[0].actors[0].steps[0].planted_keys[0]: must be `SHA256:` and 43 base64 characters"
+        );
         let e = Scenario::from_yaml("name: x\ninclude: [nope]").unwrap_err();
         assert!(e.to_string().contains("nope"));
     }

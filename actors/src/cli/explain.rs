@@ -1,26 +1,176 @@
 //! `clusterd explain`: the evidence between two observations (tiers,
-//! values, veto, rarity, verdict), as text or JSON.
+//! values, veto, rarity, verdict), or between two identities (each campaign
+//! signal and its weight, the hand-off's chance discount, the planted key,
+//! and what was missing when there is no edge), as text or JSON. Judged
+//! with the running daemon's effective configuration (`{p}:config`) when
+//! one has been written, saying which configuration was used.
 
-use super::config::with_snapshot;
+use super::config::settings;
 use super::error::CliError;
 use super::render::{clean, pair};
+use super::snapshot::{snapshot, Snapshot};
+use crate::effective::{adopt, Source};
+use crate::repository::Keys;
+use anyhow::Context;
+use decnet_clusterd::campaign::CampaignWhy;
+use decnet_clusterd::reconcile::effective_root;
+use serde_json::{json, Value};
+use std::fmt::Write;
 use std::path::Path;
 
 /// `clusterd explain`.
 pub fn explain(a: &str, b: &str, json: bool, config: Option<&Path>) -> Result<i32, CliError> {
-    with_snapshot(config, |snap| {
+    let local = settings(config)?;
+    let system = actix_rt::System::new();
+    let (snap, source) = system
+        .block_on(async {
+            let client = redis::Client::open(local.redis.url.as_str())?;
+            let mut conn = client.get_multiplexed_async_connection().await?;
+            let keys = Keys::new(&local.redis.key_prefix);
+            let raw = crate::repository::config::read_config(&mut conn, &keys).await?;
+            let (judging, source) = adopt(local, raw.as_deref());
+            anyhow::Ok((snapshot(&judging).await?, source))
+        })
+        .context("reading the repository")?;
+    let out = if is_identity(&snap, a) && is_identity(&snap, b) {
+        let (ra, rb) = (
+            effective_root(&snap.store.identity_groups, a),
+            effective_root(&snap.store.identity_groups, b),
+        );
+        let why = snap.campaigns.graph().why(&ra, &rb).ok_or_else(|| {
+            CliError::Usage(format!(
+                "identity `{}` or `{}` is not a campaign node",
+                clean(&ra, 64),
+                clean(&rb, 64)
+            ))
+        })?;
+        if json {
+            with_source(serde_json::to_value(&why).unwrap_or_default(), &source)
+        } else {
+            campaign_text(&why, &source)
+        }
+    } else {
         let e = snap.identities.graph().explain_pair(a, b).ok_or_else(|| {
             CliError::Usage(format!(
-                "unknown observation: `{}` or `{}` is not in the repository",
+                "unknown observation or identity: `{}` or `{}` is not in the repository",
                 clean(a, 64),
                 clean(b, 64)
             ))
         })?;
         if json {
-            println!("{}", serde_json::to_string_pretty(&e).unwrap_or_default());
+            with_source(serde_json::to_value(&e).unwrap_or_default(), &source)
         } else {
-            print!("{}", pair(&e));
+            format!("judged with {}\n{}", source.describe(), pair(&e))
         }
-        Ok(0)
-    })
+    };
+    print!("{out}");
+    Ok(0)
+}
+
+fn is_identity(snap: &Snapshot, uuid: &str) -> bool {
+    snap.store.identities.contains_key(uuid)
+}
+
+/// The JSON rendering with `config_source` (daemon, local, unreadable) and
+/// `judged_with` (the sentence) added.
+fn with_source(mut v: Value, source: &Source) -> String {
+    let kind = match source {
+        Source::Daemon { .. } => "daemon",
+        Source::Local => "local",
+        Source::Unreadable(_) => "unreadable",
+    };
+    if let Value::Object(m) = &mut v {
+        m.insert("config_source".into(), json!(kind));
+        m.insert("judged_with".into(), json!(source.describe()));
+    }
+    format!("{}\n", serde_json::to_string_pretty(&v).unwrap_or_default())
+}
+
+fn hours(ms: i64) -> String {
+    format!("{:.1} h", ms as f64 / 3_600_000.0)
+}
+
+/// The campaign-level explanation for a terminal.
+fn campaign_text(w: &CampaignWhy, source: &Source) -> String {
+    let s = &w.score;
+    let mut out = String::new();
+    let verdict = if s.edge {
+        format!(
+            "campaign edge: total {:.2} ≥ threshold {:.2}",
+            s.total, s.threshold
+        )
+    } else {
+        format!(
+            "no campaign edge: total {:.2} < threshold {:.2}, {:.2} missing",
+            s.total, s.threshold, w.missing
+        )
+    };
+    let _ = writeln!(
+        out,
+        "identities {} and {}",
+        clean(&w.a, 64),
+        clean(&w.b, 64)
+    );
+    let _ = writeln!(out, "{verdict}");
+    let _ = writeln!(out, "judged with {}", source.describe());
+    let _ = writeln!(out, "signals:");
+    let handoff = match &s.handoff_detail {
+        Some(h) => format!(
+            "on {}: {} {} → {} {} later; chance of an unrelated arrival μ = {:.2}, discount e^-μ = {:.2}",
+            clean(&h.decky, 64),
+            clean(&h.from, 64),
+            h.from_phase,
+            h.to_phase,
+            hours(h.gap_ms),
+            h.chance,
+            h.discount
+        ),
+        None => "none".into(),
+    };
+    let planted = match &s.planted_detail {
+        Some(p) => format!(
+            "{} planted by {} on {}, used by {} {} later (never discounted)",
+            clean(&p.key, 64),
+            clean(&p.planted_by, 64),
+            clean(&p.decky, 64),
+            clean(&p.used_by, 64),
+            hours(p.gap_ms)
+        ),
+        None => "none".into(),
+    };
+    let list = |v: &[String]| {
+        if v.is_empty() {
+            "nothing shared".to_string()
+        } else {
+            v.iter()
+                .map(|x| clean(x, 64))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    };
+    let rhythm = match s.hamming {
+        Some(d) => format!("keystroke centroids {d} bits apart"),
+        None => "no keystroke centroid on one side".into(),
+    };
+    for (name, weight, detail) in [
+        ("hand-off", s.handoff, handoff),
+        ("planted key", s.planted, planted),
+        ("infrastructure", s.infra, list(&s.shared_infra)),
+        (
+            "overlap",
+            s.overlap,
+            format!("{:.0}% of session time", s.overlap_share * 100.0),
+        ),
+        ("cohort", s.cohort, list(&s.shared_cohort)),
+        ("rhythm", s.rhythm, rhythm),
+    ] {
+        let _ = writeln!(out, "  {name:<15} {weight:.2}  {detail}");
+    }
+    if !w.notes.is_empty() {
+        let _ = writeln!(out, "what the hand-off and planted-key rules saw:");
+        for n in &w.notes {
+            let _ = writeln!(out, "  {}", clean(n, 400));
+        }
+    }
+    out
 }

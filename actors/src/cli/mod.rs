@@ -74,11 +74,11 @@ pub enum Verb {
         #[arg(long)]
         config: Option<std::path::PathBuf>,
     },
-    /// Explain the evidence between two observations: tiers, values, veto, rarity, verdict.
+    /// Explain the evidence between two observations (tiers, values, veto, rarity, verdict) or two identities (campaign signals, hand-off discount, planted key, near-miss), judged with the daemon's configuration.
     Explain {
-        /// The first observation's uuid.
+        /// The first observation's (or identity's) uuid.
         a: String,
-        /// The second observation's uuid.
+        /// The second observation's (or identity's) uuid.
         b: String,
         /// Print JSON instead of text.
         #[arg(long)]

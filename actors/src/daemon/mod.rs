@@ -187,6 +187,23 @@ async fn wait_for_lease(
     }
 }
 
+/// Writes the effective configuration to `{p}:config` so `explain` and the
+/// console judge as this leader does. A failure is logged, not fatal: the
+/// readers then say they fell back to their own configuration.
+async fn publish_config(pool: &Pool, keys: &Keys, settings: &Settings, instance: &str) {
+    let doc = crate::effective::document(settings, instance);
+    let r = async {
+        let mut conn = pool.get().await?;
+        crate::repository::config::write_config(&mut *conn, keys, &doc).await?;
+        Ok::<_, WorkError>(())
+    }
+    .await;
+    match r {
+        Ok(()) => info!(key = %keys.config(), "wrote the effective configuration"),
+        Err(e) => warn!(error = %e, "could not write the effective configuration"),
+    }
+}
+
 /// Runs the daemon until `shutdown` resolves, the `stop` command arrives,
 /// the lease is lost or an actor spends its restart budget. Must run inside
 /// an actix system.
@@ -237,6 +254,7 @@ pub async fn run(
             return Ok(());
         }
     }
+    publish_config(&pool, &keys, &settings, &instance).await;
     let (exit_tx, mut exit_rx) = mpsc::unbounded_channel();
     let keeper = actix_rt::spawn(keep_lease(lease.clone(), pool.clone(), exit_tx.clone()));
     let shared = Arc::new(Shared::new(

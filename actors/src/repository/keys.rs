@@ -57,6 +57,10 @@ impl Keys {
     pub fn decisions(&self) -> String {
         format!("{}:decisions", self.prefix)
     }
+    /// The running leader's effective configuration (JSON, secrets removed).
+    pub fn config(&self) -> String {
+        format!("{}:config", self.prefix)
+    }
     pub fn control(&self) -> String {
         format!("{}:control", self.prefix)
     }

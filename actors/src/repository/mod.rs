@@ -16,9 +16,11 @@
 //! control.rs  the control channel: the re-subscribing listener, replies
 //! events.rs   the lifecycle events of the output streams, read back
 //! import.rs   the importers: publish-once into the input stream, positions
+//! config.rs   `{p}:config`, the leader's effective configuration
 //! ```
 
 pub mod codec;
+pub mod config;
 pub mod control;
 pub mod events;
 pub mod health;

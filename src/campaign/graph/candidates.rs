@@ -1,6 +1,7 @@
 //! Indexes and candidate generation for the campaign graph (no all-pairs
-//! pass): hand-offs by decky (arrivals sorted by their first time, enders by
-//! their last activity, so only pairs within the window are visited), shared
+//! pass): hand-offs by decky (comparable arrivals sorted by their first
+//! time, enders by their last activity, so only pairs within the window are
+//! visited), planted keys by (decky, key) for planters and users, shared
 //! infrastructure by value, keystroke rhythm by SimHash blocks (64 bits cut
 //! into 9 blocks of 7–8 bits: centroids within 8 bits agree exactly on at
 //! least one block), and — only when the weights make them necessary —
@@ -10,10 +11,9 @@
 //! score of one pair, and its cheap bound, are here too.
 
 use super::CampaignGraph;
+use crate::campaign::handoff::{arrival, ending, DeckyArrivals};
 use crate::campaign::rollup::IdentityRollup;
-use crate::campaign::similarity::{
-    self, is_handoff_end, is_handoff_start, CampaignPairScore, CampaignWeights, DeckyArrivals,
-};
+use crate::campaign::similarity::{self, CampaignPairScore, CampaignWeights};
 use crate::evidence::Millis;
 use rustc_hash::FxHashMap;
 
@@ -25,6 +25,7 @@ const BLOCKS: [u32; 9] = [8, 7, 7, 7, 7, 7, 7, 7, 7];
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CampaignPlan {
     pub handoff: bool,
+    pub planted: bool,
     pub infra: bool,
     pub rhythm: bool,
     pub overlap: bool,
@@ -39,6 +40,7 @@ impl CampaignPlan {
             (w.rhythm, 2),
             (w.overlap, 3),
             (w.cohort, 4),
+            (w.planted, 5),
         ];
         signals.sort_by(|a, b| b.0.total_cmp(&a.0));
         let mut remaining: f64 = signals.iter().map(|s| s.0).sum();
@@ -53,7 +55,8 @@ impl CampaignPlan {
                 1 => plan.infra = true,
                 2 => plan.rhythm = true,
                 3 => plan.overlap = true,
-                _ => plan.cohort = true,
+                4 => plan.cohort = true,
+                _ => plan.planted = true,
             }
         }
         plan
@@ -83,7 +86,7 @@ fn post<K: std::hash::Hash + Eq, T: PartialEq>(p: &mut Postings<K, T>, k: K, ite
 
 #[derive(Default, Debug, Clone)]
 pub(super) struct DeckyIndex {
-    /// (first phase time, node) of arrivals, sorted.
+    /// (first phase time, node) of comparable arrivals, sorted.
     pub(super) arrivals: Vec<(Millis, u32)>,
     /// (last activity, node) of enders, sorted.
     pub(super) enders: Vec<(Millis, u32)>,
@@ -117,26 +120,36 @@ impl CampaignGraph {
 
     fn index_rollup(&mut self, n: u32, r: &IdentityRollup, add: bool) {
         let plan = self.plan;
-        if plan.handoff {
-            for (decky, act) in &r.deckies {
-                let d = match self.deckies.get_mut(decky) {
-                    Some(d) => d,
-                    None => self.deckies.entry(decky.clone()).or_default(),
-                };
-                if let Some((_, t)) = act.first_phase.filter(|(p, _)| is_handoff_start(*p)) {
-                    edit_sorted(&mut d.arrivals, (t, n), add);
-                    d.refresh();
-                    // The decky's arrival rate may have changed, and with it
-                    // every hand-off weight on it: decided at the next settle
-                    // (against the rate the components were computed with).
-                    // Before the first build there is nothing to re-examine.
-                    if self.built && !d.edited {
-                        d.edited = true;
-                        self.edited_deckies.push(decky.clone());
-                    }
+        // Arrivals are kept whatever the plan: every scored hand-off is
+        // discounted by its decky's rate, indexed or not.
+        for (decky, act) in &r.deckies {
+            let d = match self.deckies.get_mut(decky) {
+                Some(d) => d,
+                None => self.deckies.entry(decky.clone()).or_default(),
+            };
+            if let Some(t) = arrival(act, &self.weights) {
+                edit_sorted(&mut d.arrivals, (t, n), add);
+                d.refresh();
+                // The decky's arrival rate may have changed, and with it
+                // every hand-off weight on it: decided at the next settle
+                // (against the rate the components were computed with).
+                // Before the first build there is nothing to re-examine.
+                if self.built && !d.edited {
+                    d.edited = true;
+                    self.edited_deckies.push(decky.clone());
                 }
-                if act.last_phase.is_some_and(|(p, _)| is_handoff_end(p)) {
-                    edit_sorted(&mut d.enders, (act.last_activity, n), add);
+            }
+            if let Some(t) = ending(act) {
+                edit_sorted(&mut d.enders, (t, n), add);
+            }
+        }
+        if plan.planted {
+            for (decky, act) in &r.deckies {
+                for (k, _) in &act.planted {
+                    post(&mut self.plants, (decky.clone(), k.clone()), n, add);
+                }
+                for (k, _) in &act.auth {
+                    post(&mut self.auths, (decky.clone(), k.clone()), n, add);
                 }
             }
         }
@@ -203,20 +216,38 @@ impl CampaignGraph {
                 let Some(d) = self.deckies.get(decky) else {
                     continue;
                 };
-                if act.last_phase.is_some_and(|(p, _)| is_handoff_end(p)) {
-                    let (lo, hi) = (act.last_activity, act.last_activity + window);
+                if let Some(end) = ending(act) {
+                    let (lo, hi) = (end, end + window);
                     let start = d.arrivals.partition_point(|a| a.0 < lo);
                     d.arrivals[start..]
                         .iter()
                         .take_while(|a| a.0 <= hi)
                         .for_each(|a| visit(a.1));
                 }
-                if let Some((_, t)) = act.first_phase.filter(|(p, _)| is_handoff_start(*p)) {
+                if let Some(t) = arrival(act, &self.weights) {
                     let start = d.enders.partition_point(|e| e.0 < t - window);
                     d.enders[start..]
                         .iter()
                         .take_while(|e| e.0 <= t)
                         .for_each(|e| visit(e.1));
+                }
+            }
+        }
+        if self.plan.planted {
+            for (decky, act) in &r.deckies {
+                // Planters meet users and users meet planters; the score
+                // decides whether the use came after the planting.
+                for ((k, _), posts) in act
+                    .planted
+                    .iter()
+                    .map(|k| (k, &self.auths))
+                    .chain(act.auth.iter().map(|k| (k, &self.plants)))
+                {
+                    posts
+                        .get(&(decky.clone(), k.clone()))
+                        .into_iter()
+                        .flatten()
+                        .for_each(|&y| visit(y));
                 }
             }
         }

@@ -10,14 +10,17 @@
 //! out, which nodes are dirty) and answers what the campaigns are. Beside it:
 //! `candidates` (the indexes and which pairs they make worth scoring),
 //! `scope` (rebuild, settle with the hand-offs re-weighted by a decky's
-//! arrival rate, and clustering a closed scope) and `explain` (the evidence
-//! of a pair, what holds a campaign together).
+//! arrival rate, and clustering a closed scope), `explain` (the evidence
+//! of a pair, what holds a campaign together) and `why` (a pair's evidence
+//! with the reasons behind it, and the near-miss when there is no edge).
 
 mod candidates;
 mod explain;
 mod scope;
+mod why;
 
 pub use candidates::CampaignPlan;
+pub use why::CampaignWhy;
 
 use super::rollup::IdentityRollup;
 use super::similarity::{CampaignWeightError, CampaignWeights};
@@ -43,6 +46,9 @@ pub struct CampaignGraph {
     index_of: FxHashMap<String, u32>,
     deckies: FxHashMap<String, DeckyIndex>,
     infra: Postings<String>,
+    /// Planters and users of a key, by (decky, key).
+    plants: Postings<(String, String)>,
+    auths: Postings<(String, String)>,
     /// (node, its centroid) by centroid block: the distance check reads the
     /// list alone, never the (large, scattered) nodes.
     rhythm: Postings<(u8, u64), (u32, u64)>,
@@ -77,6 +83,8 @@ impl CampaignGraph {
             index_of: FxHashMap::default(),
             deckies: FxHashMap::default(),
             infra: Postings::default(),
+            plants: Postings::default(),
+            auths: Postings::default(),
             rhythm: Postings::default(),
             buckets: Postings::default(),
             cohort: Postings::default(),
