@@ -137,10 +137,12 @@ pub fn ctl(
     })?;
     let reply = match answer {
         Answer::Reply(v) => v,
-        Answer::NoListener => return Err(CliError::Runtime(anyhow::anyhow!(
+        Answer::NoListener => {
+            return Err(CliError::Runtime(anyhow::anyhow!(
             "no daemon is listening on prefix `{}` (is `clusterd run` running with that prefix?)",
             keys.prefix()
-        ))),
+        )))
+        }
         Answer::NoReply => {
             return Err(CliError::Runtime(anyhow::anyhow!(
                 "no reply within {timeout} s from the daemon on prefix `{}`",

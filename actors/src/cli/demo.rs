@@ -192,7 +192,7 @@ pub fn demo(top: usize, keep: bool, offline: bool) -> Result<i32, CliError> {
     let (summary, next) = result.context("the demo failed")?;
     print!("{summary}");
     if keep && private.is_none() {
-        println!("\nThe data is kept under `{prefix}`. Next:\n{next}");
+        print!("\nThe data is kept under `{prefix}`. Next:\n{next}");
     } else {
         let mut c = redis::Client::open(url.as_str())
             .and_then(|c| c.get_connection())

@@ -43,7 +43,14 @@ pub fn next_steps(prefix: &str, store: &Store) -> String {
     let largest = by
         .iter()
         .max_by(|a, b| a.1.len().cmp(&b.1.len()).then(b.0.cmp(a.0)));
-    let run = format!("CLUSTERD_KEY_PREFIX={prefix} {}", program());
+    let run = program();
+    // A uuid's first 8 characters, as long as no other row of its kind shares them.
+    let short = |uuid: &str, keys: &mut dyn Iterator<Item = &String>| -> String {
+        match uuid.get(..8) {
+            Some(p) if keys.filter(|k| k.starts_with(p)).count() == 1 => p.to_string(),
+            _ => uuid.to_string(),
+        }
+    };
     let mut steps: Vec<(String, &str)> = vec![
         (
             format!("{run} run"),
@@ -57,12 +64,11 @@ pub fn next_steps(prefix: &str, store: &Store) -> String {
         (format!("{run} watch"), "changes as they happen"),
     ];
     if let Some((identity, members)) = largest {
-        // A prefix, as long as no other identity shares it.
-        let short = identity
-            .get(..8)
-            .filter(|p| store.identities.keys().filter(|k| k.starts_with(p)).count() == 1);
         steps.push((
-            format!("{run} inspect identity {}", short.unwrap_or(identity)),
+            format!(
+                "{run} inspect identity {}",
+                short(identity, &mut store.identities.keys())
+            ),
             "members, roll-ups, edges",
         ));
         let ip = store.observations.get(members[0]).and_then(|o| o.ip());
@@ -81,6 +87,8 @@ pub fn next_steps(prefix: &str, store: &Store) -> String {
             ));
         }
         if let [a, b, ..] = members.as_slice() {
+            let a = short(a, &mut store.observations.keys());
+            let b = short(b, &mut store.observations.keys());
             steps.push((
                 format!("{run} explain {a} {b}"),
                 "why two observations are one identity",
@@ -100,9 +108,9 @@ pub fn next_steps(prefix: &str, store: &Store) -> String {
         .map(|(c, _)| c.chars().count())
         .max()
         .unwrap_or(0);
-    steps
-        .iter()
-        .map(|(c, why)| format!("  {c:<width$}  # {why}"))
-        .collect::<Vec<_>>()
-        .join("\n")
+    let mut out = format!("  export CLUSTERD_KEY_PREFIX={prefix}\n");
+    for (c, why) in &steps {
+        out.push_str(&format!("  {c:<width$}  # {why}\n"));
+    }
+    out
 }

@@ -45,15 +45,22 @@ impl Kind {
 /// Candidates listed in an ambiguity error at most.
 const LISTED: usize = 10;
 
+fn plural(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Observation => "observations",
+        Kind::Identity => "identities",
+        Kind::Campaign => "campaigns",
+    }
+}
+
 fn candidates(kind: Kind, what: &str, found: &[String]) -> CliError {
     let mut list: Vec<String> = found.iter().take(LISTED).map(|c| clean(c, 64)).collect();
     if found.len() > LISTED {
         list.push(format!("… and {} more", found.len() - LISTED));
     }
     CliError::Usage(format!(
-        "{what} names {} {}s; give more of the uuid:\n  {}",
-        found.len(),
-        kind.name(),
+        "{what} names {}; name one of them by uuid:\n  {}",
+        super::text::count(found.len() as u64, kind.name(), plural(kind)),
         list.join("\n  ")
     ))
 }

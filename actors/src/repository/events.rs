@@ -69,7 +69,8 @@ pub async fn newest_ids(
 
 /// The events of both output streams after `after` (identity, campaign
 /// entry ids), waiting up to `block_ms` for the first; advances `after`
-/// past what it returns. Events come back in stream order, identity first.
+/// past what it returns. Events come back in entry-id order across both
+/// streams.
 pub async fn read_after(
     conn: &mut redis::aio::MultiplexedConnection,
     keys: &Keys,
@@ -109,5 +110,10 @@ pub async fn read_after(
             });
         }
     }
+    let order = |id: &str| {
+        let (ms, seq) = id.split_once('-').unwrap_or((id, "0"));
+        (ms.parse::<u64>().unwrap_or(0), seq.parse::<u64>().unwrap_or(0))
+    };
+    out.sort_by_key(|e| order(&e.id));
     Ok(out)
 }
