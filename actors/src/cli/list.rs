@@ -88,14 +88,15 @@ impl Test {
     }
 }
 
+/// Effective identity → its observations, effective campaign → its identities.
+type Groups<'a> = (
+    BTreeMap<String, Vec<&'a Observation>>,
+    BTreeMap<String, Vec<String>>,
+);
+
 /// Effective identities with their observations, effective campaigns with
 /// their identities (merged-out rows are not listed).
-fn groups(
-    store: &Store,
-) -> (
-    BTreeMap<String, Vec<&Observation>>,
-    BTreeMap<String, Vec<String>>,
-) {
+fn groups(store: &Store) -> Groups<'_> {
     let mut identities: BTreeMap<String, Vec<&Observation>> = BTreeMap::new();
     for o in store.observations.values() {
         if let Some(i) = store.effective_identity(&o.uuid) {

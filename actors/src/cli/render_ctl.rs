@@ -215,6 +215,6 @@ mod tests {
     #[test]
     fn replies_round_numbers() {
         let out = control_reply("tick", &json!({"ticks": 3, "last_tick_ms": 1.23456}), None);
-        assert_eq!(out, "tick: ok\n  ticks: 3\n  last tick ms: 1.23\n");
+        assert_eq!(out, "tick: ok\n  last tick ms: 1.23\n  ticks: 3\n");
     }
 }
