@@ -21,13 +21,17 @@
 //!                keys, codec (values, the decision field), write (rows → ops),
 //!                lease (lease and fenced commit), load, stream (the input
 //!                stream's protocol, the ack, the dead letter, publishing),
-//!                health (heartbeat keys), control (the control channel),
-//!                events (the output streams read back)
+//!                health (heartbeat keys, row counts), control (the control
+//!                channel), events (the output streams read back and followed)
 //! cli/           the command line: clap and dispatch (mod.rs), the error type
-//!                (error.rs), one file per verb, render.rs (terminal renderings,
-//!                attacker strings escaped), snapshot.rs (the repository as
-//!                inspect/explain/export see it), bench_e2e/ (the end-to-end
-//!                benchmark: probes, the daemon process, phases)
+//!                (error.rs), one file per verb (list, watch, ctl, inspect, …),
+//!                resolve.rs (uuid, unique prefix or IP → a row), render.rs,
+//!                render_ctl.rs, render_inspect.rs (terminal renderings,
+//!                attacker strings escaped), text.rs (tables, counts, times),
+//!                snapshot.rs (the repository as inspect/explain/export see
+//!                it), demo_next.rs (the demo's runnable next steps),
+//!                bench_e2e/ (the end-to-end benchmark: probes, the daemon
+//!                process, phases)
 //! ```
 //!
 //! The daemon is an actix actor system: BusIngest, IdentityClusterer,

@@ -71,12 +71,13 @@ fn control_actions_and_operator_decisions() {
     assert!(!v["result"]["workers"]["bus-ingest"]["lag"].is_null());
     assert!(!v["result"]["workers"]["clusterer"]["last_tick_ms"].is_null());
 
+    // Checked before sending: usage errors.
     let (code, _, err) = ctl(p, &["explode"]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 2);
     assert!(err.contains("unknown action"), "{err}");
     let (code, _, err) = ctl(p, &["link", "op-a"]);
-    assert_eq!(code, 1);
-    assert!(err.contains("exactly two"), "{err}");
+    assert_eq!(code, 2);
+    assert!(err.contains("takes 2 observations"), "{err}");
 
     // Separate: persisted with who and when, and applied.
     let (code, _, err) = ctl(p, &["separate", "op-a", "op-b"]);
@@ -136,7 +137,7 @@ fn control_actions_and_operator_decisions() {
     // No daemon: ctl says so and exits non-zero.
     let (code, _, err) = ctl(p, &["status", "--timeout", "1"]);
     assert_eq!(code, 1);
-    assert!(err.contains("no reply"), "{err}");
+    assert!(err.contains("no daemon is listening"), "{err}");
 }
 
 #[test]

@@ -238,6 +238,8 @@ fn score_and_help_as_a_user_runs_them() {
         "inspect",
         "explain",
         "export",
+        "list",
+        "watch",
         "score",
         "bench",
         "bench-e2e",

@@ -1,5 +1,6 @@
 //! What the Redis-facing verbs share: their settings (defaults, `--config`,
-//! environment) and the repository snapshot they read.
+//! environment), and the repository they read: the rows alone, or a
+//! snapshot with the graphs rebuilt.
 
 use super::error::CliError;
 use super::snapshot::{snapshot, Snapshot};
@@ -24,4 +25,23 @@ pub fn with_snapshot<T>(
         .block_on(snapshot(&s))
         .context("reading the repository")?;
     f(&snap)
+}
+
+/// Loads the stored rows only (no graphs: `list` and the argument
+/// resolver need nothing more) and runs `f` on them.
+pub fn with_store<T>(
+    config: Option<&Path>,
+    f: impl FnOnce(&decnet_clusterd::store::Store) -> Result<T, CliError>,
+) -> Result<T, CliError> {
+    let s = settings(config)?;
+    let system = actix_rt::System::new();
+    let store = system
+        .block_on(async {
+            let client = redis::Client::open(s.redis.url.as_str())?;
+            let mut conn = client.get_multiplexed_async_connection().await?;
+            let keys = crate::repository::Keys::new(&s.redis.key_prefix);
+            Ok::<_, anyhow::Error>(crate::repository::load(&mut conn, &keys, |_, _| {}).await?)
+        })
+        .context("reading the repository")?;
+    f(&store)
 }

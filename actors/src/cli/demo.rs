@@ -125,7 +125,7 @@ pub fn demo(top: usize, keep: bool, offline: bool) -> Result<i32, CliError> {
     let generated = scenario.generate();
     println!("Daemon running in-process on key prefix `{prefix}`. Publishing the `all_with_noise` scenario:\n{}\n", scenario.description);
     let system = actix_rt::System::new();
-    let result: anyhow::Result<String> = system.block_on(async {
+    let result: anyhow::Result<(String, String)> = system.block_on(async {
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let daemon = actix_rt::spawn(crate::daemon::run(settings.clone(), async move {
             let _ = stop_rx.await;
@@ -176,26 +176,23 @@ pub fn demo(top: usize, keep: bool, offline: bool) -> Result<i32, CliError> {
                 score(&generated.truth.campaign, &camps),
             ),
         ];
-        Ok(render::summary(
-            &snap.store,
-            snap.identities.graph(),
-            snap.campaigns.graph(),
-            generated.events.len(),
-            &quality,
-            top,
+        let next = super::demo_next::next_steps(&prefix, &snap.store);
+        Ok((
+            render::summary(
+                &snap.store,
+                snap.identities.graph(),
+                snap.campaigns.graph(),
+                generated.events.len(),
+                &quality,
+                top,
+            ),
+            next,
         ))
     });
-    let summary = result.context("the demo failed")?;
+    let (summary, next) = result.context("the demo failed")?;
     print!("{summary}");
-    let env = if private.is_some() {
-        String::new()
-    } else {
-        format!("CLUSTERD_KEY_PREFIX={prefix} ")
-    };
     if keep && private.is_none() {
-        println!(
-            "\nThe data is kept under `{prefix}`. Next:\n  {env}clusterd run                       # the daemon again, in another terminal\n  {env}clusterd ctl status                # workers, queues, leader\n  {env}clusterd inspect identity <uuid>   # members, roll-ups, edges\n  {env}clusterd explain <obs-a> <obs-b>   # why two observations are (not) one identity\n  {env}clusterd ctl separate <obs-a> <obs-b>\n  {env}clusterd export --format dot | dot -Tsvg > graph.svg"
-        );
+        print!("\nThe data is kept under `{prefix}`. Next:\n{next}");
     } else {
         let mut c = redis::Client::open(url.as_str())
             .and_then(|c| c.get_connection())

@@ -3,12 +3,14 @@
 //! signal and its weight, the hand-off's chance discount, the planted key,
 //! and what was missing when there is no edge), as text or JSON. Judged
 //! with the running daemon's effective configuration (`{p}:config`) when
-//! one has been written, saying which configuration was used.
+//! one has been written, saying which configuration was used. Each
+//! argument is a uuid, a unique uuid prefix, or (for observations) an IP.
 
 use super::config::settings;
 use super::error::CliError;
 use super::render::{clean, pair};
-use super::snapshot::{snapshot, Snapshot};
+use super::resolve::{resolve, Kind};
+use super::snapshot::snapshot;
 use crate::effective::{adopt, Source};
 use crate::repository::Keys;
 use anyhow::Context;
@@ -32,7 +34,12 @@ pub fn explain(a: &str, b: &str, json: bool, config: Option<&Path>) -> Result<i3
             anyhow::Ok((snapshot(&judging).await?, source))
         })
         .context("reading the repository")?;
-    let out = if is_identity(&snap, a) && is_identity(&snap, b) {
+    let identities = (
+        resolve(&snap.store, Kind::Identity, a),
+        resolve(&snap.store, Kind::Identity, b),
+    );
+    let out = if let (Ok(a), Ok(b)) = identities {
+        let (a, b) = (a.as_str(), b.as_str());
         let (ra, rb) = (
             effective_root(&snap.store.identity_groups, a),
             effective_root(&snap.store.identity_groups, b),
@@ -50,6 +57,8 @@ pub fn explain(a: &str, b: &str, json: bool, config: Option<&Path>) -> Result<i3
             campaign_text(&why, &source)
         }
     } else {
+        let a = &resolve(&snap.store, Kind::Observation, a)?;
+        let b = &resolve(&snap.store, Kind::Observation, b)?;
         let e = snap.identities.graph().explain_pair(a, b).ok_or_else(|| {
             CliError::Usage(format!(
                 "unknown observation or identity: `{}` or `{}` is not in the repository",
@@ -65,10 +74,6 @@ pub fn explain(a: &str, b: &str, json: bool, config: Option<&Path>) -> Result<i3
     };
     print!("{out}");
     Ok(0)
-}
-
-fn is_identity(snap: &Snapshot, uuid: &str) -> bool {
-    snap.store.identities.contains_key(uuid)
 }
 
 /// The JSON rendering with `config_source` (daemon, local, unreadable) and

@@ -1,19 +1,23 @@
 //! `clusterd inspect`: an observation, identity or campaign from the
-//! repository (merged-out ones followed to the winner), as text or JSON.
+//! repository — named by uuid, unique uuid prefix or (observations) IP;
+//! merged-out ones followed to the winner — as text or JSON.
 
 use super::config::with_snapshot;
 use super::error::CliError;
-use super::render::inspection;
+use super::render_inspect::inspection;
+use super::resolve::{resolve, Kind};
 use std::path::Path;
 
 /// `clusterd inspect`.
 pub fn inspect(kind: &str, uuid: &str, json: bool, config: Option<&Path>) -> Result<i32, CliError> {
+    let parsed = Kind::parse(kind)?;
     with_snapshot(config, |snap| {
-        let v = super::snapshot::inspect(snap, kind, uuid).map_err(CliError::Usage)?;
+        let uuid = resolve(&snap.store, parsed, uuid)?;
+        let v = super::snapshot::inspect(snap, parsed.name(), &uuid).map_err(CliError::Usage)?;
         if json {
             println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
         } else {
-            print!("{}", inspection(kind, &v));
+            print!("{}", inspection(parsed.name(), &v, &snap.store));
         }
         Ok(0)
     })

@@ -1,23 +1,32 @@
 //! The command line (SPEC §10): verbs and flags (clap), and the dispatch of
-//! each verb to its file. The verbs share the error type (`error.rs`) and
-//! the renderings (`render.rs`).
+//! each verb to its file. The verbs share the error type (`error.rs`), the
+//! argument resolver (`resolve.rs`: uuid, unique prefix or IP), the
+//! renderings (`render.rs`, `render_ctl.rs`) and their text pieces
+//! (`text.rs`: tables, counts, times).
 
 pub mod bench;
 pub mod bench_e2e;
 pub mod config;
 pub mod ctl;
 pub mod demo;
+pub mod demo_next;
 pub mod error;
 pub mod explain;
 pub mod export;
 pub mod import;
 pub mod import_follow;
 pub mod inspect;
+pub mod list;
 pub mod render;
+pub mod render_ctl;
+pub mod render_inspect;
+pub mod resolve;
 pub mod run;
 pub mod score;
 pub mod simulate;
 pub mod snapshot;
+pub mod text;
+pub mod watch;
 
 pub use error::CliError;
 
@@ -43,7 +52,7 @@ pub enum Verb {
     Ctl {
         /// status, pause, resume, tick, recluster, restart, stop, link, separate, forget.
         action: String,
-        /// For link / separate / forget: the two observation uuids.
+        /// For link / separate / forget: the two observations (uuid, unique uuid prefix or IP).
         observations: Vec<String>,
         /// The worker the command is for.
         #[arg(long, default_value = "all")]
@@ -65,7 +74,8 @@ pub enum Verb {
     Inspect {
         /// observation, identity or campaign.
         kind: String,
-        /// Its uuid (merged-out identities and campaigns are followed to the winner).
+        /// Its uuid or a unique prefix of one, or an observation's IP (merged-out
+        /// identities and campaigns are followed to the winner).
         uuid: String,
         /// Print JSON instead of text.
         #[arg(long)]
@@ -76,9 +86,9 @@ pub enum Verb {
     },
     /// Explain the evidence between two observations (tiers, values, veto, rarity, verdict) or two identities (campaign signals, hand-off discount, planted key, near-miss), judged with the daemon's configuration.
     Explain {
-        /// The first observation's (or identity's) uuid.
+        /// The first observation or identity (uuid, unique uuid prefix or IP).
         a: String,
-        /// The second observation's (or identity's) uuid.
+        /// The second observation or identity (uuid, unique uuid prefix or IP).
         b: String,
         /// Print JSON instead of text.
         #[arg(long)]
@@ -92,9 +102,58 @@ pub enum Verb {
         /// json, or dot for Graphviz (`| dot -Tsvg > graph.svg`).
         #[arg(long, default_value = "json", value_parser = ["json", "dot"])]
         format: String,
-        /// Only this campaign.
+        /// Only this campaign (uuid or unique prefix).
         #[arg(long)]
         campaign: Option<String>,
+        /// Leave out campaigns of fewer identities (default: 2 for the whole
+        /// graph as DOT, 1 for JSON or one campaign).
+        #[arg(long)]
+        min_identities: Option<usize>,
+        /// A TOML file overlaid on config/default.toml (for the Redis URL and prefix).
+        #[arg(long)]
+        config: Option<std::path::PathBuf>,
+    },
+    /// Find identities, campaigns or observations by IP, ASN, fingerprint, decky, size or age.
+    List {
+        /// identities, campaigns or observations.
+        kind: String,
+        /// An IP, or the start of one ending in `.` or `:` (203.0.113.).
+        #[arg(long)]
+        ip: Option<String>,
+        /// An ASN (64512 or AS64512).
+        #[arg(long)]
+        asn: Option<String>,
+        /// A fingerprint value (ja3, hassh, SSH key, …) or its start.
+        #[arg(long)]
+        fingerprint: Option<String>,
+        /// A decky id a session was seen on.
+        #[arg(long)]
+        decky: Option<String>,
+        /// At least this many observations (identities) or identities (campaigns).
+        #[arg(long)]
+        min_size: Option<u64>,
+        /// Seen since: an RFC 3339 time or an age (30m, 12h, 7d).
+        #[arg(long)]
+        since: Option<String>,
+        /// Show at most this many rows (0: all).
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Print one JSON document instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// A TOML file overlaid on config/default.toml (for the Redis URL and prefix).
+        #[arg(long)]
+        config: Option<std::path::PathBuf>,
+    },
+    /// Follow the identity and campaign output streams as readable lines.
+    Watch {
+        /// Start here instead of now: a stream id (1767236400000-0, 0 for the
+        /// oldest retained) or an RFC 3339 time.
+        #[arg(long)]
+        from: Option<String>,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
         /// A TOML file overlaid on config/default.toml (for the Redis URL and prefix).
         #[arg(long)]
         config: Option<std::path::PathBuf>,
@@ -227,8 +286,39 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
         Verb::Export {
             format,
             campaign,
+            min_identities,
             config,
-        } => export::export(&format, campaign.as_deref(), config.as_deref()),
+        } => export::export(
+            &format,
+            campaign.as_deref(),
+            min_identities,
+            config.as_deref(),
+        ),
+        Verb::List {
+            kind,
+            ip,
+            asn,
+            fingerprint,
+            decky,
+            min_size,
+            since,
+            limit,
+            json,
+            config,
+        } => {
+            let filters = list::Filters {
+                ip,
+                asn,
+                fingerprint,
+                decky,
+                min_size,
+                since,
+            };
+            list::list(&kind, &filters, limit, json, config.as_deref())
+        }
+        Verb::Watch { from, json, config } => {
+            watch::watch(from.as_deref(), json, config.as_deref())
+        }
         Verb::Ctl {
             action,
             observations,

@@ -77,7 +77,7 @@ fn identity_signals(graph: &IdentityGraph, member: &str) -> Vec<(String, usize)>
 }
 
 /// One line per campaign edge: which signals tied the two identities.
-fn campaign_signal(s: &CampaignPairScore) -> String {
+pub fn campaign_signal(s: &CampaignPairScore) -> String {
     let mut parts = Vec::new();
     if let Some(h) = &s.handoff_detail {
         parts.push(format!(
@@ -199,135 +199,6 @@ pub fn summary(
     out
 }
 
-/// A readable rendering of `inspect` output.
-pub fn inspection(kind: &str, v: &serde_json::Value) -> String {
-    let mut out = String::new();
-    let s = |v: &serde_json::Value| clean(v.as_str().unwrap_or("-"), 80);
-    let history = |out: &mut String| {
-        for h in v["history"].as_array().into_iter().flatten() {
-            let _ = writeln!(
-                out,
-                "  history {} {} {}",
-                s(&h["ts"]),
-                s(&h["topic"]),
-                clean(&h["payload"].to_string(), 160)
-            );
-        }
-    };
-    match kind {
-        "observation" => {
-            let o = &v["observation"];
-            let _ = writeln!(out, "observation {}", s(&o["uuid"]));
-            let _ = writeln!(
-                out,
-                "  ip {}  asn {}",
-                s(&o["ip"]["value"]),
-                o["asn"]["value"]
-            );
-            let _ = writeln!(
-                out,
-                "  identity {} (effective {}), campaign {}",
-                s(&v["identity_id"]),
-                s(&v["effective_identity"]),
-                s(&v["effective_campaign"])
-            );
-            for f in o["fingerprints"].as_array().into_iter().flatten() {
-                let _ = writeln!(out, "  fingerprint {}: {}", s(&f["kind"]), s(&f["value"]));
-            }
-            for (id, sess) in o["sessions"].as_object().into_iter().flatten() {
-                let _ = writeln!(
-                    out,
-                    "  session {} on {} phase {} commands {}",
-                    clean(id, 40),
-                    s(&sess["decky_id"]),
-                    session_phase(sess),
-                    clean(&sess["commands"].to_string(), 120)
-                );
-            }
-            for d in v["decisions"].as_array().into_iter().flatten() {
-                let _ = writeln!(
-                    out,
-                    "  operator decision: {} {} (by {} at {})",
-                    s(&d["kind"]),
-                    clean(&d["pair"].to_string(), 100),
-                    s(&d["requested_by"]),
-                    d["at"]
-                );
-            }
-        }
-        "identity" => {
-            let r = &v["row"];
-            let _ = writeln!(
-                out,
-                "identity {}{}",
-                s(&v["effective_identity"]),
-                if v["followed_merges"] == true {
-                    format!(" (asked for {}, merged into it)", s(&v["asked"]))
-                } else {
-                    String::new()
-                }
-            );
-            let _ = writeln!(
-                out,
-                "  {} observations, confidence {:.2}, campaign {}",
-                r["observation_count"],
-                r["confidence"].as_f64().unwrap_or(0.0),
-                s(&v["campaign"])
-            );
-            let _ = writeln!(
-                out,
-                "  merged in: {}",
-                clean(&v["merged_in"].to_string(), 200)
-            );
-            for m in v["members"].as_array().into_iter().flatten() {
-                let _ = writeln!(
-                    out,
-                    "  member {}  ip {}  asn {}",
-                    s(&m["uuid"]),
-                    s(&m["ip"]),
-                    m["asn"]
-                );
-            }
-            for e in v["edges"].as_array().into_iter().flatten() {
-                let x = &e["explanation"];
-                let _ = writeln!(
-                    out,
-                    "  edge {} — {}: weight {:.2} via {}",
-                    s(&x["a"]),
-                    s(&x["b"]),
-                    e["weight"].as_f64().unwrap_or(0.0),
-                    s(&x["high_signal"])
-                );
-            }
-            history(&mut out);
-        }
-        _ => {
-            let r = &v["row"];
-            let _ = writeln!(
-                out,
-                "campaign {} ({} identities, confidence {:.2})",
-                s(&v["effective_campaign"]),
-                r["identity_count"],
-                r["confidence"].as_f64().unwrap_or(0.0)
-            );
-            for i in v["identities"].as_array().into_iter().flatten() {
-                let _ = writeln!(out, "  identity {}", s(i));
-            }
-            for e in v["edges"].as_array().into_iter().flatten() {
-                let _ = writeln!(
-                    out,
-                    "  edge {} — {}: weight {:.2}",
-                    s(&e["a"]),
-                    s(&e["b"]),
-                    e["evidence"]["total"].as_f64().unwrap_or(0.0)
-                );
-            }
-            history(&mut out);
-        }
-    }
-    out
-}
-
 /// A readable rendering of a pair explanation.
 pub fn pair(e: &decnet_clusterd::identity::PairExplanation) -> String {
     let mut out = String::new();
@@ -391,70 +262,6 @@ pub fn pair(e: &decnet_clusterd::identity::PairExplanation) -> String {
         let _ = writeln!(out, "  operator decision: {d} (wins over evidence)");
     }
     out
-}
-
-/// A readable rendering of a control reply's result.
-pub fn control_reply(action: &str, result: &serde_json::Value) -> String {
-    let mut out = String::new();
-    if action != "status" {
-        let _ = writeln!(out, "{action}: ok");
-        if let Some(obj) = result.as_object() {
-            for (k, v) in obj {
-                let _ = writeln!(out, "  {k}: {}", clean(&v.to_string(), 200));
-            }
-        }
-        return out;
-    }
-    let _ = writeln!(
-        out,
-        "leader: {}",
-        clean(result["leader"].as_str().unwrap_or("(none)"), 64)
-    );
-    let q = &result["queues"];
-    let _ = writeln!(
-        out,
-        "queues: input {}  lag {}  pending {}  dead-letter {}\n",
-        q["input"], q["lag"], q["pending"], q["deadletter"]
-    );
-    let _ = writeln!(
-        out,
-        "{:<20} {:<10} {:>8} {:>8} {:>8} {:>6} {:>10} {:>6}",
-        "worker", "state", "uptime", "restarts", "ingested", "dirty", "last tick", "ticks"
-    );
-    if let Some(workers) = result["workers"].as_object() {
-        for (name, w) in workers {
-            let _ = writeln!(
-                out,
-                "{:<20} {:<10} {:>7}s {:>8} {:>8} {:>6} {:>8}ms {:>6}",
-                clean(name, 20),
-                w["state"].as_str().unwrap_or("?"),
-                w["uptime_s"],
-                w["restarts"],
-                w["ingested"],
-                w["dirty"],
-                w["last_tick_ms"],
-                w["ticks"]
-            );
-        }
-    }
-    out
-}
-
-/// A stored session's phase with its source: `discovery (sensor)`,
-/// `discovery → persistence (inferred)`, or `-`.
-fn session_phase(sess: &serde_json::Value) -> String {
-    let Some(first) = sess["phase"].as_str() else {
-        return "-".into();
-    };
-    let range = match sess["last_phase"].as_str() {
-        Some(last) if last != first => format!("{} → {}", clean(first, 40), clean(last, 40)),
-        _ => clean(first, 40),
-    };
-    let source = match sess["phase_inferred"].as_bool() {
-        Some(true) => "inferred",
-        _ => "sensor",
-    };
-    format!("{range} ({source})")
 }
 
 #[cfg(test)]

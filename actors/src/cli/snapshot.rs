@@ -179,10 +179,14 @@ pub fn inspect(snap: &Snapshot, kind: &str, uuid: &str) -> Result<Value, String>
     }
 }
 
-/// Escapes a string for a double-quoted DOT id or label.
+/// Longest DOT string: longer ones are cut and end with an ellipsis.
+const DOT_MAX: usize = 200;
+
+/// Escapes a string for a double-quoted DOT id or label (cut at
+/// [`DOT_MAX`] characters, ending with `…` when cut).
 pub fn dot_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    for c in s.chars().take(200) {
+    for c in s.chars().take(DOT_MAX) {
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
@@ -191,12 +195,25 @@ pub fn dot_escape(s: &str) -> String {
             c => out.push(c),
         }
     }
+    if s.chars().count() > DOT_MAX {
+        out.push('…');
+    }
     out
 }
 
-/// The identity/campaign graph as JSON: campaigns, their identities, and
-/// the campaign edges with their signals.
-pub fn export_json(snap: &Snapshot, only: Option<&str>) -> Value {
+/// The first `n` characters of `s`, with `…` when there were more.
+fn cut(s: &str, n: usize) -> String {
+    let mut out: String = s.chars().take(n).collect();
+    if s.chars().count() > n {
+        out.push('…');
+    }
+    out
+}
+
+/// The identity/campaign graph as JSON: campaigns (of at least
+/// `min_identities` identities), their identities, and the campaign edges
+/// with their signals.
+pub fn export_json(snap: &Snapshot, only: Option<&str>, min_identities: usize) -> Value {
     let store = &snap.store;
     let mut campaigns: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (id, row) in &store.identities {
@@ -209,7 +226,10 @@ pub fn export_json(snap: &Snapshot, only: Option<&str>) -> Value {
         }
     }
     let mut out = Vec::new();
-    for (camp, ids) in &campaigns {
+    for (camp, ids) in campaigns
+        .iter()
+        .filter(|(_, ids)| ids.len() >= min_identities)
+    {
         let edges: Vec<Value> = snap
             .campaigns
             .graph()
@@ -236,11 +256,14 @@ fn signal_label(s: &decnet_clusterd::campaign::CampaignPairScore) -> String {
     if let Some(h) = &s.handoff_detail {
         parts.push(format!(
             "hand-off {} {}→{}",
-            h.decky, h.from_phase, h.to_phase
+            cut(&h.decky, 24),
+            h.from_phase,
+            h.to_phase
         ));
     }
     if s.infra > 0.0 {
-        parts.push(format!("infra {}", s.shared_infra.join(", ")));
+        let shared: Vec<String> = s.shared_infra.iter().map(|v| cut(v, 24)).collect();
+        parts.push(format!("infra {}", shared.join(", ")));
     }
     if s.rhythm > 0.0 {
         parts.push(format!("rhythm {} bits", s.hamming.unwrap_or(0)));
@@ -248,20 +271,31 @@ fn signal_label(s: &decnet_clusterd::campaign::CampaignPairScore) -> String {
     if s.overlap > 0.0 {
         parts.push(format!("overlap {:.0}%", s.overlap_share * 100.0));
     }
-    parts.join(" + ")
+    parts.join("\n")
 }
 
-/// The identity/campaign graph as Graphviz DOT: one cluster per campaign,
-/// identities as nodes, campaign edges labelled with their signals.
-pub fn export_dot(snap: &Snapshot, only: Option<&str>) -> String {
-    let v = export_json(snap, only);
+/// The identity/campaign graph as Graphviz DOT: one cluster per campaign
+/// (of at least `min_identities` identities), identities as nodes, campaign
+/// edges labelled with their signals.
+pub fn export_dot(snap: &Snapshot, only: Option<&str>, min_identities: usize) -> String {
+    let v = export_json(snap, only, min_identities);
     let mut out = String::from("digraph clusterd {\n  graph [rankdir=LR, fontname=\"Helvetica\"];\n  node [shape=box, fontname=\"Helvetica\"];\n  edge [dir=none, fontname=\"Helvetica\"];\n");
     for (i, c) in v["campaigns"].as_array().into_iter().flatten().enumerate() {
         let camp = c["campaign"].as_str().unwrap_or("");
+        let members = c["identities"].as_array().map_or(&[][..], Vec::as_slice);
+        let observations: u64 = members
+            .iter()
+            .filter_map(|m| m["observation_count"].as_u64())
+            .sum();
         let _ = writeln!(
             out,
-            "  subgraph \"cluster_{i}\" {{\n    label=\"campaign {}\";",
-            dot_escape(camp)
+            "  subgraph \"cluster_{i}\" {{\n    label=\"{}\";",
+            dot_escape(&format!(
+                "campaign {} — {}, {}",
+                cut(camp, 8),
+                super::text::count(members.len() as u64, "identity", "identities"),
+                super::text::count(observations, "observation", "observations")
+            ))
         );
         for id in c["identities"].as_array().into_iter().flatten() {
             let uuid = id["uuid"].as_str().unwrap_or("");
@@ -271,12 +305,17 @@ pub fn export_dot(snap: &Snapshot, only: Option<&str>) -> String {
                 .flatten()
                 .chain(id["hassh_hashes"].as_array().into_iter().flatten())
                 .filter_map(|t| t.as_str())
-                .map(|t| t.chars().take(24).collect())
+                .take(3)
+                .map(|t| cut(t, 24))
                 .collect();
             let label = format!(
-                "identity {}\n{} observations, confidence {:.2}\n{}",
-                uuid,
-                id["observation_count"],
+                "identity {}\n{}, confidence {:.2}\n{}",
+                cut(uuid, 8),
+                super::text::count(
+                    id["observation_count"].as_u64().unwrap_or(0),
+                    "observation",
+                    "observations"
+                ),
                 id["confidence"].as_f64().unwrap_or(0.0),
                 tools.join("\n")
             );
@@ -315,5 +354,9 @@ mod tests {
             dot_escape("a\"b\\c\nd{e}\u{1b}[31m"),
             "a\\\"b\\\\c\\nd{e}\u{b7}[31m"
         );
+        let long = "x".repeat(DOT_MAX + 5);
+        assert!(dot_escape(&long).ends_with("x…"));
+        assert_eq!(cut("abcdef", 3), "abc…");
+        assert_eq!(cut("abc", 3), "abc");
     }
 }

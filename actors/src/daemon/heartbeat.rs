@@ -2,7 +2,9 @@
 //! `{p}:health:{worker}` (SPEC §6, TTL three intervals) for each one that
 //! answers within the interval — a dead, restarting-forever or wedged actor
 //! does not answer, so its key expires — plus `{p}:health:clusterd` for the
-//! process, which sums the workers' restarts and carries their counters.
+//! process, which sums the workers' restarts and carries their counters,
+//! and `{p}:health:heartbeat` for itself (a beat written is its own proof
+//! of life).
 
 use super::engine::Shared;
 use super::error::WorkError;
@@ -88,6 +90,7 @@ where
 /// Pings every actor and writes the keys of those that answered.
 async fn beat(
     shared: Arc<Shared>,
+    own: Health,
     control_health: Option<Health>,
     known: Arc<Mutex<HashMap<&'static str, u64>>>,
 ) -> Result<(), WorkError> {
@@ -158,6 +161,8 @@ async fn beat(
         payload.extend(h.fields);
         beats.push((worker, Value::Object(payload)));
     }
+    let payload = base(&shared, WORKER, own.state.as_str(), own.restarts);
+    beats.push((WORKER, Value::Object(payload)));
     let mut conn = shared.pool.get().await?;
     write_heartbeats(&mut *conn, &shared.keys, beats, interval * 3, false).await?;
     Ok(())
@@ -192,12 +197,13 @@ impl Handler<BeatNow> for Heartbeat {
         let shared = self.shared.clone();
         let halted = self.halted;
         let known = self.known.clone();
+        let own = self.life.health(&[]);
         AtomicResponse::new(Box::pin(
             async move {
                 if halted {
                     return Ok(());
                 }
-                beat(shared, m.control, known).await
+                beat(shared, own, m.control, known).await
             }
             .into_actor(self)
             .map(|r, _, _| {

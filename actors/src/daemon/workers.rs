@@ -12,4 +12,6 @@ pub const HEARTBEAT: &str = "heartbeat";
 pub const CONTROL: &str = "control";
 
 /// Every worker with a heartbeat key, the process first (SPEC §6).
-pub const WORKERS: &[&str] = &[PROCESS, BUS_INGEST, IDENTITY, CAMPAIGN, PUBLISHER, CONTROL];
+pub const WORKERS: &[&str] = &[
+    PROCESS, BUS_INGEST, IDENTITY, CAMPAIGN, PUBLISHER, HEARTBEAT, CONTROL,
+];

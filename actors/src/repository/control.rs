@@ -60,15 +60,26 @@ pub async fn publish_reply<C: ConnectionLike>(
     Ok(())
 }
 
+/// What became of a request.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Answer {
+    /// The reply that names the request.
+    Reply(Value),
+    /// Nobody is subscribed to the control channel: no daemon heard it.
+    NoListener,
+    /// Someone heard it, but no reply came within the timeout.
+    NoReply,
+}
+
 /// Sends `command` (whose `request_id` is `request_id`) and waits up to
-/// `timeout` for its reply; `None` when no daemon listens or none replied.
+/// `timeout` for its reply.
 pub async fn request(
     client: &redis::Client,
     keys: &Keys,
     command: &Value,
     request_id: &str,
     timeout: Duration,
-) -> Result<Option<Value>, RedisError> {
+) -> Result<Answer, RedisError> {
     let mut pubsub = client.get_async_pubsub().await?;
     // Subscribe before publishing so the reply cannot be missed.
     pubsub.subscribe(keys.control_reply()).await?;
@@ -79,7 +90,7 @@ pub async fn request(
         .query_async(&mut conn)
         .await?;
     if receivers == 0 {
-        return Ok(None);
+        return Ok(Answer::NoListener);
     }
     let mut messages = pubsub.on_message();
     let wait = async {
@@ -92,5 +103,8 @@ pub async fn request(
         }
         None
     };
-    Ok(tokio::time::timeout(timeout, wait).await.ok().flatten())
+    Ok(match tokio::time::timeout(timeout, wait).await {
+        Ok(Some(v)) => Answer::Reply(v),
+        _ => Answer::NoReply,
+    })
 }

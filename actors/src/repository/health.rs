@@ -1,7 +1,7 @@
 //! The heartbeat keys `{p}:health:{worker}` (SPEC §6) and the figures
 //! `status` reports: writing the heartbeats of the leader (and, only where
 //! no leader's is present, those of a standby), deleting them at a clean
-//! stop, reading them back, and the leader and queue lengths.
+//! stop, reading them back, the leader, queue lengths and row counts.
 
 use super::keys::Keys;
 use redis::aio::ConnectionLike;
@@ -66,6 +66,20 @@ pub async fn leader_and_queues<C: ConnectionLike>(
         .get(keys.leader())
         .xlen(keys.input())
         .xlen(keys.deadletter())
+        .query_async(conn)
+        .await
+}
+
+/// The sizes of the row sets: observations, identities and campaigns
+/// stored (merged-out rows included).
+pub async fn row_counts<C: ConnectionLike>(
+    conn: &mut C,
+    keys: &Keys,
+) -> Result<(u64, u64, u64), RedisError> {
+    redis::pipe()
+        .scard(keys.attackers())
+        .scard(keys.identities())
+        .scard(keys.campaigns())
         .query_async(conn)
         .await
 }
