@@ -4,10 +4,17 @@
 use super::config::with_snapshot;
 use super::error::CliError;
 use super::render::{clean, pair};
+use crate::cli::out::{out, outln};
 use std::path::Path;
 
 /// `clusterd explain`.
 pub fn explain(a: &str, b: &str, json: bool, config: Option<&Path>) -> Result<i32, CliError> {
+    if a == b {
+        return Err(CliError::Usage(format!(
+            "`{}` is the same observation twice: explain compares two different observations",
+            clean(a, 64)
+        )));
+    }
     with_snapshot(config, |snap| {
         let e = snap.identities.graph().explain_pair(a, b).ok_or_else(|| {
             CliError::Usage(format!(
@@ -17,9 +24,9 @@ pub fn explain(a: &str, b: &str, json: bool, config: Option<&Path>) -> Result<i3
             ))
         })?;
         if json {
-            println!("{}", serde_json::to_string_pretty(&e).unwrap_or_default());
+            outln!("{}", serde_json::to_string_pretty(&e).unwrap_or_default());
         } else {
-            print!("{}", pair(&e));
+            out!("{}", pair(&e));
         }
         Ok(0)
     })

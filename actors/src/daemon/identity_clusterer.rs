@@ -12,7 +12,7 @@
 //! Operator decisions (`link`, `separate`, `forget`) are persisted through
 //! the Publisher with who and when, and applied by the next pass.
 
-use super::connection::wait_for_redis;
+use super::connection::{wait_for_redis, Backoff};
 use super::engine::{now_ms, Shared};
 use super::error::WorkError;
 use super::outbox::commit;
@@ -26,6 +26,7 @@ use crate::repository::write::{decision_del_op, decision_set_op};
 use actix::prelude::*;
 use decnet_clusterd::identity::{Decision, DecisionKind};
 use serde_json::Value;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::{error, info, warn};
@@ -92,6 +93,7 @@ pub struct IdentityClusterer {
     debounce: Option<SpawnHandle>,
     running: usize,
     busy_since: Option<Instant>,
+    backoff: Backoff,
 }
 
 impl IdentityClusterer {
@@ -109,6 +111,7 @@ impl IdentityClusterer {
             debounce: None,
             running: 0,
             busy_since: None,
+            backoff: Backoff::default(),
         }
     }
 
@@ -153,6 +156,7 @@ impl IdentityClusterer {
             }
             match &r {
                 Ok(report) => {
+                    act.backoff.reset();
                     act.ticks += 1;
                     act.last_tick_ms = report.took_ms;
                     act.dirty = 0;
@@ -172,7 +176,10 @@ impl IdentityClusterer {
                     }
                     Disposition::Restart => {
                         error!(error = %e, "identity clustering failed; restarting the clusterer");
-                        ctx.stop();
+                        // Back off before the restart reloads, so a load that
+                        // keeps failing does not spin through the budget.
+                        let wait = act.backoff.next_wait();
+                        ctx.run_later(wait, |_, ctx| ctx.stop());
                     }
                     Disposition::Exit => {
                         error!(error = %e, "identity clustering failed; the lease is gone");
@@ -302,6 +309,17 @@ impl Handler<Decide> for IdentityClusterer {
 async fn decide(shared: &Arc<Shared>, m: Decide) -> Result<Result<Value, String>, WorkError> {
     let mut engine = shared.engine.clone().lock_owned().await;
     ensure_loaded(&mut engine, shared).await?;
+    if m.kind.is_some() {
+        // A decision names two stored observations (the parser already
+        // refused a pair of one).
+        let missing: Vec<&str> = [m.a.as_str(), m.b.as_str()]
+            .into_iter()
+            .filter(|o| !engine.store.observations.contains_key(*o))
+            .collect();
+        if !missing.is_empty() {
+            return Ok(Err(format!("no such observation: {}", missing.join(", "))));
+        }
+    }
     let (lo, hi) = decision_pair(&m.a, &m.b);
     let mut decisions = engine.store.decisions.clone();
     let op = match m.kind {
@@ -370,6 +388,10 @@ impl Handler<Ping> for IdentityClusterer {
             ("ticks", self.ticks.into()),
             ("last_tick_ms", self.last_tick_ms.into()),
             ("dirty", (self.dirty + self.passing).into()),
+            (
+                "quarantined",
+                self.shared.quarantined.load(Ordering::SeqCst).into(),
+            ),
         ]))
     }
 }
