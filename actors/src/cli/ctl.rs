@@ -4,6 +4,7 @@
 use super::config::settings;
 use super::error::CliError;
 use super::render::control_reply;
+use crate::cli::out::{errln, out, outln};
 use crate::repository::control::request;
 use crate::repository::Keys;
 use anyhow::Context;
@@ -43,14 +44,14 @@ pub fn ctl(
         )));
     };
     if json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&reply).unwrap_or_default()
         );
     } else if reply["ok"] == true {
-        print!("{}", control_reply(action, &reply["result"]));
+        out!("{}", control_reply(action, &reply["result"]));
     } else {
-        eprintln!(
+        errln!(
             "clusterd: {action} refused: {}",
             reply["error"].as_str().unwrap_or("no reason given")
         );

@@ -4,6 +4,7 @@
 use super::config::with_snapshot;
 use super::error::CliError;
 use super::snapshot::{export_dot, export_json};
+use crate::cli::out::{out, outln};
 use std::path::Path;
 
 /// `clusterd export`.
@@ -14,8 +15,8 @@ pub fn export(
 ) -> Result<i32, CliError> {
     with_snapshot(config, |snap| {
         match format {
-            "dot" => print!("{}", export_dot(snap, campaign)),
-            _ => println!(
+            "dot" => out!("{}", export_dot(snap, campaign)),
+            _ => outln!(
                 "{}",
                 serde_json::to_string_pretty(&export_json(snap, campaign)).unwrap_or_default()
             ),

@@ -4,6 +4,7 @@
 use super::config::with_snapshot;
 use super::error::CliError;
 use super::render::inspection;
+use crate::cli::out::{out, outln};
 use std::path::Path;
 
 /// `clusterd inspect`.
@@ -11,9 +12,9 @@ pub fn inspect(kind: &str, uuid: &str, json: bool, config: Option<&Path>) -> Res
     with_snapshot(config, |snap| {
         let v = super::snapshot::inspect(snap, kind, uuid).map_err(CliError::Usage)?;
         if json {
-            println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
         } else {
-            print!("{}", inspection(kind, &v));
+            out!("{}", inspection(kind, &v));
         }
         Ok(0)
     })

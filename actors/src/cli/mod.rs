@@ -11,6 +11,7 @@ pub mod error;
 pub mod explain;
 pub mod export;
 pub mod inspect;
+pub mod out;
 pub mod render;
 pub mod run;
 pub mod score;
