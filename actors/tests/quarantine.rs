@@ -33,10 +33,14 @@ fn corrupt_rows_are_quarantined_and_the_rest_clusters() {
     let identity_c = identity_of(p, "q-c").unwrap();
     let identity_d = identity_of(p, "q-d").unwrap();
     let campaign: String = c.hget(keys.identity(&identity_d), "campaign_id").unwrap();
+    // q-e's hash holding another observation's (valid) evidence.
+    let q_e: String = c.hget(keys.attacker("q-e"), "evidence").unwrap();
+    let q_e_as_q_z = q_e.replacen("\"q-e\"", "\"q-z\"", 1);
+    assert_ne!(q_e, q_e_as_q_z);
     let corrupt: [(String, &str, &str); 5] = [
         (keys.attacker("q-a"), "evidence", "{}"),
         (keys.attacker("q-b"), "evidence", "not json"),
-        (keys.attacker("q-e"), "evidence", r#"{"uuid":"q-z"}"#),
+        (keys.attacker("q-e"), "evidence", &q_e_as_q_z),
         (keys.identity(&identity_c), "observation_count", "many"),
         (keys.campaign(&campaign), "confidence", "[]"),
     ];
@@ -64,15 +68,12 @@ fn corrupt_rows_are_quarantined_and_the_rest_clusters() {
             .find(|(k, _)| k == key)
             .map(|(_, r)| r.clone())
             .unwrap_or_else(|| panic!("{key} not quarantined: {named:?}"));
-        let expected = if *field == "evidence" {
-            "evidence"
-        } else {
-            field
+        let expected = match (key.ends_with("q-e"), *field) {
+            (true, _) => "names uuid `q-z`",
+            (false, "evidence") => "`evidence` is not valid",
+            (false, f) => f,
         };
-        assert!(
-            reason.contains(expected) || reason.contains("names uuid"),
-            "{key}: {reason}"
-        );
+        assert!(reason.contains(expected), "{key}: {reason}");
     }
     assert_eq!(named.len(), corrupt.len(), "each row named once: {named:?}");
     eventually("the heartbeat counting them", 20, || {

@@ -207,21 +207,26 @@ mod tests {
     #[test]
     fn observations_that_cannot_be_read_say_why() {
         let key = "p:attacker:a-1";
-        let good = r#"{"uuid":"a-1"}"#;
-        assert!(observation_row(key, hash(&[Some(good), Some("i-1")]))
+        let stored = |uuid: &str| {
+            serde_json::to_string(&Observation {
+                uuid: uuid.to_string(),
+                ..Observation::default()
+            })
+            .unwrap()
+        };
+        let good = stored("a-1");
+        assert!(observation_row(key, hash(&[Some(&good), Some("i-1")]))
             .unwrap()
             .is_some());
         assert_eq!(observation_row(key, hash(&[None, None])), Ok(None));
+        let (other, tail) = (stored("b-2"), stored("1"));
+        let wrong_type = good.replacen("\"a-1\"", "7", 1);
         for (evidence, why) in [
             ("{}", "`evidence` is not valid"),
             ("not json", "`evidence` is not valid"),
-            (r#"{"uuid":7}"#, "`evidence` is not valid"),
-            (
-                r#"{"uuid":"a-1","first_seen":"x"}"#,
-                "`evidence` is not valid",
-            ),
-            (r#"{"uuid":"b-2"}"#, "names uuid `b-2`"),
-            (r#"{"uuid":"1"}"#, "names uuid `1`"),
+            (wrong_type.as_str(), "`evidence` is not valid"),
+            (other.as_str(), "names uuid `b-2`"),
+            (tail.as_str(), "names uuid `1`"),
         ] {
             let e = observation_row(key, hash(&[Some(evidence), None])).unwrap_err();
             assert!(e.contains(why), "{evidence}: {e}");
