@@ -6,7 +6,6 @@
 //! it may have left half-changed is reloaded before anyone uses it, and the
 //! identity layer is asked for a pass so both layers rebuild from it.
 
-use super::connection::Backoff;
 use super::engine::Shared;
 use super::error::WorkError;
 use super::identity_clusterer::{IdentitiesSettled, Pass as IdentityPass};
@@ -43,7 +42,6 @@ pub struct CampaignClusterer {
     queued: bool,
     running: usize,
     busy_since: Option<Instant>,
-    backoff: Backoff,
 }
 
 impl CampaignClusterer {
@@ -62,7 +60,6 @@ impl CampaignClusterer {
             queued: false,
             running: 0,
             busy_since: None,
-            backoff: Backoff::default(),
         }
     }
 }
@@ -156,7 +153,6 @@ impl Handler<Pass> for CampaignClusterer {
             }
             match &r {
                 Ok(took) => {
-                    act.backoff.reset();
                     act.ticks += 1;
                     act.last_tick_ms = *took;
                     // Requests that came during the pass are still open.
@@ -174,10 +170,7 @@ impl Handler<Pass> for CampaignClusterer {
                     }
                     Disposition::Restart => {
                         error!(error = %e, "campaign clustering failed; restarting the campaign clusterer");
-                        // Back off before the restart reloads, so a load that
-                        // keeps failing does not spin through the budget.
-                        let wait = act.backoff.next_wait();
-                        ctx.run_later(wait, |_, ctx| ctx.stop());
+                        ctx.stop();
                     }
                     Disposition::Exit => {
                         error!(error = %e, "campaign clustering failed; the lease is gone");

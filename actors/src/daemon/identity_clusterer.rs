@@ -94,6 +94,8 @@ pub struct IdentityClusterer {
     running: usize,
     busy_since: Option<Instant>,
     backoff: Backoff,
+    /// How long a restart after a failure waits before it reloads.
+    restart_wait: Duration,
 }
 
 impl IdentityClusterer {
@@ -112,6 +114,7 @@ impl IdentityClusterer {
             running: 0,
             busy_since: None,
             backoff: Backoff::default(),
+            restart_wait: Duration::ZERO,
         }
     }
 
@@ -176,10 +179,11 @@ impl IdentityClusterer {
                     }
                     Disposition::Restart => {
                         error!(error = %e, "identity clustering failed; restarting the clusterer");
-                        // Back off before the restart reloads, so a load that
-                        // keeps failing does not spin through the budget.
-                        let wait = act.backoff.next_wait();
-                        ctx.run_later(wait, |_, ctx| ctx.stop());
+                        // The restarted actor backs off before it reloads,
+                        // so a load that keeps failing does not spin
+                        // through the budget.
+                        act.restart_wait = act.backoff.next_wait();
+                        ctx.stop();
                     }
                     Disposition::Exit => {
                         error!(error = %e, "identity clustering failed; the lease is gone");
@@ -236,13 +240,17 @@ impl Actor for IdentityClusterer {
         // First start or restart: once Redis answers, (re)load and cluster
         // whatever is stored.
         let shared = self.shared.clone();
-        async move { wait_for_redis(&shared.client).await }
-            .into_actor(self)
-            .map(|_, act, ctx| {
-                act.life.resume();
-                ctx.notify(Pass);
-            })
-            .wait(ctx);
+        let backoff = std::mem::take(&mut self.restart_wait);
+        async move {
+            tokio::time::sleep(backoff).await;
+            wait_for_redis(&shared.client).await
+        }
+        .into_actor(self)
+        .map(|_, act, ctx| {
+            act.life.resume();
+            ctx.notify(Pass);
+        })
+        .wait(ctx);
     }
 }
 
