@@ -2,6 +2,7 @@
 //! success, 2 on bad usage or configuration, 1 on runtime failure.
 
 use clap::Parser;
+use std::io::Write;
 
 /// The clustering passes allocate and free many small strings and tree
 /// nodes from several threads, and every commit builds a command of several
@@ -17,7 +18,8 @@ fn main() {
     match clusterd::cli::run(cli) {
         Ok(code) => std::process::exit(code),
         Err(e) => {
-            eprintln!("clusterd: {e:#}");
+            // A closed stderr must not turn an error into a panic.
+            let _ = writeln!(std::io::stderr(), "clusterd: {e:#}");
             std::process::exit(e.exit_code());
         }
     }

@@ -1,13 +1,15 @@
 //! `repository::load` against the real Redis at 127.0.0.1:6379: rows written
 //! the way the daemon writes them (several load chunks' worth, so replies
 //! come back from concurrent pipelines) load back equal and in full, and a
-//! corrupt evidence field is reported with its key. Each test uses its own
+//! corrupt evidence field is quarantined by its key, the rest loaded. Each test uses its own
 //! key prefix and deletes its keys at the end.
 
 mod common;
 
 use clusterd::repository::Keys;
-use clusterd::repository::{index_op, journal_ops, load, observation_op, LoadError, Op};
+use clusterd::repository::{
+    index_op, journal_ops, load, load_checked, observation_op, LoadError, Op,
+};
 use common::{conn, Prefix, URL};
 use decnet_clusterd::evidence::Observation;
 use decnet_clusterd::scenario::corpus::stream_corpus;
@@ -169,7 +171,7 @@ async fn stored_rows_load_back_equal() {
 }
 
 #[tokio::test]
-async fn corrupt_evidence_names_its_key() {
+async fn corrupt_evidence_is_quarantined_by_key() {
     let prefix = Prefix::new("load-corrupt");
     let keys = Keys::new(&prefix.0);
     let mut c = conn();
@@ -189,14 +191,19 @@ async fn corrupt_evidence_names_its_key() {
         args: vec![bad.clone(), "evidence".into(), "{not json".into()],
     });
     apply(&mut c, &ops);
-    match load_prefix(&keys).await {
-        Err(LoadError::Corrupt { key, problem }) => {
-            assert_eq!(key, bad);
-            assert!(problem.contains("evidence"), "{problem}");
-        }
-        Err(e) => panic!("expected a corrupt row, got {e}"),
-        Ok(_) => panic!("expected a corrupt row, the load succeeded"),
-    }
+    let client = redis::Client::open(URL).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let (store, quarantined) = load_checked(&mut conn, &keys, |_, _| {})
+        .await
+        .expect("one corrupt row does not fail the load");
+    assert_eq!(quarantined.len(), 1, "{quarantined:?}");
+    assert_eq!(quarantined[0].key, bad);
+    assert!(
+        quarantined[0].reason.contains("evidence"),
+        "{quarantined:?}"
+    );
+    assert_eq!(store.observations.len(), observations.len() - 1);
+    assert!(!store.observations.contains_key(&observations[1_100].uuid));
 }
 
 #[tokio::test]

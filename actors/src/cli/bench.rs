@@ -2,6 +2,7 @@
 //! incremental pass) timed in-process on a generated corpus.
 
 use super::error::CliError;
+use crate::cli::out::{out, outln};
 use decnet_clusterd::harness::benchmark;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -41,40 +42,40 @@ pub fn bench(
     });
     spinner.finish_and_clear();
     let secs = |d: std::time::Duration| d.as_secs_f64();
-    println!(
+    outln!(
         "identity clustering benchmark ({} cores)",
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
-    println!(
+    outln!(
         "  corpus              {} observations (seed {seed}), generated in {:.2} s",
         r.observations,
         secs(r.generate)
     );
-    println!("  load (intern+index) {:.3} s", secs(r.load));
-    println!("  cluster (components){:>7.3} s", secs(r.cluster));
-    println!(
+    outln!("  load (intern+index) {:.3} s", secs(r.load));
+    outln!("  cluster (components){:>7.3} s", secs(r.cluster));
+    outln!(
         "  full total          {:.3} s  → {} identities",
         secs(r.load + r.cluster),
         r.identities
     );
-    println!(
+    outln!(
         "  one new observation median {:.1} µs, p99 {:.1} µs ({} samples)",
         r.incremental_median.as_secs_f64() * 1e6,
         r.incremental_p99.as_secs_f64() * 1e6,
         r.incremental_samples
     );
     if let Some(mib) = peak_rss_mib() {
-        println!("  peak RSS            {mib:.0} MiB (whole process; the corpus is streamed, never held)");
+        outln!("  peak RSS            {mib:.0} MiB (whole process; the corpus is streamed, never held)");
     }
     if campaign_identities > 0 {
         let c = benchmark::run_campaigns(campaign_identities, seed);
-        println!("campaign clustering benchmark");
-        println!(
+        outln!("campaign clustering benchmark");
+        outln!(
             "  identities          {} (roll-ups built in {:.2} s)",
             c.identities,
             secs(c.rollup)
         );
-        println!(
+        outln!(
             "  cluster (index+components) {:.3} s → {} campaigns",
             secs(c.cluster),
             c.campaigns
@@ -91,7 +92,7 @@ pub fn bench(
             spinner.set_message(stage.to_string())
         });
         spinner.finish_and_clear();
-        print!("{r}");
+        out!("{r}");
     }
     Ok(0)
 }

@@ -8,6 +8,7 @@ use super::error::CliError;
 use super::render::clean;
 use super::render_ctl::{control_reply, Counts};
 use super::resolve::{resolve, Kind};
+use crate::cli::out::{errln, out, outln};
 use crate::daemon::control::command::TARGETS;
 use crate::repository::control::{request, Answer};
 use crate::repository::health::row_counts;
@@ -151,14 +152,14 @@ pub fn ctl(
         }
     };
     if json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&reply).unwrap_or_default()
         );
     } else if reply["ok"] == true {
-        print!("{}", control_reply(action, &reply["result"], counts));
+        out!("{}", control_reply(action, &reply["result"], counts));
     } else {
-        eprintln!(
+        errln!(
             "clusterd: {action} refused: {}",
             clean(reply["error"].as_str().unwrap_or("no reason given"), 300)
         );

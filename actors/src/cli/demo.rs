@@ -10,6 +10,7 @@
 use super::error::CliError;
 use super::render;
 use super::score::quality_config;
+use crate::cli::out::{out, outln};
 use crate::repository::stream::{publish, settled};
 use crate::repository::Keys;
 use crate::settings::Settings;
@@ -91,21 +92,21 @@ pub fn demo(top: usize, keep: bool, offline: bool) -> Result<i32, CliError> {
         std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_string());
     let mut private = None;
     let url = if answers(&wanted) {
-        println!(
+        outln!(
             "Using the Redis at {}.",
             wanted.rsplit('@').next().unwrap_or(&wanted)
         );
         wanted
     } else if let Some((url, guard)) = private_redis() {
-        println!("No Redis answered at {}; started a private redis-server at {url} (no persistence; stopped when the demo ends).", wanted.rsplit('@').next().unwrap_or(&wanted));
+        outln!("No Redis answered at {}; started a private redis-server at {url} (no persistence; stopped when the demo ends).", wanted.rsplit('@').next().unwrap_or(&wanted));
         private = Some(guard);
         url
     } else {
-        println!("{HOW_TO_GET_REDIS}\n");
+        outln!("{HOW_TO_GET_REDIS}\n");
         return in_process(top);
     };
     if keep && private.is_some() {
-        println!("(--keep: the data lives in the private server, which stops with the demo; set REDIS_URL to keep it for real.)");
+        outln!("(--keep: the data lives in the private server, which stops with the demo; set REDIS_URL to keep it for real.)");
     }
     let prefix = format!("demo-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     let keys = Keys::new(&prefix);
@@ -123,7 +124,7 @@ pub fn demo(top: usize, keep: bool, offline: bool) -> Result<i32, CliError> {
     let scenario = builtin("all_with_noise")
         .ok_or_else(|| CliError::Runtime(anyhow::anyhow!("built-in scenario missing")))?;
     let generated = scenario.generate();
-    println!("Daemon running in-process on key prefix `{prefix}`. Publishing the `all_with_noise` scenario:\n{}\n", scenario.description);
+    outln!("Daemon running in-process on key prefix `{prefix}`. Publishing the `all_with_noise` scenario:\n{}\n", scenario.description);
     let system = actix_rt::System::new();
     let result: anyhow::Result<(String, String)> = system.block_on(async {
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -190,9 +191,9 @@ pub fn demo(top: usize, keep: bool, offline: bool) -> Result<i32, CliError> {
         ))
     });
     let (summary, next) = result.context("the demo failed")?;
-    print!("{summary}");
+    out!("{summary}");
     if keep && private.is_none() {
-        print!("\nThe data is kept under `{prefix}`. Next:\n{next}");
+        out!("\nThe data is kept under `{prefix}`. Next:\n{next}");
     } else {
         let mut c = redis::Client::open(url.as_str())
             .and_then(|c| c.get_connection())
@@ -204,7 +205,7 @@ pub fn demo(top: usize, keep: bool, offline: bool) -> Result<i32, CliError> {
         for chunk in stale.chunks(500) {
             let _: redis::RedisResult<()> = c.del(chunk);
         }
-        println!("\nThe demo's keys were removed. Run `clusterd demo --keep` to keep them and explore with `ctl status`, `inspect`, `explain` and `export`.");
+        outln!("\nThe demo's keys were removed. Run `clusterd demo --keep` to keep them and explore with `ctl status`, `inspect`, `explain` and `export`.");
     }
     drop(private);
     Ok(0)
@@ -215,7 +216,7 @@ fn in_process(top: usize) -> Result<i32, CliError> {
     let scenario = builtin("all_with_noise")
         .ok_or_else(|| CliError::Runtime(anyhow::anyhow!("built-in scenario missing")))?;
     let generated = scenario.generate();
-    println!(
+    outln!(
         "decnet-clusterd demo: the `all_with_noise` scenario, clustered in-process.\n{}\n",
         scenario.description
     );
@@ -226,7 +227,7 @@ fn in_process(top: usize) -> Result<i32, CliError> {
         ("identity level".to_string(), outcome.report.identity),
         ("campaign level".to_string(), outcome.report.campaign),
     ];
-    print!(
+    out!(
         "{}",
         render::summary(
             store,

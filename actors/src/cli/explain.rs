@@ -11,6 +11,7 @@ use super::error::CliError;
 use super::render::{clean, pair};
 use super::resolve::{resolve, Kind};
 use super::snapshot::snapshot;
+use crate::cli::out::out;
 use crate::effective::{adopt, Source};
 use crate::repository::Keys;
 use anyhow::Context;
@@ -22,6 +23,12 @@ use std::path::Path;
 
 /// `clusterd explain`.
 pub fn explain(a: &str, b: &str, json: bool, config: Option<&Path>) -> Result<i32, CliError> {
+    if a == b {
+        return Err(CliError::Usage(format!(
+            "`{}` is named twice: explain compares two different observations or identities",
+            clean(a, 64)
+        )));
+    }
     let local = settings(config)?;
     let system = actix_rt::System::new();
     let (snap, source) = system
@@ -72,7 +79,7 @@ pub fn explain(a: &str, b: &str, json: bool, config: Option<&Path>) -> Result<i3
             format!("judged with {}\n{}", source.describe(), pair(&e))
         }
     };
-    print!("{out}");
+    out!("{out}");
     Ok(0)
 }
 

@@ -7,6 +7,7 @@ use super::config::with_snapshot;
 use super::error::CliError;
 use super::resolve::{resolve, Kind};
 use super::snapshot::{export_dot, export_json};
+use crate::cli::out::{out, outln};
 use decnet_clusterd::reconcile::effective_root;
 use std::path::Path;
 
@@ -29,8 +30,8 @@ pub fn export(
             1
         });
         match format {
-            "dot" => print!("{}", export_dot(snap, only.as_deref(), min)),
-            _ => println!(
+            "dot" => out!("{}", export_dot(snap, only.as_deref(), min)),
+            _ => outln!(
                 "{}",
                 serde_json::to_string_pretty(&export_json(snap, only.as_deref(), min))
                     .unwrap_or_default()

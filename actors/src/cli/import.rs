@@ -8,6 +8,7 @@ use super::config::settings;
 use super::error::CliError;
 use super::import_follow::follow;
 use super::run::init_logging;
+use crate::cli::out::outln;
 use crate::repository::import::publish_once;
 use crate::repository::Keys;
 use anyhow::Context;
@@ -88,7 +89,7 @@ pub fn import(sensor: &str, args: &ImportArgs, config: Option<&Path>) -> Result<
     let rest = asm.finish();
     publish(&mut conn, &keys, args, &rest, &mut totals)?;
     bar.finish_and_clear();
-    println!("{}", summary(args.files.len(), asm.stats(), &totals, &keys));
+    outln!("{}", summary(args.files.len(), asm.stats(), &totals, &keys));
     Ok(0)
 }
 

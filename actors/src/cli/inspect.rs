@@ -6,6 +6,7 @@ use super::config::with_snapshot;
 use super::error::CliError;
 use super::render_inspect::inspection;
 use super::resolve::{resolve, Kind};
+use crate::cli::out::{out, outln};
 use std::path::Path;
 
 /// `clusterd inspect`.
@@ -15,9 +16,9 @@ pub fn inspect(kind: &str, uuid: &str, json: bool, config: Option<&Path>) -> Res
         let uuid = resolve(&snap.store, parsed, uuid)?;
         let v = super::snapshot::inspect(snap, parsed.name(), &uuid).map_err(CliError::Usage)?;
         if json {
-            println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
         } else {
-            print!("{}", inspection(parsed.name(), &v, &snap.store));
+            out!("{}", inspection(parsed.name(), &v, &snap.store));
         }
         Ok(0)
     })

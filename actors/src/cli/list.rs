@@ -8,6 +8,7 @@ use super::error::CliError;
 use super::render::clean;
 use super::resolve::Kind;
 use super::text::{count, iso, parse_since, table, unique_prefixes, Align};
+use crate::cli::out::{out, outln};
 use decnet_clusterd::evidence::{Millis, Observation};
 use decnet_clusterd::store::Store;
 use serde_json::{json, Value};
@@ -332,22 +333,22 @@ pub fn list(
         if json {
             let doc = json!({"kind": l.noun.1, "total": total, "shown": shown,
                 "rows": rows.iter().map(|(v, _)| v.clone()).collect::<Vec<_>>()});
-            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+            outln!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
             return Ok(0);
         }
         if total == 0 {
-            println!("no {} match", l.noun.1);
+            outln!("no {} match", l.noun.1);
             return Ok(0);
         }
         let cells: Vec<Vec<String>> = rows.iter().map(|(_, c)| c.clone()).collect();
-        print!("{}", table(&l.headers, &cells));
+        out!("{}", table(&l.headers, &cells));
         if shown < total {
-            println!(
+            outln!(
                 "(showing {shown} of {}; --limit 0 shows all)",
                 count(total as u64, l.noun.0, l.noun.1)
             );
         } else {
-            println!("({})", count(total as u64, l.noun.0, l.noun.1));
+            outln!("({})", count(total as u64, l.noun.0, l.noun.1));
         }
         Ok(0)
     })

@@ -17,6 +17,7 @@ pub mod import;
 pub mod import_follow;
 pub mod inspect;
 pub mod list;
+pub mod out;
 pub mod render;
 pub mod render_ctl;
 pub mod render_inspect;

@@ -4,14 +4,39 @@ use super::config::settings;
 use super::error::CliError;
 use crate::settings::Settings;
 use anyhow::Context;
+use std::io::{IsTerminal, Write};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Stderr for the log: a write that fails (the reader of a pipe went away)
+/// mutes the log from then on instead of failing or panicking.
+struct LogWriter;
+
+static LOG_CLOSED: AtomicBool = AtomicBool::new(false);
+
+impl Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if !LOG_CLOSED.load(Ordering::Relaxed) && std::io::stderr().write_all(buf).is_err() {
+            LOG_CLOSED.store(true, Ordering::Relaxed);
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
 
 pub(super) fn init_logging(s: &Settings) -> Result<(), CliError> {
     let filter = tracing_subscriber::EnvFilter::try_new(&s.log.level)
         .map_err(|e| CliError::Usage(format!("configuration: log.level: {e}")))?;
+    // Colour only for a terminal (and never under NO_COLOR); a log pipe
+    // that closes mutes the log, it does not stop the daemon.
+    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_ansi(ansi)
+        .with_writer(|| LogWriter);
     let r = if s.log.format == "json" {
         builder.json().try_init()
     } else {

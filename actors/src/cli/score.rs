@@ -3,6 +3,7 @@
 //! Also how the in-process verbs name a scenario and the algorithms.
 
 use super::error::CliError;
+use crate::cli::out::{out, outln};
 use anyhow::Context;
 use decnet_clusterd::harness::quality::{run, QualityConfig};
 use decnet_clusterd::metrics::format_table;
@@ -60,7 +61,7 @@ pub fn score(names: &[String], json: bool, check: bool, list: bool) -> Result<i3
             let s = builtin(name).ok_or_else(|| {
                 CliError::Runtime(anyhow::anyhow!("built-in {name} does not parse"))
             })?;
-            println!("{name:<22} {}", s.description);
+            outln!("{name:<22} {}", s.description);
         }
         return Ok(0);
     }
@@ -96,15 +97,15 @@ pub fn score(names: &[String], json: bool, check: bool, list: bool) -> Result<i3
         ));
     }
     if json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&json_rows).context("encoding JSON")?
         );
     } else {
-        println!("Identity level (SPEC §11), every observation scored against its truth label:\n");
-        print!("{}", format_table(&rows));
-        println!("\nCampaign level:\n");
-        print!("{}", format_table(&campaign_rows));
+        outln!("Identity level (SPEC §11), every observation scored against its truth label:\n");
+        out!("{}", format_table(&rows));
+        outln!("\nCampaign level:\n");
+        out!("{}", format_table(&campaign_rows));
     }
     Ok(if check && !all_perfect { 1 } else { 0 })
 }

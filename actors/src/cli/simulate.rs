@@ -4,6 +4,7 @@
 use super::config::settings;
 use super::error::CliError;
 use super::score::load_scenario;
+use crate::cli::out::outln;
 use crate::repository::stream::publish;
 use crate::repository::Keys;
 use anyhow::Context;
@@ -48,7 +49,7 @@ pub fn simulate(
         })
         .with_context(|| format!("publishing to {}", keys.input()))?;
     bar.finish_and_clear();
-    println!(
+    outln!(
         "published {} events of `{}` ({} observations) to {}",
         generated.events.len(),
         generated.name,

@@ -13,7 +13,7 @@
 use super::addrs::Addrs;
 use super::connection::Pool;
 use super::error::Exit;
-use crate::repository::{Keys, Lease};
+use crate::repository::{Keys, Lease, Quarantined};
 use crate::settings::Settings;
 use decnet_clusterd::campaign::clusterer::{campaign_clusterer, CampaignClusterer};
 use decnet_clusterd::identity::clusterer::{identity_clusterer, Clusterer};
@@ -37,6 +37,8 @@ pub struct Engine {
     pub valid: bool,
     /// How many times the state was (re)loaded.
     pub loads: u64,
+    /// Stored rows the last load could not read (left out, kept in Redis).
+    pub quarantined: Vec<Quarantined>,
 }
 
 pub type SharedEngine = Arc<tokio::sync::Mutex<Engine>>;
@@ -57,6 +59,7 @@ impl Engine {
             .map_err(|e| e.to_string())?,
             valid: false,
             loads: 0,
+            quarantined: Vec::new(),
         })
     }
 }
@@ -76,6 +79,8 @@ pub struct Shared {
     /// 0 while none has: the Publisher refuses later commits of that
     /// generation, and the next holder of the engine reloads it.
     pub broken: AtomicU64,
+    /// Rows the last load quarantined (shown in the clusterer's heartbeat).
+    pub quarantined: AtomicU64,
     exit: mpsc::UnboundedSender<Exit>,
 }
 
@@ -102,6 +107,7 @@ impl Shared {
                 .unwrap_or_default(),
             addrs: OnceLock::new(),
             broken: AtomicU64::new(0),
+            quarantined: AtomicU64::new(0),
             exit,
         }
     }

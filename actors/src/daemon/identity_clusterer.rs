@@ -12,7 +12,7 @@
 //! Operator decisions (`link`, `separate`, `forget`) are persisted through
 //! the Publisher with who and when, and applied by the next pass.
 
-use super::connection::wait_for_redis;
+use super::connection::{wait_for_redis, Backoff};
 use super::engine::{now_ms, Shared};
 use super::error::WorkError;
 use super::outbox::commit;
@@ -26,6 +26,7 @@ use crate::repository::write::{decision_del_op, decision_set_op};
 use actix::prelude::*;
 use decnet_clusterd::identity::{Decision, DecisionKind};
 use serde_json::Value;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::{error, info, warn};
@@ -92,6 +93,9 @@ pub struct IdentityClusterer {
     debounce: Option<SpawnHandle>,
     running: usize,
     busy_since: Option<Instant>,
+    backoff: Backoff,
+    /// How long a restart after a failure waits before it reloads.
+    restart_wait: Duration,
 }
 
 impl IdentityClusterer {
@@ -109,6 +113,8 @@ impl IdentityClusterer {
             debounce: None,
             running: 0,
             busy_since: None,
+            backoff: Backoff::default(),
+            restart_wait: Duration::ZERO,
         }
     }
 
@@ -153,6 +159,7 @@ impl IdentityClusterer {
             }
             match &r {
                 Ok(report) => {
+                    act.backoff.reset();
                     act.ticks += 1;
                     act.last_tick_ms = report.took_ms;
                     act.dirty = 0;
@@ -172,6 +179,10 @@ impl IdentityClusterer {
                     }
                     Disposition::Restart => {
                         error!(error = %e, "identity clustering failed; restarting the clusterer");
+                        // The restarted actor backs off before it reloads,
+                        // so a load that keeps failing does not spin
+                        // through the budget.
+                        act.restart_wait = act.backoff.next_wait();
                         ctx.stop();
                     }
                     Disposition::Exit => {
@@ -229,13 +240,17 @@ impl Actor for IdentityClusterer {
         // First start or restart: once Redis answers, (re)load and cluster
         // whatever is stored.
         let shared = self.shared.clone();
-        async move { wait_for_redis(&shared.client).await }
-            .into_actor(self)
-            .map(|_, act, ctx| {
-                act.life.resume();
-                ctx.notify(Pass);
-            })
-            .wait(ctx);
+        let backoff = std::mem::take(&mut self.restart_wait);
+        async move {
+            tokio::time::sleep(backoff).await;
+            wait_for_redis(&shared.client).await
+        }
+        .into_actor(self)
+        .map(|_, act, ctx| {
+            act.life.resume();
+            ctx.notify(Pass);
+        })
+        .wait(ctx);
     }
 }
 
@@ -302,6 +317,17 @@ impl Handler<Decide> for IdentityClusterer {
 async fn decide(shared: &Arc<Shared>, m: Decide) -> Result<Result<Value, String>, WorkError> {
     let mut engine = shared.engine.clone().lock_owned().await;
     ensure_loaded(&mut engine, shared).await?;
+    if m.kind.is_some() {
+        // A decision names two stored observations (the parser already
+        // refused a pair of one).
+        let missing: Vec<&str> = [m.a.as_str(), m.b.as_str()]
+            .into_iter()
+            .filter(|o| !engine.store.observations.contains_key(*o))
+            .collect();
+        if !missing.is_empty() {
+            return Ok(Err(format!("no such observation: {}", missing.join(", "))));
+        }
+    }
     let (lo, hi) = decision_pair(&m.a, &m.b);
     let mut decisions = engine.store.decisions.clone();
     let op = match m.kind {
@@ -370,6 +396,10 @@ impl Handler<Ping> for IdentityClusterer {
             ("ticks", self.ticks.into()),
             ("last_tick_ms", self.last_tick_ms.into()),
             ("dirty", (self.dirty + self.passing).into()),
+            (
+                "quarantined",
+                self.shared.quarantined.load(Ordering::SeqCst).into(),
+            ),
         ]))
     }
 }

@@ -12,7 +12,7 @@ use crate::repository;
 use decnet_clusterd::identity::clusterer::TickContext;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
-use tracing::{debug, info};
+use tracing::{debug, error, info};
 
 /// Reloads the store from Redis and starts both clusterers afresh (their
 /// next passes rebuild from the store and reconcile: nothing is renamed)
@@ -32,12 +32,31 @@ pub async fn ensure_loaded(engine: &mut Engine, shared: &Shared) -> Result<bool,
     }
     let t = Instant::now();
     let mut conn = connect(&shared.client, RESPONSE_TIMEOUT).await?;
-    let store = repository::load(&mut conn, &shared.keys, |what, n| {
+    let (store, quarantined) = repository::load_checked(&mut conn, &shared.keys, |what, n| {
         if n % 100_000 == 0 {
             info!(what, loaded = n, "loading the repository");
         }
     })
     .await?;
+    // A row that cannot be read is left out, not an outage: each newly
+    // found one is named once in the quarantine stream.
+    let new: Vec<_> = quarantined
+        .iter()
+        .filter(|q| !engine.quarantined.contains(q))
+        .cloned()
+        .collect();
+    for q in &new {
+        error!(
+            key = %q.key.escape_debug(),
+            reason = %q.reason.escape_debug(),
+            "stored row quarantined: left out of the load, kept in Redis"
+        );
+    }
+    repository::report_quarantined(&mut conn, &shared.keys, &new).await?;
+    shared
+        .quarantined
+        .store(quarantined.len() as u64, Ordering::SeqCst);
+    engine.quarantined = quarantined;
     info!(
         observations = store.observations.len(),
         identities = store.identities.len(),

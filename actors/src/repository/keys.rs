@@ -29,6 +29,9 @@ impl Keys {
     pub fn deadletter(&self) -> String {
         format!("{}:stream:deadletter", self.prefix)
     }
+    pub fn quarantine(&self) -> String {
+        format!("{}:stream:quarantine", self.prefix)
+    }
     pub fn attacker(&self, uuid: &str) -> String {
         format!("{}:attacker:{uuid}", self.prefix)
     }

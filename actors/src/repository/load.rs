@@ -1,16 +1,19 @@
 //! Loading the whole store back from Redis at start (and after a failure):
 //! pipelined HMGETs of every observation, identity and campaign hash, and
-//! the operator decisions. A corrupt row is reported with its key. Values
-//! are decoded by `codec.rs`.
+//! the operator decisions. Values are decoded by `codec.rs`. A row that
+//! cannot be read (evidence that is not an observation, a field of the
+//! wrong type, a uuid that does not match its key) is left out of the store
+//! and reported as [`Quarantined`] with its key and the reason; the row
+//! itself stays in Redis, untouched.
 
-use super::codec::{
-    parse_decision_field, parse_decision_value, parse_evidence, parse_stored_timestamp,
-};
+use super::codec::{parse_decision_field, parse_decision_value};
 use super::keys::Keys;
-use decnet_clusterd::evidence::{Millis, Observation};
+use super::rows::{
+    campaign_row, identity_row, observation_row, Fields, Parsed, CAMPAIGN_FIELDS, IDENTITY_FIELDS,
+    OBSERVATION_FIELDS,
+};
 use decnet_clusterd::identity::Decisions;
-use decnet_clusterd::set::SortedSet;
-use decnet_clusterd::store::{CampaignRow, IdentityRow, Store};
+use decnet_clusterd::store::Store;
 use redis::aio::MultiplexedConnection;
 use std::collections::BTreeMap;
 use tracing::debug;
@@ -20,8 +23,13 @@ use tracing::debug;
 pub enum LoadError {
     #[error("redis: {0}")]
     Redis(#[from] redis::RedisError),
-    #[error("{key}: {problem}")]
-    Corrupt { key: String, problem: String },
+}
+
+/// A stored row left out of the load, with why.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Quarantined {
+    pub key: String,
+    pub reason: String,
 }
 
 /// Keys per pipeline when loading.
@@ -30,76 +38,25 @@ const CHUNK: usize = 1000;
 /// replies of the others are parsed on blocking threads.
 const IN_FLIGHT: usize = 4;
 
-/// One hash read back by HMGET: the values of the requested fields, in
-/// order, `None` when absent.
-struct Fields(Vec<Option<Vec<u8>>>);
-
-impl Fields {
-    fn from_reply(v: redis::Value) -> Fields {
-        let redis::Value::Array(items) = v else {
-            return Fields(Vec::new());
-        };
-        Fields(
-            items
-                .into_iter()
-                .map(|v| match v {
-                    redis::Value::BulkString(b) => Some(b),
-                    redis::Value::SimpleString(s) => Some(s.into_bytes()),
-                    _ => None,
-                })
-                .collect(),
-        )
-    }
-
-    /// Field `i` as bytes, `None` when absent or empty.
-    fn bytes(&self, i: usize) -> Option<&[u8]> {
-        self.0
-            .get(i)
-            .and_then(Option::as_deref)
-            .filter(|v| !v.is_empty())
-    }
-
-    /// Field `i` as text, `None` when absent, empty or not UTF-8.
-    fn get(&self, i: usize) -> Option<&str> {
-        self.bytes(i).and_then(|v| std::str::from_utf8(v).ok())
-    }
-
-    fn string(&self, i: usize) -> Option<String> {
-        self.get(i).map(str::to_string)
-    }
-
-    fn time(&self, i: usize) -> Option<Millis> {
-        self.get(i).and_then(parse_stored_timestamp)
-    }
-
-    fn set(&self, i: usize) -> SortedSet<String> {
-        self.bytes(i)
-            .and_then(|v| serde_json::from_slice(v).ok())
-            .unwrap_or_default()
-    }
-
-    fn parse<T: std::str::FromStr>(&self, i: usize) -> Option<T> {
-        self.get(i).and_then(|v| v.parse().ok())
-    }
-}
-
 /// Reads `fields` of every key with pipelined HMGETs, [`IN_FLIGHT`]
 /// pipelines of [`CHUNK`] keys at a time on the multiplexed connection, and
 /// turns each reply into rows with `parse` on a blocking thread (so a large
 /// load neither leaves Redis idle while parsing nor blocks the runtime, whose
 /// other tasks — the lease keeper — must keep running). Rows come back in the
-/// order of `keys`; `parse` returns `None` for a hash to skip. `progress`
-/// gets the number of hashes read so far.
+/// order of `keys`; `parse` returns `None` for a hash to skip and an error
+/// for one that cannot be read, which is quarantined. `progress` gets the
+/// number of hashes read so far.
 async fn fetch<T, F>(
     conn: &MultiplexedConnection,
     keys: Vec<String>,
     fields: &'static [&'static str],
     parse: F,
     mut progress: impl FnMut(usize),
+    quarantine: &mut Vec<Quarantined>,
 ) -> Result<Vec<T>, LoadError>
 where
     T: Send + 'static,
-    F: Fn(&str, Fields) -> Result<Option<T>, LoadError> + Copy + Send + 'static,
+    F: Fn(&str, Fields) -> Parsed<T> + Copy + Send + 'static,
 {
     use futures_util::{StreamExt, TryStreamExt};
     let total = keys.len();
@@ -124,23 +81,30 @@ where
                 let read = chunk.len();
                 let rows = tokio::task::spawn_blocking(move || {
                     let mut rows = Vec::with_capacity(chunk.len());
+                    let mut bad = Vec::new();
                     for (k, v) in chunk.iter().zip(replies) {
-                        if let Some(row) = parse(k, Fields::from_reply(v))? {
-                            rows.push(row);
+                        match parse(k, Fields::from_reply(v)) {
+                            Ok(Some(row)) => rows.push(row),
+                            Ok(None) => {}
+                            Err(reason) => bad.push(Quarantined {
+                                key: k.clone(),
+                                reason,
+                            }),
                         }
                     }
-                    Ok::<_, LoadError>(rows)
+                    (rows, bad)
                 })
                 .await
-                .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
+                .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
                 Ok::<_, LoadError>((read, rows))
             }
         })
         .buffered(IN_FLIGHT);
     let mut out = Vec::with_capacity(total);
     let mut read = 0;
-    while let Some((n, rows)) = parsed.try_next().await? {
+    while let Some((n, (rows, bad))) = parsed.try_next().await? {
         out.extend(rows);
+        quarantine.extend(bad);
         read += n;
         progress(read);
     }
@@ -155,107 +119,23 @@ async fn members(conn: &mut MultiplexedConnection, set: String) -> Result<Vec<St
     Ok(m)
 }
 
-const OBSERVATION_FIELDS: &[&str] = &["evidence", "identity_id"];
-
-/// An observation and its direct identity, from its hash.
-fn observation_row(
-    key: &str,
-    h: Fields,
-) -> Result<Option<(Observation, Option<String>)>, LoadError> {
-    let Some(evidence) = h.bytes(0) else {
-        return Ok(None);
-    };
-    let o = parse_evidence(evidence).map_err(|e| LoadError::Corrupt {
-        key: key.to_string(),
-        problem: format!("evidence is not valid: {e}"),
-    })?;
-    Ok(Some((o, h.string(1))))
-}
-
-const IDENTITY_FIELDS: &[&str] = &[
-    "uuid",
-    "schema_version",
-    "campaign_id",
-    "merged_into_uuid",
-    "observation_count",
-    "first_seen_at",
-    "last_seen_at",
-    "created_at",
-    "updated_at",
-    "confidence",
-    "ja3_hashes",
-    "hassh_hashes",
-    "payload_hashes",
-    "c2_endpoints",
-    "kd_digraph_simhash",
-    "notes",
-];
-
-fn identity_row(_key: &str, h: Fields) -> Result<Option<IdentityRow>, LoadError> {
-    let Some(uuid) = h.string(0) else {
-        return Ok(None);
-    };
-    Ok(Some(IdentityRow {
-        uuid,
-        schema_version: h.parse(1).unwrap_or(1),
-        campaign_id: h.string(2),
-        merged_into_uuid: h.string(3),
-        observation_count: h.parse(4).unwrap_or(0),
-        first_seen_at: h.time(5),
-        last_seen_at: h.time(6),
-        created_at: h.time(7).unwrap_or(0),
-        updated_at: h.time(8).unwrap_or(0),
-        confidence: h.parse(9).unwrap_or(0.0),
-        ja3_hashes: h.set(10),
-        hassh_hashes: h.set(11),
-        payload_hashes: h.set(12),
-        c2_endpoints: h.set(13),
-        kd_digraph_simhash: h.string(14),
-        notes: h
-            .0
-            .get(15)
-            .and_then(Option::as_deref)
-            .map(|v| String::from_utf8_lossy(v).into_owned())
-            .unwrap_or_default(),
-    }))
-}
-
-const CAMPAIGN_FIELDS: &[&str] = &[
-    "uuid",
-    "schema_version",
-    "merged_into_uuid",
-    "identity_count",
-    "first_seen_at",
-    "last_seen_at",
-    "created_at",
-    "updated_at",
-    "confidence",
-];
-
-fn campaign_row(_key: &str, h: Fields) -> Result<Option<CampaignRow>, LoadError> {
-    let Some(uuid) = h.string(0) else {
-        return Ok(None);
-    };
-    Ok(Some(CampaignRow {
-        uuid,
-        schema_version: h.parse(1).unwrap_or(1),
-        merged_into_uuid: h.string(2),
-        identity_count: h.parse(3).unwrap_or(0),
-        first_seen_at: h.time(4),
-        last_seen_at: h.time(5),
-        created_at: h.time(6).unwrap_or(0),
-        updated_at: h.time(7).unwrap_or(0),
-        confidence: h.parse(8).unwrap_or(0.0),
-    }))
-}
-
 /// Loads the whole stored state (observations, identities, campaigns,
-/// decisions) into a store.
+/// decisions) into a store, leaving out the rows that cannot be read.
 pub async fn load(
     conn: &mut MultiplexedConnection,
     keys: &Keys,
-    mut progress: impl FnMut(&str, usize),
+    progress: impl FnMut(&str, usize),
 ) -> Result<Store, LoadError> {
+    Ok(load_checked(conn, keys, progress).await?.0)
+}
+
+/// [`load`], also naming every row it left out (sorted by key).
+pub async fn load_checked(
+    conn: &mut MultiplexedConnection,
+    keys: &Keys,
+    mut progress: impl FnMut(&str, usize),
+) -> Result<(Store, Vec<Quarantined>), LoadError> {
+    let mut bad = Vec::new();
     let t = std::time::Instant::now();
     let mut store = Store::default();
     let uuids = members(conn, keys.attackers()).await?;
@@ -270,6 +150,7 @@ pub async fn load(
         OBSERVATION_FIELDS,
         observation_row,
         |n| progress("observations", n),
+        &mut bad,
     )
     .await?;
     drop(uuids);
@@ -300,6 +181,7 @@ pub async fn load(
         IDENTITY_FIELDS,
         identity_row,
         |n| progress("identities", n),
+        &mut bad,
     )
     .await?;
     let mut merged = Vec::new();
@@ -330,6 +212,7 @@ pub async fn load(
         CAMPAIGN_FIELDS,
         campaign_row,
         |n| progress("campaigns", n),
+        &mut bad,
     )
     .await?;
     let mut merged = Vec::new();
@@ -353,7 +236,8 @@ pub async fn load(
     store.changed_observations.clear();
     store.changed_identities.clear();
     store.decisions_changed = false;
-    Ok(store)
+    bad.sort();
+    Ok((store, bad))
 }
 
 /// Loads operator decisions (`{p}:decisions`); malformed entries are skipped.
@@ -375,4 +259,31 @@ pub async fn load_decisions(
         d.set(a, b, decision);
     }
     Ok(d)
+}
+
+/// Names each quarantined row in `{p}:stream:quarantine` (fields `key`,
+/// `reason`, `ts`); the rows themselves are left as they are.
+pub async fn report_quarantined(
+    conn: &mut MultiplexedConnection,
+    keys: &Keys,
+    rows: &[Quarantined],
+) -> Result<(), redis::RedisError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let ts = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let mut pipe = redis::pipe();
+    for q in rows {
+        pipe.cmd("XADD")
+            .arg(keys.quarantine())
+            .arg("*")
+            .arg("key")
+            .arg(&q.key)
+            .arg("reason")
+            .arg(&q.reason)
+            .arg("ts")
+            .arg(&ts)
+            .ignore();
+    }
+    pipe.query_async::<()>(conn).await
 }

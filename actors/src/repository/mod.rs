@@ -9,7 +9,8 @@
 //!             the decision field `{lo}|{hi}` (encode and decode)
 //! write.rs    rows → write operations (`Op`)
 //! lease.rs    the leader lease and the fenced MULTI/EXEC commit
-//! load.rs     loading the whole store at start
+//! load.rs     loading the whole store at start; the quarantine stream
+//! rows.rs     one stored hash → a row, or why it cannot be read
 //! stream.rs   the input stream: the consumer group, XREADGROUP, XAUTOCLAIM,
 //!             XPENDING, the ack and the dead letter; publishing into it
 //! health.rs   heartbeat keys and the queue figures of `status`
@@ -28,10 +29,11 @@ pub mod import;
 pub mod keys;
 pub mod lease;
 pub mod load;
+pub mod rows;
 pub mod stream;
 pub mod write;
 
 pub use keys::{Keys, CONSUMER_GROUP};
 pub use lease::{CommitError, Lease, Prepared};
-pub use load::{load, load_decisions, LoadError};
+pub use load::{load, load_checked, load_decisions, report_quarantined, LoadError, Quarantined};
 pub use write::{event_op, evidence, index_op, journal_ops, observation_op, Op};

@@ -24,6 +24,7 @@
 //! would add observations to a kept store); `CLUSTERD_BENCH_E2E_LOG=<level>`
 //! sets the ingesting daemon's log level (default `warn`).
 
+use crate::cli::out::outln;
 mod phases;
 mod probes;
 mod process;
@@ -69,7 +70,7 @@ pub fn run(url: &str, observations: usize, rate: u32, seconds: u64) -> Result<i3
     if !reuse.keep {
         delete_prefix(&mut c, &prefix);
     } else if outcome.is_ok() {
-        println!("  keys of prefix {prefix} kept");
+        outln!("  keys of prefix {prefix} kept");
     }
     outcome.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }

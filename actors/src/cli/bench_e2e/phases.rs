@@ -4,6 +4,7 @@
 use super::super::error::CliError;
 use super::probes::*;
 use super::process::*;
+use crate::cli::out::outln;
 use crate::repository::stream::settled;
 use crate::repository::Keys;
 use anyhow::Context;
@@ -40,14 +41,14 @@ pub(super) fn measure(
     rate: u32,
     seconds: u64,
 ) -> Result<i32, CliError> {
-    println!(
+    outln!(
         "end-to-end benchmark on {} (prefix {})",
         url.split('@').next_back().unwrap_or(url),
         keys.prefix()
     );
     let stored: usize = c.scard(keys.attackers()).unwrap_or(0);
     let (observations, child) = if stored > 0 {
-        println!("  {stored} observations already stored: ingest skipped");
+        outln!("  {stored} observations already stored: ingest skipped");
         (stored, None)
     } else {
         (observations, Some(ingest(url, c, keys, observations)?))
@@ -87,7 +88,7 @@ pub(super) fn ingest(
     for chunk in payloads.chunks(1000) {
         publish(c, keys, chunk).context("publishing the backlog")?;
     }
-    println!("  backlog of {observations} observation events published");
+    outln!("  backlog of {observations} observation events published");
     // The daemon's round trips on the data path: each read, and each
     // commit's two (the lease check that WATCHes the fence, then
     // MULTI…EXEC); heartbeats, lease renewals and lag checks come on top.
@@ -136,38 +137,38 @@ pub(super) fn ingest(
         calls(c, &["exec"]) - tx0,
         calls(c, TRIPS) - trips0,
     );
-    println!(
+    outln!(
         "  ingest: {observations} observations ingested and clustered in {:.2} s from the first read → {:.0} observations/s",
         elapsed.as_secs_f64(),
         observations as f64 / elapsed.as_secs_f64()
     );
-    println!(
+    outln!(
         "          {:.2} s from process start, {:.0} observations/s counting the daemon's start ({:.2} s to its first read)",
         from_start.as_secs_f64(),
         observations as f64 / from_start.as_secs_f64(),
         (from_start - elapsed).as_secs_f64()
     );
-    println!(
+    outln!(
         "          {:.2} Redis commands and {:.4} commit transactions per observation (server-side counts, including the daemon's reads and heartbeats)",
         cmds as f64 / observations as f64,
         txs as f64 / observations as f64
     );
-    println!(
+    outln!(
         "          {:.4} round trips per observation on the data path ({trips} in all: reads, and two per commit)",
         trips as f64 / observations as f64
     );
-    println!(
+    outln!(
         "          CPU: daemon {daemon_cpu:.2} s, Redis {redis_cpu:.2} s ({:.0} µs per observation in all; this machine has {} cores)",
         (daemon_cpu + redis_cpu) * 1e6 / observations as f64,
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
-    println!(
+    outln!(
         "          memory: daemon peak {daemon_peak:.0} MiB resident, {:.1} page faults per observation; Redis {:.0} MiB resident",
         daemon_faults as f64 / observations as f64,
         redis_rss_mib(c)
     );
     if all > 0 {
-        println!(
+        outln!(
             "          {:.0} % of the machine's CPU time was stolen by the hypervisor meanwhile (a shared host: figures vary with it)",
             100.0 * stolen as f64 / all as f64
         );
@@ -215,13 +216,13 @@ pub(super) fn startup(
         std::thread::sleep(Duration::from_millis(20));
     }
     let total = started.elapsed().as_secs_f64();
-    println!(
+    outln!(
         "  start-up: {observations} stored observations loaded, rebuilt and reconciled in {total:.2} s"
     );
     let secs =
         |ms: Option<u64>| ms.map_or("?".to_string(), |ms| format!("{:.2}", ms as f64 / 1000.0));
     let load_ms = loaded.recv_timeout(Duration::from_secs(1)).ok();
-    println!(
+    outln!(
         "            repository load {} s, first identity pass {} s (the daemon's figures; the rest is the campaign pass, process start, lease, commits and heartbeats)",
         secs(load_ms),
         secs(first_pass_ms)
@@ -314,7 +315,7 @@ pub(super) fn latency(
         )));
     }
     let q = |p: f64| lat[((lat.len() - 1) as f64 * p) as usize].as_secs_f64() * 1000.0;
-    println!(
+    outln!(
         "  latency at {rate} events/s for {seconds} s: {} of {} observations seen in identity events; p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
         lat.len(),
         sent_at.len(),

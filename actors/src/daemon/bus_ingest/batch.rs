@@ -21,7 +21,7 @@ use redis::aio::MultiplexedConnection;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
-use tracing::debug;
+use tracing::{debug, warn};
 
 /// A batch's commit, handed to the Publisher and awaited apart.
 pub(super) type PendingCommit =
@@ -277,6 +277,8 @@ fn validate(
             Err(e) => e.reason(),
         }
     };
+    // One line per entry; the reason may quote attacker bytes: escaped.
+    warn!(entry = %id.escape_debug(), reason = %reason.escape_debug(), "input entry dead-lettered");
     let op = dead_letter_op(keys, &id, &fields, reason, maxlen);
     (id, Item::Dead(op))
 }

@@ -277,10 +277,26 @@ impl Handler<Drain> for BusIngest {
 }
 
 impl Handler<SetPaused> for BusIngest {
-    type Result = ();
+    type Result = ResponseActFuture<Self, ()>;
 
-    fn handle(&mut self, m: SetPaused, _: &mut Context<Self>) {
+    /// A pause answers only once the batch in hand (a read comes back
+    /// within `ingest.block_ms`) and the commits before it are done, so
+    /// nothing is consumed or committed after the `ok` reply.
+    fn handle(&mut self, m: SetPaused, _: &mut Context<Self>) -> Self::Result {
         self.life.set_paused(m.0);
+        let settle = m.0;
+        let in_flight = self.in_flight.clone();
+        let committing = self.committing.clone();
+        Box::pin(
+            async move {
+                while settle
+                    && (in_flight.load(Ordering::SeqCst) || committing.load(Ordering::SeqCst) > 0)
+                {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            }
+            .into_actor(self),
+        )
     }
 }
 

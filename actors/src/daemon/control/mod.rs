@@ -108,6 +108,14 @@ impl StreamHandler<Incoming> for Control {
                 }
             };
             let ok = result.is_ok();
+            if let Err(error) = &result {
+                // Escaped: the text may quote what the sender wrote.
+                warn!(
+                    request_id = ?request_id,
+                    error = %error.escape_debug(),
+                    "control command refused"
+                );
+            }
             if let Some(id) = request_id {
                 let body = command::reply(&id, result).to_string();
                 let sent: Result<(), WorkError> = async {
