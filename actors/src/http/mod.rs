@@ -15,9 +15,13 @@
 //! events.rs     /api/events: server-sent events from the output streams
 //! ```
 
+pub mod api;
 pub mod assets;
 pub mod cache;
+pub mod events;
 pub mod health;
+pub mod lookup;
+pub mod shapes;
 
 use crate::daemon::connection::{Pool, CONNECT_TIMEOUT};
 use crate::repository::Keys;
@@ -36,6 +40,8 @@ pub struct State {
     /// Short commands (heartbeats, counts, version probes).
     pub pool: Pool,
     pub cache: cache::Cache,
+    /// Open event streams (each holds its own Redis connection), bounded.
+    pub event_slots: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 impl State {
@@ -49,6 +55,7 @@ impl State {
         Ok(State {
             keys: Keys::new(&settings.redis.key_prefix),
             cache: cache::Cache::new(client.clone()),
+            event_slots: std::sync::Arc::new(tokio::sync::Semaphore::new(events::MAX_CLIENTS)),
             client,
             pool,
             settings,
@@ -65,7 +72,18 @@ pub fn error(status: actix_web::http::StatusCode, message: impl Into<String>) ->
 /// here, before the console's page fallback.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/health", web::get().to(health::health))
-        .route("/api/overview", web::get().to(health::overview));
+        .route("/api/overview", web::get().to(health::overview))
+        .route("/api/campaigns", web::get().to(api::campaigns))
+        .route("/api/campaigns/{uuid}", web::get().to(api::campaign))
+        .route("/api/identities/{uuid}", web::get().to(api::identity))
+        .route("/api/observations", web::get().to(lookup::observations))
+        .route(
+            "/api/observations/{uuid}",
+            web::get().to(lookup::observation),
+        )
+        .route("/api/search", web::get().to(lookup::search))
+        .route("/api/explain", web::get().to(lookup::explain))
+        .route("/api/events", web::get().to(events::events));
     assets::routes(cfg);
 }
 
