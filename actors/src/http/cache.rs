@@ -2,8 +2,8 @@
 //! the server's own connection and both graphs rebuilt in memory (on a
 //! blocking thread), shared by every request. It is rebuilt only when the
 //! repository's state version (newest stream entries, index-set sizes)
-//! changed, at most once per [`MIN_AGE`] (and at least every [`MAX_AGE`]
-//! while requests come), so a browser polling the API costs Redis one
+//! changed — at most once per [`MIN_AGE`], and at least every [`MAX_AGE`]
+//! while requests come — so a browser polling the API costs Redis one
 //! small pipeline per request, not a scan of the keyspace.
 
 use crate::cli::snapshot::{load_parts, rebuild, Snapshot};
@@ -15,8 +15,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tracing::{debug, warn};
 
-/// A snapshot younger than this is served even when the data moved.
-pub const MIN_AGE: Duration = Duration::from_secs(2);
+/// A snapshot younger than this is served even when the data moved (the
+/// console refreshes a second after the event that moved it).
+pub const MIN_AGE: Duration = Duration::from_millis(750);
 /// A snapshot older than this is rebuilt even when the version is the same
 /// (evidence folded into existing observations moves no index).
 pub const MAX_AGE: Duration = Duration::from_secs(30);
@@ -27,7 +28,6 @@ pub type Shared = Arc<Mutex<Snapshot>>;
 struct Built {
     version: String,
     built_at: Instant,
-    checked_at: Instant,
     snapshot: Shared,
 }
 
@@ -55,7 +55,7 @@ impl Cache {
     pub async fn get(&self, settings: &Settings, keys: &Keys) -> Result<Shared, String> {
         let mut inner = self.inner.lock().await;
         if let Some(b) = &inner.built {
-            if b.checked_at.elapsed() < MIN_AGE {
+            if b.built_at.elapsed() < MIN_AGE {
                 return Ok(b.snapshot.clone());
             }
         }
@@ -68,9 +68,8 @@ impl Cache {
         let version = state_version(&mut conn, keys)
             .await
             .map_err(|e| format!("redis: {e}"))?;
-        if let Some(b) = &mut inner.built {
+        if let Some(b) = &inner.built {
             if b.version == version && b.built_at.elapsed() < MAX_AGE {
-                b.checked_at = Instant::now();
                 let snap = b.snapshot.clone();
                 inner.conn = Some(conn);
                 return Ok(snap);
@@ -98,7 +97,6 @@ impl Cache {
         inner.built = Some(Built {
             version,
             built_at: Instant::now(),
-            checked_at: Instant::now(),
             snapshot: shared.clone(),
         });
         Ok(shared)

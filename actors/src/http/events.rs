@@ -81,7 +81,11 @@ pub async fn events(state: web::Data<State>, req: HttpRequest) -> HttpResponse {
             }
         }
     });
+    // `Connection: close`: the socket is never reused, so a browser that
+    // leaves the page closes it instead of draining an endless body while
+    // it holds one of its six connections to this host.
     HttpResponse::Ok()
+        .force_close()
         .content_type("text/event-stream")
         .insert_header(("Cache-Control", "no-store"))
         .insert_header(("X-Accel-Buffering", "no"))
