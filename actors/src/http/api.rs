@@ -32,20 +32,14 @@ pub async fn with_snapshot(
     }
 }
 
-/// A non-negative integer query parameter (`default` when absent).
-pub fn param(
-    q: &HashMap<String, String>,
-    name: &str,
-    default: usize,
-) -> Result<usize, HttpResponse> {
+/// A non-negative integer query parameter (`default` when absent); the
+/// error is the 400 message.
+pub fn param(q: &HashMap<String, String>, name: &str, default: usize) -> Result<usize, String> {
     match q.get(name) {
         None => Ok(default),
-        Some(v) => v.parse().map_err(|_| {
-            error(
-                StatusCode::BAD_REQUEST,
-                format!("{name} must be a non-negative integer"),
-            )
-        }),
+        Some(v) => v
+            .parse()
+            .map_err(|_| format!("{name} must be a non-negative integer")),
     }
 }
 
@@ -56,7 +50,7 @@ pub async fn campaigns(
 ) -> HttpResponse {
     let (offset, limit) = match (param(&q, "offset", 0), param(&q, "limit", 50)) {
         (Ok(o), Ok(l)) => (o, l),
-        (Err(r), _) | (_, Err(r)) => return r,
+        (Err(m), _) | (_, Err(m)) => return error(StatusCode::BAD_REQUEST, m),
     };
     if limit == 0 || limit > MAX_CAMPAIGN_PAGE {
         return error(

@@ -38,7 +38,7 @@ fn carries(o: &Observation, value: &str) -> bool {
         })
 }
 
-fn by_recency<'a>(mut obs: Vec<&'a Observation>) -> Vec<&'a Observation> {
+fn by_recency(mut obs: Vec<&Observation>) -> Vec<&Observation> {
     obs.sort_by(|a, b| b.last_seen.cmp(&a.last_seen).then(a.uuid.cmp(&b.uuid)));
     obs
 }
@@ -56,7 +56,7 @@ pub async fn observations(
                 format!("limit must be between 1 and {MAX_OBSERVATIONS}"),
             )
         }
-        Err(r) => return r,
+        Err(m) => return error(StatusCode::BAD_REQUEST, m),
     };
     let get = |k: &str| q.get(k).filter(|v| !v.is_empty()).cloned();
     let (ip, fp, decky) = (get("ip"), get("fingerprint"), get("decky"));
