@@ -22,7 +22,8 @@
 //!                lease (lease and fenced commit), load, stream (the input
 //!                stream's protocol, the ack, the dead letter, publishing),
 //!                health (heartbeat keys, row counts), control (the control
-//!                channel), events (the output streams read back and followed)
+//!                channel), events (the output streams read back and followed),
+//!                feed (state version and live feed for the HTTP server)
 //! cli/           the command line: clap and dispatch (mod.rs), the error type
 //!                (error.rs), one file per verb (list, watch, ctl, inspect, …),
 //!                resolve.rs (uuid, unique prefix or IP → a row), render.rs,
@@ -32,6 +33,9 @@
 //!                it), demo_next.rs (the demo's runnable next steps),
 //!                bench_e2e/ (the end-to-end benchmark: probes, the daemon
 //!                process, phases)
+//! http/         the HTTP server of SPEC §13 (`serve`, and `run` with
+//!                http.listen): state and routes (mod.rs), the console's
+//!                files, /health, the API over a cached snapshot, events
 //! ```
 //!
 //! The daemon is an actix actor system: BusIngest, IdentityClusterer,
@@ -42,5 +46,6 @@
 pub mod cli;
 pub mod daemon;
 pub mod effective;
+pub mod http;
 pub mod repository;
 pub mod settings;

@@ -24,6 +24,7 @@ pub mod codec;
 pub mod config;
 pub mod control;
 pub mod events;
+pub mod feed;
 pub mod health;
 pub mod import;
 pub mod keys;

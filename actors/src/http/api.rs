@@ -1,0 +1,201 @@
+//! `/api/campaigns` (ranked, paged), `/api/campaigns/{uuid}` (identities,
+//! edges with their signals, the phase timeline) and
+//! `/api/identities/{uuid}` (roll-ups, members and why each belongs).
+//! Merged-out uuids are followed to the winner (`followed_from`).
+
+use super::shapes::{self, campaign_members, identity_members, ts};
+use super::{error, State};
+use crate::cli::snapshot::Snapshot;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use decnet_clusterd::reconcile::effective_root;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap};
+
+/// Largest page of `/api/campaigns`.
+pub const MAX_CAMPAIGN_PAGE: usize = 500;
+
+/// Runs `f` on the current snapshot, or answers 503 when it cannot be read.
+pub async fn with_snapshot(
+    state: &State,
+    f: impl FnOnce(&Snapshot) -> HttpResponse,
+) -> HttpResponse {
+    match state.cache.get(&state.settings, &state.keys).await {
+        Ok(shared) => match shared.lock() {
+            Ok(snap) => f(&snap),
+            Err(_) => error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the snapshot is unusable",
+            ),
+        },
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
+    }
+}
+
+/// A non-negative integer query parameter (`default` when absent); the
+/// error is the 400 message.
+pub fn param(q: &HashMap<String, String>, name: &str, default: usize) -> Result<usize, String> {
+    match q.get(name) {
+        None => Ok(default),
+        Some(v) => v
+            .parse()
+            .map_err(|_| format!("{name} must be a non-negative integer")),
+    }
+}
+
+/// `GET /api/campaigns?offset=&limit=`.
+pub async fn campaigns(
+    state: web::Data<State>,
+    q: web::Query<HashMap<String, String>>,
+) -> HttpResponse {
+    let (offset, limit) = match (param(&q, "offset", 0), param(&q, "limit", 50)) {
+        (Ok(o), Ok(l)) => (o, l),
+        (Err(m), _) | (_, Err(m)) => return error(StatusCode::BAD_REQUEST, m),
+    };
+    if limit == 0 || limit > MAX_CAMPAIGN_PAGE {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("limit must be between 1 and {MAX_CAMPAIGN_PAGE}"),
+        );
+    }
+    with_snapshot(&state, |snap| {
+        let members = campaign_members(&snap.store);
+        let mut ranked: Vec<(&String, &Vec<String>)> = members
+            .iter()
+            .filter(|(c, _)| snap.store.campaigns.contains_key(*c))
+            .collect();
+        let last = |c: &str| snap.store.campaigns[c].last_seen_at;
+        ranked.sort_by(|a, b| {
+            b.1.len()
+                .cmp(&a.1.len())
+                .then(last(b.0).cmp(&last(a.0)))
+                .then(a.0.cmp(b.0))
+        });
+        let items: Vec<Value> = ranked
+            .iter()
+            .skip(offset)
+            .take(limit)
+            .map(|(c, ids)| shapes::campaign(snap, c, ids, &shapes::campaign_edges(snap, ids)))
+            .collect();
+        HttpResponse::Ok()
+            .json(json!({"total": ranked.len(), "offset": offset, "limit": limit, "items": items}))
+    })
+    .await
+}
+
+/// The timeline: one row per identity and decky, sessions by start.
+fn timeline(snap: &Snapshot, identities: &[String]) -> Vec<Value> {
+    let store = &snap.store;
+    let mut out = Vec::new();
+    for id in identities {
+        let mut rows: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
+        for o in identity_members(store, id)
+            .iter()
+            .filter_map(|o| store.observations.get(o))
+        {
+            for s in o.sessions.values() {
+                let Some(decky) = s.decky_id.as_deref() else {
+                    continue;
+                };
+                rows.entry(decky).or_default().push(json!({
+                    "started_at": ts(s.started_at), "ended_at": ts(s.ended_at),
+                    "first_phase": s.phase.map(|p| p.to_string()),
+                    "last_phase": s.last_phase().map(|p| p.to_string()),
+                    "phase_source": s.phase_source().map(|p| p.as_str()),
+                }));
+            }
+        }
+        for (decky, mut sessions) in rows {
+            sessions.sort_by(|a, b| a["started_at"].as_str().cmp(&b["started_at"].as_str()));
+            out.push(json!({"identity_uuid": id, "decky_id": decky, "sessions": sessions}));
+        }
+    }
+    out
+}
+
+/// `GET /api/campaigns/{uuid}`.
+pub async fn campaign(state: web::Data<State>, uuid: web::Path<String>) -> HttpResponse {
+    let asked = uuid.into_inner();
+    with_snapshot(&state, |snap| {
+        let store = &snap.store;
+        if !store.campaigns.contains_key(&asked) {
+            return error(StatusCode::NOT_FOUND, format!("no campaign {asked}"));
+        }
+        let root = effective_root(&store.campaign_groups, &asked);
+        let ids = campaign_members(store).remove(&root).unwrap_or_default();
+        let edges = shapes::campaign_edges(snap, &ids);
+        let mut v = json!({
+            "campaign": shapes::campaign(snap, &root, &ids, &edges),
+            "identities": ids.iter().map(|i| shapes::identity_summary(store, i)).collect::<Vec<_>>(),
+            "edges": edges,
+            "timeline": timeline(snap, &ids),
+        });
+        if root != asked {
+            v["followed_from"] = asked.into();
+        }
+        HttpResponse::Ok().json(v)
+    })
+    .await
+}
+
+/// Each member's strongest tie to another member (the explain of that pair).
+fn why(snap: &Snapshot, members: &[String]) -> HashMap<String, Value> {
+    let mut best: HashMap<String, (f64, Value)> = HashMap::new();
+    let Some(first) = members.first() else {
+        return HashMap::new();
+    };
+    for edge in snap
+        .identities
+        .graph()
+        .explain_identity(first)
+        .unwrap_or_default()
+    {
+        let e = &edge.explanation;
+        if !e.edge {
+            continue; // held only by an operator link
+        }
+        for (me, partner) in [(&e.a, &e.b), (&e.b, &e.a)] {
+            if best.get(me).is_none_or(|(w, _)| edge.weight > *w) {
+                let v = json!({"partner_uuid": partner, "weight": edge.weight,
+                               "signals": shapes::identity_signals(e)});
+                best.insert(me.clone(), (edge.weight, v));
+            }
+        }
+    }
+    best.into_iter().map(|(k, (_, v))| (k, v)).collect()
+}
+
+/// `GET /api/identities/{uuid}`.
+pub async fn identity(state: web::Data<State>, uuid: web::Path<String>) -> HttpResponse {
+    let asked = uuid.into_inner();
+    with_snapshot(&state, |snap| {
+        let store = &snap.store;
+        if !store.identities.contains_key(&asked) {
+            return error(StatusCode::NOT_FOUND, format!("no identity {asked}"));
+        }
+        let root = effective_root(&store.identity_groups, &asked);
+        let members = identity_members(store, &root);
+        let mut whys = why(snap, members);
+        let mut rows: Vec<Value> = members
+            .iter()
+            .filter_map(|m| store.observations.get(m))
+            .map(|o| {
+                json!({"uuid": o.uuid, "ip": o.ip(), "asn": o.asn(),
+                            "first_seen": ts(o.first_seen), "last_seen": ts(o.last_seen),
+                            "why": whys.remove(&o.uuid).unwrap_or(Value::Null)})
+            })
+            .collect();
+        rows.sort_by(|a, b| {
+            a["first_seen"]
+                .as_str()
+                .cmp(&b["first_seen"].as_str())
+                .then(a["uuid"].as_str().cmp(&b["uuid"].as_str()))
+        });
+        let mut v = json!({"identity": shapes::identity_detail(store, &root), "members": rows});
+        if root != asked {
+            v["followed_from"] = asked.into();
+        }
+        HttpResponse::Ok().json(v)
+    })
+    .await
+}
