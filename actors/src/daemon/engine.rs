@@ -13,6 +13,7 @@
 use super::addrs::Addrs;
 use super::connection::Pool;
 use super::error::Exit;
+use super::telemetry::Telemetry;
 use crate::repository::{Keys, Lease};
 use crate::settings::Settings;
 use decnet_clusterd::campaign::clusterer::{campaign_clusterer, CampaignClusterer};
@@ -76,10 +77,13 @@ pub struct Shared {
     /// 0 while none has: the Publisher refuses later commits of that
     /// generation, and the next holder of the engine reloads it.
     pub broken: AtomicU64,
+    /// Metrics and systemd notifications.
+    pub telemetry: Arc<Telemetry>,
     exit: mpsc::UnboundedSender<Exit>,
 }
 
 impl Shared {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         settings: Settings,
         keys: Keys,
@@ -88,6 +92,7 @@ impl Shared {
         pool: Pool,
         engine: Engine,
         exit: mpsc::UnboundedSender<Exit>,
+        telemetry: Arc<Telemetry>,
     ) -> Shared {
         Shared {
             settings,
@@ -102,6 +107,7 @@ impl Shared {
                 .unwrap_or_default(),
             addrs: OnceLock::new(),
             broken: AtomicU64::new(0),
+            telemetry,
             exit,
         }
     }
@@ -115,6 +121,10 @@ impl Shared {
     /// The other actors (set right after start; before that nobody sends).
     pub fn addrs(&self) -> &Addrs {
         self.addrs.get().expect("actors are wired before they run")
+    }
+
+    pub fn metrics(&self) -> &super::metrics::Metrics {
+        &self.telemetry.metrics
     }
 
     /// Asks the process to end.
