@@ -26,6 +26,9 @@
 //!                attacker strings escaped), snapshot.rs (the repository as
 //!                inspect/explain/export see it), bench_e2e/ (the end-to-end
 //!                benchmark: probes, the daemon process, phases)
+//! http/         the HTTP server of SPEC §13 (`serve`, and `run` with
+//!                http.listen): state and routes (mod.rs), the console's
+//!                files, /health, the API over a cached snapshot, events
 //! ```
 //!
 //! The daemon is an actix actor system: BusIngest, IdentityClusterer,
@@ -35,5 +38,6 @@
 
 pub mod cli;
 pub mod daemon;
+pub mod http;
 pub mod repository;
 pub mod settings;

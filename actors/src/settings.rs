@@ -31,6 +31,7 @@ pub struct Settings {
     pub identity: IdentityWeights,
     pub campaign: CampaignWeights,
     pub log: LogSettings,
+    pub http: HttpSettings,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -105,6 +106,45 @@ pub struct ClusteringSettings {
 pub struct LogSettings {
     pub format: String,
     pub level: String,
+}
+
+/// `[http]`: the console and API server (SPEC §13).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSettings {
+    /// `host:port`; empty: `serve` uses [`DEFAULT_LISTEN`], `run` serves nothing.
+    pub listen: String,
+    /// Whether a non-loopback `listen` address is allowed.
+    pub public: bool,
+    pub allow_control: bool,
+    pub token: String,
+}
+
+/// Where `clusterd serve` listens when `http.listen` is empty.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9464";
+
+impl HttpSettings {
+    /// The address `serve` binds: `listen`, or the default when empty.
+    pub fn address(&self) -> Result<std::net::SocketAddr, SettingsError> {
+        let raw = if self.listen.is_empty() {
+            DEFAULT_LISTEN
+        } else {
+            self.listen.as_str()
+        };
+        let addr: std::net::SocketAddr = raw.parse().map_err(|_| {
+            err(
+                "http.listen",
+                format!("`{raw}` is not an IP address and port"),
+            )
+        })?;
+        if !addr.ip().is_loopback() && !self.public {
+            return Err(err(
+                "http.listen",
+                format!("{addr} is not a loopback address; set http.public = true to serve it"),
+            ));
+        }
+        Ok(addr)
+    }
 }
 
 /// A configuration problem, naming the key.
@@ -313,6 +353,13 @@ impl Settings {
         if !["text", "json"].contains(&self.log.format.as_str()) {
             return Err(err("log.format", "must be `text` or `json`"));
         }
+        self.http.address()?;
+        if self.http.allow_control && self.http.token.len() < 16 {
+            return Err(err(
+                "http.token",
+                "must be at least 16 characters when http.allow_control is true",
+            ));
+        }
         Ok(())
     }
 }
@@ -363,6 +410,30 @@ mod tests {
         let e =
             Settings::load(None, env(&[("CLUSTERD_HEARTBEAT__INTERVAL_MS", "soon")])).unwrap_err();
         assert!(e.to_string().contains("interval_ms"), "{e}");
+    }
+
+    #[test]
+    fn http_settings_are_checked() {
+        let s = Settings::load(None, env(&[])).unwrap();
+        assert_eq!(s.http.address().unwrap().to_string(), DEFAULT_LISTEN);
+        let e = Settings::load(None, env(&[("CLUSTERD_HTTP__LISTEN", "0.0.0.0:80")])).unwrap_err();
+        assert!(
+            e.key.contains("http.listen") && e.problem.contains("loopback"),
+            "{e}"
+        );
+        let s = Settings::load(
+            None,
+            env(&[
+                ("CLUSTERD_HTTP__LISTEN", "0.0.0.0:80"),
+                ("CLUSTERD_HTTP__PUBLIC", "true"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.http.address().unwrap().port(), 80);
+        let e = Settings::load(None, env(&[("CLUSTERD_HTTP__LISTEN", "localhost")])).unwrap_err();
+        assert!(e.key.contains("http.listen"), "{e}");
+        let e = Settings::load(None, env(&[("CLUSTERD_HTTP__ALLOW_CONTROL", "true")])).unwrap_err();
+        assert_eq!(e.key, "http.token");
     }
 
     #[test]

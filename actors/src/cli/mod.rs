@@ -14,6 +14,7 @@ pub mod inspect;
 pub mod render;
 pub mod run;
 pub mod score;
+pub mod serve;
 pub mod simulate;
 pub mod snapshot;
 
@@ -33,6 +34,15 @@ pub struct Cli {
 pub enum Verb {
     /// Run the daemon against Redis (REDIS_URL, CLUSTERD_KEY_PREFIX, --config).
     Run {
+        /// A TOML file overlaid on config/default.toml.
+        #[arg(long)]
+        config: Option<std::path::PathBuf>,
+    },
+    /// Serve the operator console, /health and /api/* over HTTP (SPEC §13).
+    Serve {
+        /// host:port to listen on (default: http.listen, else 127.0.0.1:9464).
+        #[arg(long)]
+        listen: Option<String>,
         /// A TOML file overlaid on config/default.toml.
         #[arg(long)]
         config: Option<std::path::PathBuf>,
@@ -183,6 +193,7 @@ pub enum Verb {
 pub fn run(cli: Cli) -> Result<i32, CliError> {
     match cli.verb {
         Verb::Run { config } => run::run(config.as_deref()),
+        Verb::Serve { listen, config } => serve::serve(listen, config.as_deref()),
         Verb::BenchE2e {
             observations,
             rate,

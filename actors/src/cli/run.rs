@@ -6,7 +6,7 @@ use crate::settings::Settings;
 use anyhow::Context;
 use std::path::Path;
 
-fn init_logging(s: &Settings) -> Result<(), CliError> {
+pub fn init_logging(s: &Settings) -> Result<(), CliError> {
     let filter = tracing_subscriber::EnvFilter::try_new(&s.log.level)
         .map_err(|e| CliError::Usage(format!("configuration: log.level: {e}")))?;
     let builder = tracing_subscriber::fmt()
@@ -21,7 +21,7 @@ fn init_logging(s: &Settings) -> Result<(), CliError> {
 }
 
 /// Resolves on SIGTERM or SIGINT.
-async fn shutdown_signal() {
+pub async fn shutdown_signal() {
     use tokio::signal::unix::{signal, SignalKind};
     match (
         signal(SignalKind::terminate()),
@@ -43,8 +43,38 @@ pub fn run(config: Option<&Path>) -> Result<i32, CliError> {
     init_logging(&s)?;
     tracing::info!(prefix = %s.redis.key_prefix, "starting clusterd");
     let system = actix_rt::System::new();
-    system
-        .block_on(crate::daemon::run(s, shutdown_signal()))
-        .context("the daemon failed")?;
+    if s.http.listen.is_empty() {
+        system
+            .block_on(crate::daemon::run(s, shutdown_signal()))
+            .context("the daemon failed")?;
+        return Ok(0);
+    }
+    let addr = s
+        .http
+        .address()
+        .map_err(|e| CliError::Usage(format!("configuration: {e}")))?;
+    system.block_on(async move {
+        // One signal stops both: the daemon first, then the server.
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let mut server_rx = stop_rx.clone();
+        let server = actix_rt::spawn(crate::http::serve(s.clone(), addr, async move {
+            let _ = server_rx.wait_for(|stop| *stop).await;
+        }));
+        let mut daemon_rx = stop_rx;
+        let signal = async move {
+            tokio::select! {
+                _ = shutdown_signal() => {}
+                _ = daemon_rx.wait_for(|stop| *stop) => {}
+            }
+        };
+        let daemon = crate::daemon::run(s, signal).await;
+        let _ = stop_tx.send(true);
+        let served = server.await;
+        daemon.context("the daemon failed")?;
+        match served {
+            Ok(r) => r.context("the HTTP server failed"),
+            Err(e) => Err(anyhow::anyhow!("the HTTP server stopped: {e}")),
+        }
+    })?;
     Ok(0)
 }

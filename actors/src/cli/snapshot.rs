@@ -52,8 +52,27 @@ pub fn history(snap: &Snapshot, uuid: &str) -> Vec<Value> {
 pub async fn snapshot(s: &Settings) -> anyhow::Result<Snapshot> {
     let client = redis::Client::open(s.redis.url.as_str())?;
     let mut conn = client.get_multiplexed_async_connection().await?;
+    let (store, events) = load_parts(&mut conn, s).await?;
+    rebuild(s, store, events)
+}
+
+/// The stored state and the retained output events, read on `conn`.
+pub async fn load_parts(
+    conn: &mut redis::aio::MultiplexedConnection,
+    s: &Settings,
+) -> anyhow::Result<(Store, Vec<(String, String, String, Value)>)> {
     let keys = Keys::new(&s.redis.key_prefix);
-    let mut store = crate::repository::load(&mut conn, &keys, |_, _| {}).await?;
+    let store = crate::repository::load(conn, &keys, |_, _| {}).await?;
+    let events = crate::repository::events::read_events(conn, &keys).await?;
+    Ok((store, events))
+}
+
+/// Rebuilds both graphs over a copy of `store` (CPU work, no I/O).
+pub fn rebuild(
+    s: &Settings,
+    mut store: Store,
+    events: Vec<(String, String, String, Value)>,
+) -> anyhow::Result<Snapshot> {
     let mut identities = identity_clusterer(&s.clustering.clusterer, s.identity.clone())?;
     let mut campaigns = campaign_clusterer(&s.clustering.campaign_clusterer, s.campaign.clone())?;
     // Work on a copy: the rebuild's journal is discarded, the original store
@@ -67,7 +86,6 @@ pub async fn snapshot(s: &Settings) -> anyhow::Result<Snapshot> {
     identities.tick(&mut scratch, &mut ctx)?;
     campaigns.tick(&mut scratch, &mut ctx)?;
     store.identity_members = scratch.identity_members;
-    let events = crate::repository::events::read_events(&mut conn, &keys).await?;
     Ok(Snapshot {
         store,
         identities,

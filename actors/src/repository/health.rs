@@ -117,3 +117,53 @@ pub async fn ping<C: ConnectionLike>(conn: &mut C) -> Result<(), RedisError> {
         .await
         .map(drop)
 }
+
+/// What the console's overview strip shows, read in one pipeline.
+#[derive(Debug, Default)]
+pub struct Overview {
+    /// Stored rows in the index sets (merged-out identities and campaigns
+    /// included: their rows remain).
+    pub observations: u64,
+    pub identities: u64,
+    pub campaigns: u64,
+    pub leader: Option<String>,
+    /// The heartbeat payloads of `workers` whose keys exist, sorted by worker.
+    pub heartbeats: Vec<Value>,
+}
+
+/// The index-set sizes, the leader and the present heartbeats of `workers`.
+pub async fn worker_heartbeats<C: ConnectionLike>(
+    conn: &mut C,
+    keys: &Keys,
+    workers: &[&str],
+) -> Result<Overview, RedisError> {
+    let beat_keys: Vec<String> = workers.iter().map(|w| keys.health(w)).collect();
+    let (observations, identities, campaigns, leader, raw): (
+        u64,
+        u64,
+        u64,
+        Option<String>,
+        Vec<Option<String>>,
+    ) = redis::pipe()
+        .scard(keys.attackers())
+        .scard(keys.identities())
+        .scard(keys.campaigns())
+        .get(keys.leader())
+        .cmd("MGET")
+        .arg(beat_keys)
+        .query_async(conn)
+        .await?;
+    let mut heartbeats: Vec<Value> = raw
+        .into_iter()
+        .flatten()
+        .filter_map(|r| serde_json::from_str::<Value>(&r).ok())
+        .collect();
+    heartbeats.sort_by(|a, b| a["worker"].as_str().cmp(&b["worker"].as_str()));
+    Ok(Overview {
+        observations,
+        identities,
+        campaigns,
+        leader,
+        heartbeats,
+    })
+}

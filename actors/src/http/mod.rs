@@ -1,0 +1,97 @@
+//! The HTTP server of SPEC §13 (`clusterd serve`, and `clusterd run` with
+//! `http.listen` set): its shared state, the server's start and stop, and
+//! the one table of routes. It only reads: the repository through its own
+//! pool and connections, the output streams through its own blocking reads,
+//! so a browser can never slow ingest.
+//!
+//! ```text
+//! mod.rs        State, serve(), routes() — every route is registered there
+//! assets.rs     the console's files, compiled into the binary, and its pages
+//! health.rs     /health and /api/overview (heartbeat keys)
+//! cache.rs      the repository snapshot the API reads, rebuilt when it changed
+//! shapes.rs     the JSON shapes of docs/console-api.md built from a snapshot
+//! api.rs        /api/campaigns…, /api/identities/{uuid}
+//! lookup.rs     /api/observations…, /api/search, /api/explain
+//! events.rs     /api/events: server-sent events from the output streams
+//! ```
+
+pub mod assets;
+pub mod cache;
+pub mod health;
+
+use crate::daemon::connection::{Pool, CONNECT_TIMEOUT};
+use crate::repository::Keys;
+use crate::settings::Settings;
+use actix_web::{web, App, HttpResponse, HttpServer};
+use serde_json::json;
+use std::future::Future;
+use std::net::SocketAddr;
+use tracing::{info, warn};
+
+/// What every handler shares (one per server, behind `web::Data`).
+pub struct State {
+    pub settings: Settings,
+    pub keys: Keys,
+    pub client: redis::Client,
+    /// Short commands (heartbeats, counts, version probes).
+    pub pool: Pool,
+    pub cache: cache::Cache,
+}
+
+impl State {
+    pub fn new(settings: Settings) -> anyhow::Result<State> {
+        let client = redis::Client::open(settings.redis.url.as_str())?;
+        let manager = bb8_redis::RedisConnectionManager::new(settings.redis.url.as_str())?;
+        let pool = bb8::Pool::builder()
+            .max_size(4)
+            .connection_timeout(CONNECT_TIMEOUT)
+            .build_unchecked(manager);
+        Ok(State {
+            keys: Keys::new(&settings.redis.key_prefix),
+            cache: cache::Cache::new(client.clone()),
+            client,
+            pool,
+            settings,
+        })
+    }
+}
+
+/// An error answer: `{"error": …}` with its status.
+pub fn error(status: actix_web::http::StatusCode, message: impl Into<String>) -> HttpResponse {
+    HttpResponse::build(status).json(json!({"error": message.into()}))
+}
+
+/// Every route of the server. Further routes (e.g. `/metrics`) are added
+/// here, before the console's page fallback.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/health", web::get().to(health::health))
+        .route("/api/overview", web::get().to(health::overview));
+    assets::routes(cfg);
+}
+
+/// Serves until `shutdown` resolves, then stops gracefully.
+pub async fn serve(
+    settings: Settings,
+    addr: SocketAddr,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    if !addr.ip().is_loopback() {
+        warn!(%addr, "serving the console on a non-loopback address (http.public = true): anyone who reaches it reads attacker data");
+    }
+    let state = web::Data::new(State::new(settings)?);
+    let server = HttpServer::new(move || App::new().app_data(state.clone()).configure(routes))
+        .workers(2)
+        .disable_signals()
+        .bind(addr)
+        .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+    for bound in server.addrs() {
+        info!(addr = %bound, "console and API listening");
+    }
+    let server = server.run();
+    let handle = server.handle();
+    tokio::select! {
+        r = server => r?,
+        _ = shutdown => handle.stop(true).await,
+    }
+    Ok(())
+}
