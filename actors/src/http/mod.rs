@@ -8,6 +8,7 @@
 //! mod.rs        State, serve(), routes() — every route is registered there
 //! assets.rs     the console's files, compiled into the binary, and its pages
 //! health.rs     /health and /api/overview (heartbeat keys)
+//! metrics.rs    /metrics: the daemon's registry, or the leader's last rendering
 //! cache.rs      the repository snapshot the API reads, rebuilt when it changed
 //! shapes.rs     the JSON shapes of docs/console-api.md built from a snapshot
 //! api.rs        /api/campaigns…, /api/identities/{uuid}
@@ -18,14 +19,17 @@
 pub mod assets;
 pub mod cache;
 pub mod health;
+pub mod metrics;
 
 use crate::daemon::connection::{Pool, CONNECT_TIMEOUT};
+use crate::daemon::metrics::Metrics;
 use crate::repository::Keys;
 use crate::settings::Settings;
 use actix_web::{web, App, HttpResponse, HttpServer};
 use serde_json::json;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use tracing::{info, warn};
 
 /// What every handler shares (one per server, behind `web::Data`).
@@ -36,6 +40,9 @@ pub struct State {
     /// Short commands (heartbeats, counts, version probes).
     pub pool: Pool,
     pub cache: cache::Cache,
+    /// The daemon's registry when it runs in this process; `None` in a
+    /// standalone `serve`, which serves the leader's from Redis.
+    pub metrics: Option<Arc<Metrics>>,
 }
 
 impl State {
@@ -52,6 +59,7 @@ impl State {
             client,
             pool,
             settings,
+            metrics: None,
         })
     }
 }
@@ -65,7 +73,8 @@ pub fn error(status: actix_web::http::StatusCode, message: impl Into<String>) ->
 /// here, before the console's page fallback.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/health", web::get().to(health::health))
-        .route("/api/overview", web::get().to(health::overview));
+        .route("/api/overview", web::get().to(health::overview))
+        .route("/metrics", web::get().to(metrics::metrics));
     assets::routes(cfg);
 }
 
@@ -75,10 +84,22 @@ pub async fn serve(
     addr: SocketAddr,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    serve_with_metrics(settings, addr, shutdown, None).await
+}
+
+/// [`serve`], with `/metrics` from the daemon's registry in this process.
+pub async fn serve_with_metrics(
+    settings: Settings,
+    addr: SocketAddr,
+    shutdown: impl Future<Output = ()>,
+    metrics: Option<Arc<Metrics>>,
+) -> anyhow::Result<()> {
     if !addr.ip().is_loopback() {
         warn!(%addr, "serving the console on a non-loopback address (http.public = true): anyone who reaches it reads attacker data");
     }
-    let state = web::Data::new(State::new(settings)?);
+    let mut state = State::new(settings)?;
+    state.metrics = metrics;
+    let state = web::Data::new(state);
     let server = HttpServer::new(move || App::new().app_data(state.clone()).configure(routes))
         .workers(2)
         .disable_signals()

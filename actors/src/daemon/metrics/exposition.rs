@@ -87,6 +87,38 @@ pub fn openmetrics_to_text(openmetrics: &str) -> String {
     out
 }
 
+/// The series of each counter and gauge family sorted (the registry keeps
+/// labelled series in a hash map, so their order would change from one
+/// rendering to the next); histogram lines stay in order (`le` ascending).
+pub fn sort_series(openmetrics: &str) -> String {
+    let mut out = String::with_capacity(openmetrics.len() + 1);
+    let mut series: Vec<&str> = Vec::new();
+    let mut sortable = false;
+    let flush = |series: &mut Vec<&str>, sortable: bool, out: &mut String| {
+        if sortable {
+            series.sort_unstable();
+        }
+        for l in series.drain(..) {
+            out.push_str(l);
+            out.push('\n');
+        }
+    };
+    for line in openmetrics.lines() {
+        if line.starts_with('#') {
+            flush(&mut series, sortable, &mut out);
+            if let Some(rest) = line.strip_prefix("# TYPE ") {
+                sortable = rest.ends_with(" counter") || rest.ends_with(" gauge");
+            }
+            out.push_str(line);
+            out.push('\n');
+        } else {
+            series.push(line);
+        }
+    }
+    flush(&mut series, sortable, &mut out);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,6 +131,17 @@ mod tests {
             openmetrics_to_text(om),
             "# HELP a_things_total Things.\n# TYPE a_things_total counter\na_things_total 3\n\
              # HELP b_s B.\n# TYPE b_s histogram\nb_s_count 1\n"
+        );
+    }
+
+    #[test]
+    fn counter_and_gauge_series_are_sorted_histogram_lines_kept() {
+        let om = "# TYPE c counter\nc_total{a=\"y\"} 1\nc_total{a=\"x\"} 2\n\
+                  # TYPE h histogram\nh_sum 1\nh_count 1\nh_bucket{le=\"1.0\"} 1\nh_bucket{le=\"+Inf\"} 1\n# EOF\n";
+        assert_eq!(
+            sort_series(om),
+            "# TYPE c counter\nc_total{a=\"x\"} 2\nc_total{a=\"y\"} 1\n\
+             # TYPE h histogram\nh_sum 1\nh_count 1\nh_bucket{le=\"1.0\"} 1\nh_bucket{le=\"+Inf\"} 1\n# EOF\n"
         );
     }
 

@@ -10,7 +10,7 @@
 
 mod exposition;
 
-pub use exposition::{openmetrics_to_text, Format, OPENMETRICS, TEXT};
+pub use exposition::{openmetrics_to_text, sort_series, Format, OPENMETRICS, TEXT};
 
 use super::workers;
 use decnet_clusterd::evidence::event::EntryError;
@@ -192,23 +192,23 @@ impl Metrics {
         let read = counter(
             &mut r,
             "clusterd_entries_read",
-            "Input stream entries read (including entries read again after a failed commit).",
+            "Input stream entries read (including entries read again after a failed commit)",
         );
         let ingested = counter(
             &mut r,
             "clusterd_entries_ingested",
-            "Input entries merged into observations and committed.",
+            "Input entries merged into observations and committed",
         );
         let unknown_topics = counter(
             &mut r,
             "clusterd_unknown_topics",
-            "Input entries with a topic the daemon does not know (acked, not dead-lettered).",
+            "Input entries with a topic the daemon does not know (acked, not dead-lettered)",
         );
         let reasons = DeadReason::ALL.map(DeadReason::as_str);
         let dead_lettered = family(
             &mut r,
             "clusterd_entries_dead_lettered",
-            "Input entries moved to the dead-letter stream, by reason class.",
+            "Input entries moved to the dead-letter stream, by reason class",
             "reason",
             &reasons,
         );
@@ -216,74 +216,70 @@ impl Metrics {
         let ev: Vec<Counter> = family(
             &mut r,
             "clusterd_events_published",
-            "Lifecycle events committed to an output stream.",
+            "Lifecycle events committed to an output stream",
             "stream",
             &streams,
         );
         let commits = counter(
             &mut r,
             "clusterd_commits",
-            "Fenced transactions committed by the Publisher.",
+            "Fenced transactions committed by the Publisher",
         );
         let refused = counter(
             &mut r,
             "clusterd_commits_refused",
-            "Commits refused because an earlier commit of the same state failed.",
+            "Commits refused because an earlier commit of the same state failed",
         );
         let commit_failures = counter(
             &mut r,
             "clusterd_commit_failures",
-            "Commits that failed (Redis error, lost fence or injected fault).",
+            "Commits that failed (Redis error, lost fence or injected fault)",
         );
         let restarts = family(
             &mut r,
             "clusterd_actor_restarts",
-            "Restarts of an actor by its supervisor.",
+            "Restarts of an actor by its supervisor",
             "actor",
             &ACTORS,
         );
         let identity_pass = histogram(
             &mut r,
             "clusterd_identity_pass_seconds",
-            "Identity clustering passes, from taking the state to their change set committed.",
+            "Identity clustering passes, from taking the state to their change set committed",
         );
         let campaign_pass = histogram(
             &mut r,
             "clusterd_campaign_pass_seconds",
-            "Campaign clustering passes, from taking the state to their change set committed.",
+            "Campaign clustering passes, from taking the state to their change set committed",
         );
         let commit_seconds = histogram(
             &mut r,
             "clusterd_commit_seconds",
-            "Successful fenced commits, from their turn in the Publisher to Redis's answer.",
+            "Successful fenced commits, from their turn in the Publisher to Redis's answer",
         );
         let ingest_batch = histogram(
             &mut r,
             "clusterd_ingest_batch_seconds",
-            "Ingest batches, from the read returning entries to their commit landing.",
+            "Ingest batches, from the read returning entries to their commit landing",
         );
-        let dirty: Vec<Gauge> = family(&mut r, "clusterd_dirty", "Changes not yet clustered, per layer (observations for identity, identity passes for campaign).", "layer", &["identity", "campaign"]);
+        let dirty: Vec<Gauge> = family(&mut r, "clusterd_dirty", "Changes not yet clustered, per layer (observations for identity, identity passes for campaign)", "layer", &["identity", "campaign"]);
         let lag = gauge(
             &mut r,
             "clusterd_consumer_lag",
-            "Input entries not yet delivered to the consumer group.",
+            "Input entries not yet delivered to the consumer group",
         );
-        let observations = gauge(&mut r, "clusterd_observations", "Observations stored.");
-        let identities = gauge(
-            &mut r,
-            "clusterd_identities",
-            "Identities (not merged out).",
-        );
-        let campaigns = gauge(&mut r, "clusterd_campaigns", "Campaigns (not merged out).");
+        let observations = gauge(&mut r, "clusterd_observations", "Observations stored");
+        let identities = gauge(&mut r, "clusterd_identities", "Identities (not merged out)");
+        let campaigns = gauge(&mut r, "clusterd_campaigns", "Campaigns (not merged out)");
         let leader = gauge(
             &mut r,
             "clusterd_leader",
-            "1 while this instance holds the leader lease, 0 as standby.",
+            "1 while this instance holds the leader lease, 0 as standby",
         );
         let f = Family::<Labels<2>, Gauge>::default();
         r.register(
             "clusterd_actor_state",
-            "1 for the state each actor reported at the last heartbeat, 0 for the others.",
+            "1 for the state each actor reported at the last heartbeat, 0 for the others",
             f.clone(),
         );
         let states = ACTORS
@@ -382,11 +378,12 @@ impl Metrics {
         self.campaigns.set(n(campaigns));
     }
 
-    /// The registry in the OpenMetrics text format (ends with `# EOF`).
+    /// The registry in the OpenMetrics text format (ends with `# EOF`),
+    /// each family's series in a stable order.
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(16 * 1024);
         // Writing into a String cannot fail.
         let _ = encode(&mut out, &self.registry);
-        out
+        exposition::sort_series(&out)
     }
 }
