@@ -387,3 +387,61 @@ impl Metrics {
         exposition::sort_series(&out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The sample names the registry renders.
+    fn names(m: &Metrics) -> std::collections::BTreeSet<String> {
+        m.render()
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.split(['{', ' ']).next())
+            .map(str::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn every_metric_the_dashboard_queries_is_rendered() {
+        let dashboard = include_str!("../../../../config/grafana-dashboard.json");
+        let rendered = names(&Metrics::new());
+        let mut queried = 0;
+        for word in dashboard.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+            if word.starts_with("clusterd_") {
+                queried += 1;
+                assert!(rendered.contains(word), "the dashboard queries {word}");
+            }
+        }
+        assert!(queried > 20);
+    }
+
+    #[test]
+    fn updates_land_in_their_series() {
+        let m = Metrics::new();
+        m.dead_lettered(&{
+            let mut d = DeadCounts::default();
+            d[DeadReason::InvalidJson.index()] = 2;
+            d
+        });
+        m.events(Stream::Campaign, 3);
+        m.restarted(workers::PUBLISHER);
+        m.restarted("no-such-actor");
+        m.actor_state(workers::CONTROL, "paused");
+        m.dirty(Layer::Identity, 7);
+        let text = m.render();
+        for line in [
+            "clusterd_entries_dead_lettered_total{reason=\"invalid_json\"} 2",
+            "clusterd_entries_dead_lettered_total{reason=\"too_large\"} 0",
+            "clusterd_events_published_total{stream=\"campaign\"} 3",
+            "clusterd_events_published_total{stream=\"identity\"} 0",
+            "clusterd_actor_restarts_total{actor=\"publisher\"} 1",
+            "clusterd_actor_state{actor=\"control\",state=\"paused\"} 1",
+            "clusterd_actor_state{actor=\"control\",state=\"running\"} 0",
+            "clusterd_dirty{layer=\"identity\"} 7",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line}\n{text}");
+        }
+        assert_eq!(text, m.render(), "rendering is deterministic");
+    }
+}
