@@ -162,7 +162,7 @@ fn histogram(r: &mut Registry, name: &str, help: &str) -> Histogram {
 }
 
 /// A family whose series are all created now, one per label value.
-fn family<M: Clone + Default + prometheus_client::encoding::EncodeMetric + 'static>(
+fn family<M>(
     r: &mut Registry,
     name: &str,
     help: &str,
@@ -170,7 +170,14 @@ fn family<M: Clone + Default + prometheus_client::encoding::EncodeMetric + 'stat
     values: &[&'static str],
 ) -> Vec<M>
 where
-    M: prometheus_client::metrics::TypedMetric + Send + Sync + std::fmt::Debug,
+    M: prometheus_client::encoding::EncodeMetric
+        + prometheus_client::metrics::TypedMetric
+        + Clone
+        + Default
+        + Send
+        + Sync
+        + std::fmt::Debug
+        + 'static,
 {
     let f = Family::<Labels<1>, M>::default();
     r.register(name, help, f.clone());
