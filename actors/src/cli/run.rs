@@ -82,9 +82,15 @@ pub fn run(config: Option<&Path>) -> Result<i32, CliError> {
         // One signal stops both: the daemon first, then the server.
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let mut server_rx = stop_rx.clone();
-        let server = actix_rt::spawn(crate::http::serve(s.clone(), addr, async move {
-            let _ = server_rx.wait_for(|stop| *stop).await;
-        }));
+        let metrics = std::sync::Arc::new(crate::daemon::metrics::Metrics::new());
+        let server = actix_rt::spawn(crate::http::serve_with_metrics(
+            s.clone(),
+            addr,
+            async move {
+                let _ = server_rx.wait_for(|stop| *stop).await;
+            },
+            Some(metrics.clone()),
+        ));
         let mut daemon_rx = stop_rx;
         let signal = async move {
             tokio::select! {
@@ -92,7 +98,7 @@ pub fn run(config: Option<&Path>) -> Result<i32, CliError> {
                 _ = daemon_rx.wait_for(|stop| *stop) => {}
             }
         };
-        let daemon = crate::daemon::run(s, signal).await;
+        let daemon = crate::daemon::run_with_metrics(s, signal, metrics).await;
         let _ = stop_tx.send(true);
         let served = server.await;
         daemon.context("the daemon failed")?;

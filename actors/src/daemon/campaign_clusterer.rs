@@ -89,7 +89,9 @@ async fn campaign_pass(shared: &Arc<Shared>, inject: bool) -> Result<u64, WorkEr
             "committed a campaign pass"
         );
     }
-    Ok(t.elapsed().as_millis() as u64)
+    let took = t.elapsed();
+    shared.metrics().campaign_pass.observe(took.as_secs_f64());
+    Ok(took.as_millis() as u64)
 }
 
 impl Actor for CampaignClusterer {

@@ -13,6 +13,7 @@
 use super::addrs::Addrs;
 use super::connection::Pool;
 use super::error::Exit;
+use super::telemetry::Telemetry;
 use crate::repository::{Keys, Lease, Quarantined};
 use crate::settings::Settings;
 use decnet_clusterd::campaign::clusterer::{campaign_clusterer, CampaignClusterer};
@@ -81,10 +82,13 @@ pub struct Shared {
     pub broken: AtomicU64,
     /// Rows the last load quarantined (shown in the clusterer's heartbeat).
     pub quarantined: AtomicU64,
+    /// Metrics and systemd notifications.
+    pub telemetry: Arc<Telemetry>,
     exit: mpsc::UnboundedSender<Exit>,
 }
 
 impl Shared {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         settings: Settings,
         keys: Keys,
@@ -93,6 +97,7 @@ impl Shared {
         pool: Pool,
         engine: Engine,
         exit: mpsc::UnboundedSender<Exit>,
+        telemetry: Arc<Telemetry>,
     ) -> Shared {
         Shared {
             settings,
@@ -108,6 +113,7 @@ impl Shared {
             addrs: OnceLock::new(),
             broken: AtomicU64::new(0),
             quarantined: AtomicU64::new(0),
+            telemetry,
             exit,
         }
     }
@@ -121,6 +127,10 @@ impl Shared {
     /// The other actors (set right after start; before that nobody sends).
     pub fn addrs(&self) -> &Addrs {
         self.addrs.get().expect("actors are wired before they run")
+    }
+
+    pub fn metrics(&self) -> &super::metrics::Metrics {
+        &self.telemetry.metrics
     }
 
     /// Asks the process to end.

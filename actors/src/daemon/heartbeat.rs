@@ -5,12 +5,16 @@
 //! process, which sums the workers' restarts and carries their counters,
 //! and `{p}:health:heartbeat` for itself (a beat written is its own proof
 //! of life).
+//! Each beat also sets the gauges that come from the actors' answers
+//! (states, dirty, lag), pings systemd's watchdog when every actor
+//! answered, and writes the rendered metrics beside the heartbeats.
 
 use super::engine::Shared;
 use super::error::WorkError;
+use super::metrics::{Layer, Metrics};
 use super::supervision::{Health, Lifecycle, Ping, Restart, State};
 use super::workers;
-use crate::repository::health::write_heartbeats;
+use crate::repository::health::{write_heartbeats, write_metrics};
 use actix::dev::ToEnvelope;
 use actix::prelude::*;
 use serde_json::{Map, Value};
@@ -117,6 +121,10 @@ async fn beat(
         (workers::PUBLISHER, publisher),
         (workers::CONTROL, control),
     ];
+    observe(shared.metrics(), &answers);
+    shared
+        .telemetry
+        .beat(answers.iter().all(|(_, h)| h.is_some()));
     // The process: its counters are its workers'; it is degraded while one
     // is restarting or silent, paused when every consumer is paused.
     let mut process = Map::new();
@@ -165,7 +173,34 @@ async fn beat(
     beats.push((WORKER, Value::Object(payload)));
     let mut conn = shared.pool.get().await?;
     write_heartbeats(&mut *conn, &shared.keys, beats, interval * 3, false).await?;
+    let text = shared.metrics().render();
+    write_metrics(&mut *conn, &shared.keys, &text, interval * 3).await?;
     Ok(())
+}
+
+/// Sets the gauges that come from the actors' answers: each one's state
+/// (`silent` when it did not answer), the layers' dirty counts, the lag.
+fn observe(m: &Metrics, answers: &[(&'static str, Option<Health>)]) {
+    m.actor_state(WORKER, State::Running.as_str());
+    let field = |h: &Health, k: &str| h.fields.get(k).and_then(Value::as_i64);
+    for (worker, h) in answers {
+        let Some(h) = h else {
+            m.actor_state(worker, "silent");
+            continue;
+        };
+        m.actor_state(worker, h.state.as_str());
+        let dirty = field(h, "dirty").map(|d| d.max(0) as u64);
+        match *worker {
+            workers::IDENTITY => dirty.into_iter().for_each(|d| m.dirty(Layer::Identity, d)),
+            workers::CAMPAIGN => dirty.into_iter().for_each(|d| m.dirty(Layer::Campaign, d)),
+            workers::BUS_INGEST => {
+                if let Some(l) = field(h, "lag") {
+                    m.lag.set(l);
+                }
+            }
+            _ => {}
+        }
+    }
 }
 
 impl Actor for Heartbeat {

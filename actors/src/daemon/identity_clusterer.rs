@@ -219,9 +219,11 @@ async fn identity_pass(shared: &Arc<Shared>, inject: bool) -> Result<PassReport,
             "committed an identity pass"
         );
     }
+    let took = t.elapsed();
+    shared.metrics().identity_pass.observe(took.as_secs_f64());
     Ok(PassReport {
         ticks: 0,
-        took_ms: t.elapsed().as_millis() as u64,
+        took_ms: took.as_millis() as u64,
         observations: w.stored,
         events: w.events,
     })

@@ -44,12 +44,14 @@ pub mod engine;
 pub mod error;
 pub mod heartbeat;
 pub mod identity_clusterer;
+pub mod metrics;
 pub mod outbox;
 pub mod pass;
 pub mod supervision;
+pub mod telemetry;
 pub mod workers;
 
-use crate::repository::health::{delete_heartbeats, write_heartbeats};
+use crate::repository::health::{delete_heartbeats, delete_metrics, write_heartbeats};
 use crate::repository::{Keys, Lease};
 use crate::settings::Settings;
 use actix::Supervisor;
@@ -63,9 +65,11 @@ use error::Exit;
 use error::WorkError;
 use heartbeat::{Halt, Heartbeat};
 use identity_clusterer::IdentityClusterer;
+use metrics::Metrics;
 use outbox::Publisher;
 use std::sync::Arc;
 use std::time::Duration;
+use telemetry::Telemetry;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 use workers::WORKERS;
@@ -148,6 +152,7 @@ async fn wait_for_lease(
     keys: &Keys,
     settings: &Settings,
     started: std::time::Instant,
+    telemetry: &Telemetry,
 ) {
     let mut announced = false;
     let mut backoff = Backoff::default();
@@ -173,8 +178,14 @@ async fn wait_for_lease(
                 {
                     warn!(error = %e, "could not write standby heartbeats");
                 }
+                telemetry
+                    .notifier
+                    .ready("standby: waiting for the leader lease");
+                telemetry.notifier.watchdog();
             }
             Err(e) => {
+                // Alive, only waiting: restarting would not bring Redis back.
+                telemetry.notifier.watchdog();
                 warn!(error = %e, backoff_ms = backoff.current().as_millis() as u64, "Redis unreachable; retrying");
                 tokio::time::sleep(backoff.next_wait()).await;
                 continue;
@@ -211,6 +222,16 @@ pub async fn run(
     settings: Settings,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), DaemonError> {
+    run_with_metrics(settings, shutdown, Arc::new(Metrics::new())).await
+}
+
+/// [`run`], updating `metrics` (which an HTTP server in the same process
+/// may serve).
+pub async fn run_with_metrics(
+    settings: Settings,
+    shutdown: impl std::future::Future<Output = ()>,
+    metrics: Arc<Metrics>,
+) -> Result<(), DaemonError> {
     let started = std::time::Instant::now();
     let client = redis::Client::open(settings.redis.url.as_str())?;
     let manager = bb8_redis::RedisConnectionManager::new(settings.redis.url.as_str())?;
@@ -246,19 +267,34 @@ pub async fn run(
             warn!(what, n, "fault injection is on: this many will fail");
         }
     }
+    let telemetry = Arc::new(Telemetry::new(metrics));
+    telemetry
+        .notifier
+        .check_watchdog(settings.heartbeat.interval_ms);
+    telemetry.metrics.leader.set(0);
     tokio::pin!(shutdown);
     tokio::select! {
-        _ = wait_for_lease(&pool, &lease, &keys, &settings, started) => {}
+        _ = wait_for_lease(&pool, &lease, &keys, &settings, started, &telemetry) => {}
         _ = &mut shutdown => {
+            telemetry.notifier.stopping();
             info!("stopped while standby");
             return Ok(());
         }
     }
     publish_config(&pool, &keys, &settings, &instance).await;
+    telemetry.metrics.leader.set(1);
+    telemetry.notifier.status("leader: loading");
     let (exit_tx, mut exit_rx) = mpsc::unbounded_channel();
     let keeper = actix_rt::spawn(keep_lease(lease.clone(), pool.clone(), exit_tx.clone()));
     let shared = Arc::new(Shared::new(
-        settings, keys, lease, client, pool, engine, exit_tx,
+        settings,
+        keys,
+        lease,
+        client,
+        pool,
+        engine,
+        exit_tx,
+        telemetry.clone(),
     ));
     let consumer = format!("clusterd-{instance}");
     let s = shared.clone();
@@ -286,6 +322,7 @@ pub async fn run(
         why = exit_rx.recv() => why.unwrap_or(Exit::Stop),
         _ = &mut shutdown => Exit::Stop,
     };
+    telemetry.notifier.stopping();
     let result = match why {
         Exit::Stop => {
             info!("stopping: finishing the work in hand");
@@ -296,6 +333,7 @@ pub async fn run(
         Exit::Budget { worker, restarts } => Err(DaemonError::RestartBudget { worker, restarts }),
     };
     keeper.abort();
+    telemetry.metrics.leader.set(0);
     let a = shared.addrs();
     a.heartbeat.do_send(Halt);
     if !matches!(result, Err(DaemonError::LostLease)) {
@@ -305,6 +343,7 @@ pub async fn run(
                 warn!(error = %e, "could not release the lease");
             }
             let _ = delete_heartbeats(&mut *conn, &shared.keys, WORKERS).await;
+            let _ = delete_metrics(&mut *conn, &shared.keys).await;
         }
     }
     if result.is_ok() {

@@ -17,6 +17,7 @@
 use super::connection::{connect, RESPONSE_TIMEOUT};
 use super::engine::Shared;
 use super::error::WorkError;
+use super::metrics::Stream;
 use super::supervision::{wedged, Disposition, Health, Lifecycle, Ping, Restart};
 use super::workers;
 use crate::repository::{CommitError, Op, Prepared};
@@ -141,6 +142,7 @@ impl Handler<Commit> for Publisher {
         let generation = msg.generation;
         if generation.is_some_and(|g| g < self.shared.broken.load(Ordering::SeqCst)) {
             self.refused += 1;
+            self.shared.metrics().refused.inc();
             return AtomicResponse::new(Box::pin(fut::ready(Err(WorkError::Stale))));
         }
         let inject = generation.is_some() && self.faults > 0;
@@ -163,16 +165,31 @@ impl Handler<Commit> for Publisher {
             };
             let r = shared.lease.commit_prepared(&mut conn, &tx).await;
             match r {
-                Ok(n) => Ok((conn, n, tx.events())),
+                Ok(n) => {
+                    let per = tx.events_per_stream();
+                    let stream = |i: usize| per.get(i).copied().unwrap_or(0);
+                    // In the order of `Shared::event_streams`.
+                    let metrics = shared.metrics();
+                    metrics.events(Stream::Identity, stream(0));
+                    metrics.events(Stream::Campaign, stream(1));
+                    Ok((conn, n, tx.events()))
+                }
                 Err(CommitError::Fenced) => Err(WorkError::Fenced),
                 Err(CommitError::Redis(e)) => Err(WorkError::Redis(e)),
             }
         };
         AtomicResponse::new(Box::pin(fut.into_actor(self).map(move |r, act, ctx| {
-            let took = act
-                .busy_since
-                .take()
-                .map_or(0, |t| t.elapsed().as_millis() as u64);
+            let took = act.busy_since.take().map(|t| t.elapsed());
+            let metrics = act.shared.metrics();
+            if r.is_ok() {
+                metrics.commits.inc();
+                if let Some(t) = took {
+                    metrics.commit_seconds.observe(t.as_secs_f64());
+                }
+            } else {
+                metrics.commit_failures.inc();
+            }
+            let took = took.map_or(0, |t| t.as_millis() as u64);
             match r {
                 Ok((conn, n, events)) => {
                     act.conn = Some(conn);

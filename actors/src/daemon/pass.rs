@@ -10,6 +10,7 @@ use super::error::{panicked, WorkError};
 use super::outbox;
 use crate::repository;
 use decnet_clusterd::identity::clusterer::TickContext;
+use decnet_clusterd::store::Store;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 use tracing::{debug, error, info};
@@ -70,7 +71,26 @@ pub async fn ensure_loaded(engine: &mut Engine, shared: &Shared) -> Result<bool,
     engine.campaigns = fresh.campaigns;
     engine.valid = true;
     engine.loads = engine.loads.max(shared.broken.load(Ordering::SeqCst)) + 1;
+    let (o, i, c) = counts(&engine.store);
+    shared.metrics().counts(o, i, c);
+    shared.telemetry.loaded.store(true, Ordering::Relaxed);
     Ok(true)
+}
+
+/// Observations, identities and campaigns stored (merged-out rows not
+/// counted).
+fn counts(store: &Store) -> (usize, usize, usize) {
+    (
+        store.observations.len(),
+        store
+            .identities
+            .len()
+            .saturating_sub(store.identity_groups.merged_into.len()),
+        store
+            .campaigns
+            .len()
+            .saturating_sub(store.campaign_groups.merged_into.len()),
+    )
 }
 
 /// What a committed pass wrote.
@@ -132,18 +152,19 @@ pub async fn cluster_and_commit(
             } else {
                 repository::journal_ops(&keys, &journal, maxlen, now)
             };
-            (written, ops)
+            (written, ops, counts(&engine.store))
         });
         (engine, r)
     })
     .await
     .map_err(panicked)?;
-    let (written, ops) = r.map_err(WorkError::Cluster)?;
+    let (written, ops, (o, i, c)) = r.map_err(WorkError::Cluster)?;
     let ticked = Instant::now();
     let committed = outbox::enqueue(shared, ops, Some(engine.loads));
     engine.valid = true;
     drop(engine);
     committed.await?;
+    shared.metrics().counts(o, i, c);
     debug!(
         layer,
         events = written.events,

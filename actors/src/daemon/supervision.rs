@@ -172,6 +172,7 @@ impl Lifecycle {
     pub fn restarting(&mut self, shared: &Shared, worker: &'static str) {
         self.state = State::Restarting;
         self.restarts += 1;
+        shared.metrics().restarted(worker);
         let budget = &mut self.budget;
         if std::mem::take(&mut self.failed) && !budget.spend() {
             error!(

@@ -8,6 +8,7 @@
 //! mod.rs        State, serve(), routes() — every route is registered there
 //! assets.rs     the console's files, compiled into the binary, and its pages
 //! health.rs     /health and /api/overview (heartbeat keys)
+//! metrics.rs    /metrics: the daemon's registry, or the leader's last rendering
 //! cache.rs      the repository snapshot the API reads, rebuilt when it changed
 //! shapes.rs     the JSON shapes of docs/console-api.md built from a snapshot
 //! api.rs        /api/campaigns…, /api/identities/{uuid}
@@ -21,15 +22,18 @@ pub mod cache;
 pub mod events;
 pub mod health;
 pub mod lookup;
+pub mod metrics;
 pub mod shapes;
 
 use crate::daemon::connection::{Pool, CONNECT_TIMEOUT};
+use crate::daemon::metrics::Metrics;
 use crate::repository::Keys;
 use crate::settings::Settings;
 use actix_web::{web, App, HttpResponse, HttpServer};
 use serde_json::json;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use tracing::{info, warn};
 
 /// What every handler shares (one per server, behind `web::Data`).
@@ -42,6 +46,9 @@ pub struct State {
     pub cache: cache::Cache,
     /// Open event streams (each holds its own Redis connection), bounded.
     pub event_slots: std::sync::Arc<tokio::sync::Semaphore>,
+    /// The daemon's registry when it runs in this process; `None` in a
+    /// standalone `serve`, which serves the leader's from Redis.
+    pub metrics: Option<Arc<Metrics>>,
 }
 
 impl State {
@@ -59,6 +66,7 @@ impl State {
             client,
             pool,
             settings,
+            metrics: None,
         })
     }
 }
@@ -83,7 +91,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .route("/api/search", web::get().to(lookup::search))
         .route("/api/explain", web::get().to(lookup::explain))
-        .route("/api/events", web::get().to(events::events));
+        .route("/api/events", web::get().to(events::events))
+        .route("/metrics", web::get().to(metrics::metrics));
     assets::routes(cfg);
 }
 
@@ -93,10 +102,22 @@ pub async fn serve(
     addr: SocketAddr,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    serve_with_metrics(settings, addr, shutdown, None).await
+}
+
+/// [`serve`], with `/metrics` from the daemon's registry in this process.
+pub async fn serve_with_metrics(
+    settings: Settings,
+    addr: SocketAddr,
+    shutdown: impl Future<Output = ()>,
+    metrics: Option<Arc<Metrics>>,
+) -> anyhow::Result<()> {
     if !addr.ip().is_loopback() {
         warn!(%addr, "serving the console on a non-loopback address (http.public = true): anyone who reaches it reads attacker data");
     }
-    let state = web::Data::new(State::new(settings)?);
+    let mut state = State::new(settings)?;
+    state.metrics = metrics;
+    let state = web::Data::new(state);
     let server = HttpServer::new(move || App::new().app_data(state.clone()).configure(routes))
         .workers(2)
         .disable_signals()

@@ -1,7 +1,9 @@
 //! The heartbeat keys `{p}:health:{worker}` (SPEC §6) and the figures
 //! `status` reports: writing the heartbeats of the leader (and, only where
 //! no leader's is present, those of a standby), deleting them at a clean
-//! stop, reading them back, the leader, queue lengths and row counts.
+//! stop, reading them back, the leader, queue lengths and row counts; and the
+//! leader's rendered metrics `{p}:metrics`, written with its heartbeats
+//! (same TTL) for a `clusterd serve` in another process.
 
 use super::keys::Keys;
 use redis::aio::ConnectionLike;
@@ -32,6 +34,44 @@ pub async fn write_heartbeats<C: ConnectionLike>(
         cmd.ignore();
     }
     pipe.query_async(conn).await
+}
+
+/// Writes the leader's rendered metrics with a TTL of `ttl_ms`.
+pub async fn write_metrics<C: ConnectionLike>(
+    conn: &mut C,
+    keys: &Keys,
+    text: &str,
+    ttl_ms: u64,
+) -> Result<(), RedisError> {
+    redis::cmd("SET")
+        .arg(keys.metrics())
+        .arg(text)
+        .arg("PX")
+        .arg(ttl_ms)
+        .query_async(conn)
+        .await
+}
+
+/// The leader's last rendered metrics, if it wrote them within their TTL.
+pub async fn read_metrics<C: ConnectionLike>(
+    conn: &mut C,
+    keys: &Keys,
+) -> Result<Option<String>, RedisError> {
+    redis::cmd("GET")
+        .arg(keys.metrics())
+        .query_async(conn)
+        .await
+}
+
+/// Deletes the leader's rendered metrics (a clean stop).
+pub async fn delete_metrics<C: ConnectionLike>(
+    conn: &mut C,
+    keys: &Keys,
+) -> Result<(), RedisError> {
+    redis::cmd("DEL")
+        .arg(keys.metrics())
+        .query_async(conn)
+        .await
 }
 
 /// Deletes the heartbeats of `workers`.

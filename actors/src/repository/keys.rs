@@ -53,6 +53,10 @@ impl Keys {
     pub fn health(&self, worker: &str) -> String {
         format!("{}:health:{worker}", self.prefix)
     }
+    /// The leader's rendered metrics (OpenMetrics text), beside its heartbeats.
+    pub fn metrics(&self) -> String {
+        format!("{}:metrics", self.prefix)
+    }
     pub fn leader(&self) -> String {
         format!("{}:leader", self.prefix)
     }

@@ -179,20 +179,24 @@ pub struct Prepared {
     pipeline: redis::Pipeline,
     /// Operations in the transaction.
     ops: usize,
-    /// Of them, lifecycle events: appends to one of `event_streams`.
-    events: u64,
+    /// Of them, lifecycle events: appends to each of `event_streams`.
+    events: Vec<u64>,
 }
 
 impl Prepared {
     /// The transaction of `ops`, counting appends to `event_streams` as
     /// events.
     pub fn new(ops: &[Op], event_streams: &[String]) -> Prepared {
-        let events = ops
-            .iter()
-            .filter(|o| {
-                o.cmd == "XADD" && o.args.first().is_some_and(|k| event_streams.contains(k))
-            })
-            .count() as u64;
+        let mut events = vec![0; event_streams.len()];
+        for o in ops.iter().filter(|o| o.cmd == "XADD") {
+            if let Some(i) = o
+                .args
+                .first()
+                .and_then(|k| event_streams.iter().position(|s| s == k))
+            {
+                events[i] += 1;
+            }
+        }
         Prepared {
             pipeline: transaction(ops),
             ops: ops.len(),
@@ -202,7 +206,12 @@ impl Prepared {
 
     /// Lifecycle events it appends.
     pub fn events(&self) -> u64 {
-        self.events
+        self.events.iter().sum()
+    }
+
+    /// Lifecycle events it appends to each stream, in `event_streams` order.
+    pub fn events_per_stream(&self) -> &[u64] {
+        &self.events
     }
 }
 

@@ -7,6 +7,7 @@
 use crate::daemon::engine::Shared;
 use crate::daemon::error::{panicked, WorkError};
 use crate::daemon::identity_clusterer::Evidence;
+use crate::daemon::metrics::{DeadCounts, DeadReason};
 use crate::daemon::outbox;
 use crate::daemon::pass::ensure_loaded;
 use crate::repository::stream::{
@@ -86,6 +87,8 @@ pub(super) async fn run_batch(
     if entries.is_empty() {
         return Ok(b);
     }
+    let began = Instant::now();
+    shared.metrics().read.inc_by(b.read as u64);
     if job.fail {
         return Err(WorkError::Injected("faults.ingest_failures"));
     }
@@ -139,6 +142,8 @@ pub(super) async fn run_batch(
     b.unknown_topics = merge.unknown_topics;
     b.dead_lettered = merge.dead_lettered;
     let changed = merge.changed;
+    let (ingested, unknown, dead) = (merge.ingested, merge.unknown_topics, merge.dead);
+    let telemetry = shared.telemetry.clone();
     // Enqueued while the engine is held (commits land in that order), then
     // awaited without it: the next pass runs while Redis applies the batch.
     let merged = Instant::now();
@@ -158,6 +163,12 @@ pub(super) async fn run_batch(
     );
     b.commit = Some(Box::pin(async move {
         committed.await?;
+        // Counted once committed: a batch read again is not counted twice.
+        let m = &telemetry.metrics;
+        m.ingested.inc_by(ingested);
+        m.unknown_topics.inc_by(unknown);
+        m.dead_lettered(&dead);
+        m.ingest_batch.observe(began.elapsed().as_secs_f64());
         debug!(
             read,
             changed = b_changed,
@@ -176,6 +187,8 @@ struct Merged {
     ingested: u64,
     unknown_topics: u64,
     dead_lettered: u64,
+    /// Dead letters per reason class.
+    dead: DeadCounts,
     /// Observations whose hash is rewritten.
     changed: usize,
 }
@@ -195,6 +208,7 @@ fn merge_batch(
         ingested: 0,
         unknown_topics: 0,
         dead_lettered: 0,
+        dead: DeadCounts::default(),
         changed: 0,
     };
     let mut ops: Vec<Op> = Vec::new();
@@ -222,8 +236,9 @@ fn merge_batch(
                 m.ingested += 1;
             }
             Item::UnknownTopic => m.unknown_topics += 1,
-            Item::Dead(op) => {
+            Item::Dead(op, reason) => {
                 m.dead_lettered += 1;
+                m.dead[reason.index()] += 1;
                 ops.push(op);
             }
         }
@@ -247,8 +262,8 @@ enum Item {
     /// outside the engine lock: stored as it is when the observation is new.
     Good(Box<Observation>, Option<String>),
     UnknownTopic,
-    /// The dead-letter write, with the reason.
-    Dead(Op),
+    /// The dead-letter write (with the reason), and the reason's class.
+    Dead(Op, DeadReason),
 }
 
 /// Validates one entry: its observation, an unknown topic (acked and
@@ -263,8 +278,11 @@ fn validate(
     maxlen: u64,
 ) -> (String, Item) {
     let delivered = deliveries.get(&id).copied().unwrap_or(1);
-    let reason = if delivered > max {
-        format!("delivered {delivered} times without being acked (max_deliveries {max})")
+    let (reason, class) = if delivered > max {
+        (
+            format!("delivered {delivered} times without being acked (max_deliveries {max})"),
+            DeadReason::MaxDeliveries,
+        )
     } else {
         match parse_entry_with(&fields, limits, rules) {
             Ok(p) => {
@@ -274,13 +292,13 @@ fn validate(
                 return (id, Item::Good(Box::new(p.observation), evidence));
             }
             Err(e) if e.is_unknown_topic() => return (id, Item::UnknownTopic),
-            Err(e) => e.reason(),
+            Err(e) => (e.reason(), DeadReason::of(&e)),
         }
     };
     // One line per entry; the reason may quote attacker bytes: escaped.
     warn!(entry = %id.escape_debug(), reason = %reason.escape_debug(), "input entry dead-lettered");
     let op = dead_letter_op(keys, &id, &fields, reason, maxlen);
-    (id, Item::Dead(op))
+    (id, Item::Dead(op, class))
 }
 
 #[cfg(test)]
