@@ -495,7 +495,7 @@ fn hits(rules: &PhaseRules, line: &str) -> Vec<String> {
 fn each_case_hits_its_rules_in_order_and_gives_its_phases() {
     let rules = shipped();
     for (line, first, last, expected) in CASES {
-        assert_eq!(hits(&rules, line), *expected, "rules hit by {line:?}");
+        assert_eq!(hits(rules, line), *expected, "rules hit by {line:?}");
         let got = rules.infer(&[*line]).expect("a phase");
         assert_eq!(
             (got.first.phase, got.last.phase),

@@ -25,7 +25,7 @@ use std::path::Path;
 pub fn explain(a: &str, b: &str, json: bool, config: Option<&Path>) -> Result<i32, CliError> {
     if a == b {
         return Err(CliError::Usage(format!(
-            "`{}` is named twice: explain compares two different observations or identities",
+            "`{}` is the same observation (or identity) twice: explain compares two different ones",
             clean(a, 64)
         )));
     }
