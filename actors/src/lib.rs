@@ -23,7 +23,7 @@
 //!                stream's protocol, the ack, the dead letter, publishing),
 //!                health (heartbeat keys, row counts), control (the control
 //!                channel), events (the output streams read back and followed),
-//!                feed (state version and live feed for the HTTP server)
+//!                feed (the state version the HTTP cache checks)
 //! cli/           the command line: clap and dispatch (mod.rs), the error type
 //!                (error.rs), one file per verb (list, watch, ctl, inspect, …),
 //!                resolve.rs (uuid, unique prefix or IP → a row), render.rs,

@@ -28,15 +28,7 @@ impl From<(u64, u64, u64)> for Counts {
 }
 
 /// Every worker, in the order of SPEC §6, the heartbeat included.
-const ROWS: &[&str] = &[
-    workers::PROCESS,
-    workers::BUS_INGEST,
-    workers::IDENTITY,
-    workers::CAMPAIGN,
-    workers::PUBLISHER,
-    workers::HEARTBEAT,
-    workers::CONTROL,
-];
+const ROWS: &[&str] = workers::WORKERS;
 
 /// A value for a person: strings escaped, numbers rounded, lists joined.
 pub fn value(v: &Value) -> String {

@@ -15,3 +15,8 @@ pub const CONTROL: &str = "control";
 pub const WORKERS: &[&str] = &[
     PROCESS, BUS_INGEST, IDENTITY, CAMPAIGN, PUBLISHER, HEARTBEAT, CONTROL,
 ];
+
+/// The actors: every worker but the process itself.
+pub const ACTORS: [&str; 6] = [
+    BUS_INGEST, IDENTITY, CAMPAIGN, PUBLISHER, HEARTBEAT, CONTROL,
+];

@@ -6,7 +6,7 @@
 
 use super::{error, State};
 use crate::daemon::connection::{connect, RESPONSE_TIMEOUT};
-use crate::repository::feed::{read_new, StreamEvent};
+use crate::repository::events::{newest_ids, read_after, Followed};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
@@ -17,9 +17,11 @@ use tracing::debug;
 pub const MAX_CLIENTS: usize = 32;
 /// How long one XREAD blocks; a keep-alive follows an empty one.
 pub const BLOCK_MS: u64 = 15_000;
+/// Most entries one read sends.
+const READ_COUNT: usize = 100;
 
 /// One SSE message for an output-stream entry.
-pub fn message(e: &StreamEvent) -> String {
+pub fn message(e: &Followed) -> String {
     let data = json!({"stream": e.stream, "topic": e.topic, "event_id": e.id, "ts": e.ts, "payload": e.payload});
     // serde_json never emits a raw newline, so `data:` stays one line.
     format!("id: {}\ndata: {}\n\n", e.id.replace(['\n', '\r'], ""), data)
@@ -49,15 +51,22 @@ pub async fn events(state: web::Data<State>, req: HttpRequest) -> HttpResponse {
             "too many open event streams",
         );
     };
-    let conn = match connect(&state.client, RESPONSE_TIMEOUT).await {
+    let mut conn = match connect(&state.client, RESPONSE_TIMEOUT).await {
         Ok(c) => c,
         Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, format!("redis: {e}")),
     };
-    let from = resume_id(&req).unwrap_or_else(|| "$".to_string());
+    // "Now" is pinned to the newest ids, so a later read misses nothing.
+    let last = match resume_id(&req) {
+        Some(id) => [id.clone(), id],
+        None => match newest_ids(&mut conn, &state.keys).await {
+            Ok(ids) => ids,
+            Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, format!("redis: {e}")),
+        },
+    };
     let reader = Reader {
         conn,
         keys: state.keys.clone(),
-        last: [from.clone(), from],
+        last,
         started: false,
         _slot: slot,
     };
@@ -69,7 +78,7 @@ pub async fn events(state: web::Data<State>, req: HttpRequest) -> HttpResponse {
                 r,
             ));
         }
-        match read_new(&mut r.conn, &r.keys, &mut r.last, BLOCK_MS).await {
+        match read_after(&mut r.conn, &r.keys, &mut r.last, BLOCK_MS, READ_COUNT).await {
             Ok(events) if events.is_empty() => Some((Ok(web::Bytes::from(": keep-alive\n\n")), r)),
             Ok(events) => {
                 let text: String = events.iter().map(message).collect();
@@ -98,7 +107,7 @@ mod tests {
 
     #[test]
     fn a_message_is_one_data_line() {
-        let e = StreamEvent {
+        let e = Followed {
             stream: "identity",
             id: "1-0".into(),
             ts: "t".into(),

@@ -110,13 +110,13 @@ pub async fn read_after(
             });
         }
     }
-    let order = |id: &str| {
-        let (ms, seq) = id.split_once('-').unwrap_or((id, "0"));
-        (
-            ms.parse::<u64>().unwrap_or(0),
-            seq.parse::<u64>().unwrap_or(0),
-        )
-    };
-    out.sort_by_key(|e| order(&e.id));
+    out.sort_by_key(|e| entry_order(&e.id));
     Ok(out)
+}
+
+/// A stream entry id (`ms-seq`) as numbers, for ordering entries of two
+/// streams together (unparsable ids sort first).
+pub fn entry_order(id: &str) -> (u64, u64) {
+    let (ms, seq) = id.split_once('-').unwrap_or((id, "0"));
+    (ms.parse().unwrap_or(0), seq.parse().unwrap_or(0))
 }

@@ -103,14 +103,7 @@ pub const STATES: [&str; 6] = [
 ];
 
 /// The actors with a restart counter and a state gauge.
-pub const ACTORS: [&str; 6] = [
-    workers::BUS_INGEST,
-    workers::IDENTITY,
-    workers::CAMPAIGN,
-    workers::PUBLISHER,
-    workers::HEARTBEAT,
-    workers::CONTROL,
-];
+pub const ACTORS: [&str; 6] = workers::ACTORS;
 
 /// The registry and every handle into it.
 pub struct Metrics {
