@@ -8,7 +8,6 @@
 
 mod common;
 
-use clusterd::repository::Keys;
 use common::*;
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
@@ -16,22 +15,10 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-fn xadd(prefix: &str, payload: &str) {
-    let _: String = redis::cmd("XADD")
-        .arg(Keys::new(prefix).input())
-        .arg("*")
-        .arg("topic")
-        .arg("attacker.observed")
-        .arg("payload")
-        .arg(payload)
-        .query(&mut conn())
-        .unwrap();
-}
-
 /// Two observations from one IP, for the "several observations" case.
 fn same_ip(prefix: &str) {
     for uuid in ["twin-1", "twin-2"] {
-        xadd(
+        observed(
             prefix,
             &format!(
                 r#"{{"uuid":"{uuid}","ip":"192.0.2.77","asn":64999,"fingerprints":[{{"kind":"ja3","value":"twin-{uuid}"}}]}}"#

@@ -244,9 +244,14 @@ pub fn ctl(prefix: &str, args: &[&str]) -> (i32, String, String) {
 }
 
 pub fn observe(prefix: &str, uuid: &str, ja3: &str) {
-    let mut c = conn();
-    let payload =
-        format!(r#"{{"uuid":"{uuid}","fingerprints":[{{"kind":"ja3","value":"{ja3}"}}]}}"#);
+    observed(
+        prefix,
+        &format!(r#"{{"uuid":"{uuid}","fingerprints":[{{"kind":"ja3","value":"{ja3}"}}]}}"#),
+    );
+}
+
+/// Publishes one `attacker.observed` entry with this payload.
+pub fn observed(prefix: &str, payload: &str) {
     let _: String = redis::cmd("XADD")
         .arg(Keys::new(prefix).input())
         .arg("*")
@@ -254,7 +259,7 @@ pub fn observe(prefix: &str, uuid: &str, ja3: &str) {
         .arg("attacker.observed")
         .arg("payload")
         .arg(payload)
-        .query(&mut c)
+        .query(&mut conn())
         .unwrap();
 }
 
