@@ -54,6 +54,9 @@ fn explain_of_two_identities_agrees_with_a_daemon_of_another_threshold() {
     let h = &e["score"]["handoff_detail"];
     assert_eq!(h["decky"], "decky-20");
     assert_eq!(h["discount"], 1.0);
+    // The scenario's phases come from the sensor.
+    assert_eq!(h["from_phase_source"], "sensor", "{out}");
+    assert_eq!(h["to_phase_source"], "sensor", "{out}");
     let missing = e["missing"].as_f64().unwrap();
     let total = e["score"]["total"].as_f64().unwrap();
     assert!((missing - (1.5 - total)).abs() < 1e-9, "{out}");
@@ -67,6 +70,7 @@ fn explain_of_two_identities_agrees_with_a_daemon_of_another_threshold() {
     );
     assert!(text.contains("hand-off        1.00"), "{text}");
     assert!(text.contains("e^-μ = 1.00"), "{text}");
+    assert!(text.contains("(sensor) →"), "{text}");
 
     assert_eq!(daemon.stop(), 0);
     // No configuration written: explain judges with its own (threshold 1.0,
@@ -81,4 +85,64 @@ fn explain_of_two_identities_agrees_with_a_daemon_of_another_threshold() {
         .unwrap()
         .contains("no daemon has written"));
     assert_eq!(e["score"]["edge"], true, "{out}");
+}
+
+/// SPEC §4: wherever a phase is shown, its source is too. A Cowrie log has
+/// no phases; the daemon infers them from the commands, and `explain` (text
+/// and JSON) and `inspect --json` say `inferred`.
+#[test]
+fn explain_and_inspect_show_where_the_phase_came_from() {
+    let prefix = Prefix::new("explain-phase-source");
+    let p = prefix.0.as_str();
+    let log = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/data/cowrie/lab-small.json"
+    );
+    let (code, _, err) = verb(p, &["import", "cowrie", log]);
+    assert_eq!(code, 0, "{err}");
+    let daemon = Daemon::start(p);
+    // lab-small.json holds 15 observations.
+    eventually("the Cowrie log settles", 60, || settled(p, 15));
+    let (ids, _) = predictions(p);
+    let mut with_phase = Vec::new();
+    for o in ids.keys() {
+        let (code, out, err) = verb(p, &["inspect", "observation", o, "--json"]);
+        assert_eq!(code, 0, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let sessions = v["observation"]["sessions"].clone();
+        let sessions: Vec<serde_json::Value> = match sessions {
+            serde_json::Value::Object(m) => m.into_iter().map(|(_, s)| s).collect(),
+            serde_json::Value::Array(a) => a,
+            other => panic!("sessions: {other}"),
+        };
+        for s in sessions {
+            if s["phase"].is_string() {
+                assert_eq!(s["phase_source"], "inferred", "{out}");
+                with_phase.push(o.clone());
+            } else {
+                assert!(s["phase_source"].is_null(), "{out}");
+            }
+        }
+    }
+    with_phase.dedup();
+    assert!(
+        with_phase.len() >= 2,
+        "two observations with an inferred phase"
+    );
+    let (a, b) = (with_phase[0].as_str(), with_phase[1].as_str());
+    let (code, out, err) = verb(p, &["explain", a, b, "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let e: serde_json::Value = serde_json::from_str(&out).unwrap();
+    for side in ["a", "b"] {
+        let sessions = e["phases"][side].as_array().expect("phases per side");
+        assert!(
+            sessions.iter().any(|s| s["phase_source"] == "inferred"),
+            "{out}"
+        );
+    }
+    let (code, text, _) = verb(p, &["explain", a, b]);
+    assert_eq!(code, 0);
+    assert!(text.contains("phases of a: "), "{text}");
+    assert!(text.contains("(inferred)"), "{text}");
+    assert_eq!(daemon.stop(), 0);
 }

@@ -16,7 +16,9 @@ use crate::effective::{adopt, Source};
 use crate::repository::Keys;
 use anyhow::Context;
 use decnet_clusterd::campaign::CampaignWhy;
+use decnet_clusterd::evidence::PhaseSource;
 use decnet_clusterd::reconcile::effective_root;
+use decnet_clusterd::store::Store;
 use serde_json::{json, Value};
 use std::fmt::Write;
 use std::path::Path;
@@ -58,10 +60,20 @@ pub fn explain(a: &str, b: &str, json: bool, config: Option<&Path>) -> Result<i3
                 clean(&rb, 64)
             ))
         })?;
+        let sources = handoff_sources(&snap.store, &why);
         if json {
-            with_source(serde_json::to_value(&why).unwrap_or_default(), &source)
+            let mut v = serde_json::to_value(&why).unwrap_or_default();
+            if let (Some(d), Some((from, to))) = (
+                v.pointer_mut("/score/handoff_detail")
+                    .and_then(Value::as_object_mut),
+                sources,
+            ) {
+                d.insert("from_phase_source".into(), json!(from));
+                d.insert("to_phase_source".into(), json!(to));
+            }
+            with_source(v, &source)
         } else {
-            campaign_text(&why, &source)
+            campaign_text(&why, &source, sources)
         }
     } else {
         let a = &resolve(&snap.store, Kind::Observation, a)?;
@@ -74,9 +86,24 @@ pub fn explain(a: &str, b: &str, json: bool, config: Option<&Path>) -> Result<i3
             ))
         })?;
         if json {
-            with_source(serde_json::to_value(&e).unwrap_or_default(), &source)
+            let mut v = serde_json::to_value(&e).unwrap_or_default();
+            if let Value::Object(m) = &mut v {
+                m.insert(
+                    "phases".into(),
+                    json!({"a": session_phases(&snap.store, a), "b": session_phases(&snap.store, b)}),
+                );
+            }
+            with_source(v, &source)
         } else {
-            format!("judged with {}\n{}", source.describe(), pair(&e))
+            let mut text = format!("judged with {}\n{}", source.describe(), pair(&e));
+            for (side, uuid) in [("a", a), ("b", b)] {
+                let _ = writeln!(
+                    text,
+                    "  phases of {side}: {}",
+                    phases_line(&snap.store, uuid)
+                );
+            }
+            text
         }
     };
     out!("{out}");
@@ -98,12 +125,100 @@ fn with_source(mut v: Value, source: &Source) -> String {
     format!("{}\n", serde_json::to_string_pretty(&v).unwrap_or_default())
 }
 
+/// Each session of an observation with its phases and where they came from
+/// (`phase_source`: `sensor`, `inferred`, or null without a phase).
+fn session_phases(store: &Store, observation: &str) -> Vec<Value> {
+    let Some(o) = store.observations.get(observation) else {
+        return Vec::new();
+    };
+    o.sessions
+        .values()
+        .map(|s| {
+            json!({
+                "session_id": s.session_id,
+                "phase": s.first_phase().map(|p| p.name()),
+                "last_phase": s.last_phase().map(|p| p.name()),
+                "phase_source": s.phase_source().map(|p| p.as_str()),
+            })
+        })
+        .collect()
+}
+
+/// One line for the terminal: each session's phases with their source.
+fn phases_line(store: &Store, observation: &str) -> String {
+    let parts: Vec<String> = store
+        .observations
+        .get(observation)
+        .map(|o| {
+            o.sessions
+                .values()
+                .filter_map(|s| {
+                    let (first, last) = (s.first_phase()?, s.last_phase()?);
+                    let source = s.phase_source().map(|p| p.as_str()).unwrap_or("-");
+                    Some(if first == last {
+                        format!("{} ({source})", first.name())
+                    } else {
+                        format!("{} → {} ({source})", first.name(), last.name())
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if parts.is_empty() {
+        "none".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
+/// Where the hand-off's two phases came from: the sessions on the decky of
+/// the identity that handed off whose last phase is `from_phase`, and of the
+/// other whose first phase is `to_phase`. `sensor` when any such session has
+/// the sensor's phase, `inferred` when all were inferred.
+fn handoff_sources(store: &Store, w: &CampaignWhy) -> Option<(&'static str, &'static str)> {
+    let h = w.score.handoff_detail.as_ref()?;
+    let to = if h.from == w.a { &w.b } else { &w.a };
+    let source = |identity: &str, phase: &str, last: bool| -> &'static str {
+        let mut seen = None;
+        for o in store.observations.iter().filter_map(|(uuid, o)| {
+            (store.effective_identity(uuid).as_deref() == Some(identity)).then_some(o)
+        }) {
+            for s in o.sessions.values() {
+                let p = if last {
+                    s.last_phase()
+                } else {
+                    s.first_phase()
+                };
+                if s.decky_id.as_deref() != Some(h.decky.as_str())
+                    || p.map(|p| p.name()) != Some(phase)
+                {
+                    continue;
+                }
+                match s.phase_source() {
+                    Some(PhaseSource::Sensor) => return PhaseSource::Sensor.as_str(),
+                    Some(PhaseSource::Inferred) => seen = Some(PhaseSource::Inferred.as_str()),
+                    None => {}
+                }
+            }
+        }
+        seen.unwrap_or("unknown")
+    };
+    Some((
+        source(&h.from, &h.from_phase, true),
+        source(to, &h.to_phase, false),
+    ))
+}
+
 fn hours(ms: i64) -> String {
     format!("{:.1} h", ms as f64 / 3_600_000.0)
 }
 
 /// The campaign-level explanation for a terminal.
-fn campaign_text(w: &CampaignWhy, source: &Source) -> String {
+fn campaign_text(
+    w: &CampaignWhy,
+    source: &Source,
+    sources: Option<(&'static str, &'static str)>,
+) -> String {
     let s = &w.score;
     let mut out = String::new();
     let verdict = if s.edge {
@@ -128,11 +243,13 @@ fn campaign_text(w: &CampaignWhy, source: &Source) -> String {
     let _ = writeln!(out, "signals:");
     let handoff = match &s.handoff_detail {
         Some(h) => format!(
-            "on {}: {} {} → {} {} later; chance of an unrelated arrival μ = {:.2}, discount e^-μ = {:.2}",
+            "on {}: {} {} ({}) → {} ({}) {} later; chance of an unrelated arrival μ = {:.2}, discount e^-μ = {:.2}",
             clean(&h.decky, 64),
             clean(&h.from, 64),
             h.from_phase,
+            sources.map_or("unknown", |s| s.0),
             h.to_phase,
+            sources.map_or("unknown", |s| s.1),
             hours(h.gap_ms),
             h.chance,
             h.discount

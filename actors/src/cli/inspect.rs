@@ -14,7 +14,9 @@ pub fn inspect(kind: &str, uuid: &str, json: bool, config: Option<&Path>) -> Res
     let parsed = Kind::parse(kind)?;
     with_snapshot(config, |snap| {
         let uuid = resolve(&snap.store, parsed, uuid)?;
-        let v = super::snapshot::inspect(snap, parsed.name(), &uuid).map_err(CliError::Usage)?;
+        let mut v =
+            super::snapshot::inspect(snap, parsed.name(), &uuid).map_err(CliError::Usage)?;
+        super::render_inspect::with_phase_sources(&mut v);
         if json {
             outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
         } else {

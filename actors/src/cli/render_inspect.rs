@@ -336,3 +336,24 @@ pub fn inspection(kind: &str, v: &Value, store: &Store) -> String {
     }
     out
 }
+
+/// Adds `phase_source` (SPEC §4: `sensor`, `inferred`, or null without a
+/// phase) next to `phase_inferred` in every session of an inspected
+/// observation's JSON.
+pub fn with_phase_sources(v: &mut Value) {
+    let sessions = match v.pointer_mut("/observation/sessions") {
+        Some(Value::Object(m)) => m.values_mut().collect::<Vec<_>>(),
+        Some(Value::Array(a)) => a.iter_mut().collect(),
+        _ => return,
+    };
+    for s in sessions {
+        if let Value::Object(m) = s {
+            let source = match (m.get("phase"), m.get("phase_inferred")) {
+                (None | Some(Value::Null), _) => Value::Null,
+                (_, Some(Value::Bool(true))) => Value::from("inferred"),
+                _ => Value::from("sensor"),
+            };
+            m.insert("phase_source".into(), source);
+        }
+    }
+}
