@@ -76,20 +76,79 @@ fn splitter_drops_comments() {
     assert_eq!(split_command_line("#!/bin/sh\nuname"), ["uname"]);
 }
 
+/// Counts the bytes this thread asks the allocator for, so the linearity
+/// check below measures work done, not time (machine speed plays no part).
+struct Counting;
+
+thread_local! {
+    static ALLOCATED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+// SAFETY: every call is forwarded to the system allocator unchanged; the
+// counter is a const-initialised thread-local `Cell` (no allocation, no drop).
+unsafe impl std::alloc::GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        let _ = ALLOCATED.try_with(|a| a.set(a.get() + layout.size()));
+        // SAFETY: same layout contract as the caller's.
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        // SAFETY: `ptr` came from `System.alloc` with this layout.
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new: usize) -> *mut u8 {
+        let _ = ALLOCATED.try_with(|a| a.set(a.get() + new));
+        // SAFETY: `ptr` came from `System` with `layout`.
+        unsafe { std::alloc::System.realloc(ptr, layout, new) }
+    }
+}
+
+#[global_allocator]
+static COUNTING: Counting = Counting;
+
+/// Bytes allocated on this thread while `f` runs.
+fn allocated_by<T>(f: impl FnOnce() -> T) -> (usize, T) {
+    let before = ALLOCATED.with(|a| a.get());
+    let out = f();
+    (ALLOCATED.with(|a| a.get()) - before, out)
+}
+
 #[test]
 fn splitter_is_linear_on_hostile_lines() {
-    // 1 MiB with 100k separators, and 1 MiB of nested substitutions.
-    let line = "a;&|\n ".repeat(50_000) + &"x".repeat(1 << 20);
-    let nested = "$(".repeat(300_000) + &"\"'`".repeat(100_000);
-    let start = std::time::Instant::now();
-    let parts = split_command_line(&line);
-    assert_eq!(parts.len(), 50_001);
-    let one = split_command_line(&nested);
-    assert_eq!(one.len(), 1);
+    // Separators, and nested substitutions with every quote kind, at two
+    // sizes four times apart. The splitter's allocations (the spans and the
+    // copied commands) must grow with the input, not with its square, and
+    // stay within a small multiple of it; a splitter that copied the rest
+    // of the line at each separator, or the context at each nesting level,
+    // would allocate quadratically. The speed figure is in
+    // `benches/command_split.rs`.
     let rules = shipped();
-    let _ = rules.infer(&[line.as_str(), nested.as_str()]);
-    // Generous: quadratic work on these inputs would take minutes.
-    assert!(start.elapsed().as_secs() < 20, "{:?}", start.elapsed());
+    let mut per_byte = Vec::new();
+    for scale in [1usize, 4] {
+        let line = "a;&|\n ".repeat(12_500 * scale) + &"x".repeat((1 << 18) * scale);
+        let nested = "$(".repeat(75_000 * scale) + &"\"'`".repeat(25_000 * scale);
+        let (bytes, parts) = allocated_by(|| split_command_line(&line));
+        assert_eq!(parts.len(), 12_500 * scale + 1);
+        let (nested_bytes, one) = allocated_by(|| split_command_line(&nested));
+        assert_eq!(one.len(), 1);
+        let (infer_bytes, _) = allocated_by(|| rules.infer(&[line.as_str(), nested.as_str()]));
+        let input = line.len() + nested.len();
+        let total = bytes + nested_bytes + infer_bytes;
+        assert!(
+            total <= 64 * input,
+            "{total} bytes allocated for {input} bytes of input at scale {scale}"
+        );
+        per_byte.push(total as f64 / input as f64);
+    }
+    // Linear work: the same bytes per input byte at both sizes (within a
+    // factor of 2 for the allocator's doubling); quadratic work would
+    // quadruple it.
+    assert!(
+        per_byte[1] <= 2.0 * per_byte[0],
+        "allocation per input byte grew from {:.2} to {:.2}",
+        per_byte[0],
+        per_byte[1]
+    );
 }
 
 /// Whether `s` has a separator outside quotes, backquotes and `$( )`,
