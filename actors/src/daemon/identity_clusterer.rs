@@ -39,6 +39,10 @@ use tracing::{error, info, warn};
 
 const WORKER: &str = workers::IDENTITY;
 
+/// Passes started and not yet committed, at most: one ticking (or waiting
+/// for the engine) while the one before it is applied by Redis.
+const MAX_PASSES: usize = 2;
+
 /// This layer committed a pass (its `tick`-th): told to the
 /// CampaignClusterer, which follows it.
 #[derive(Message)]
@@ -135,7 +139,7 @@ impl IdentityClusterer {
     /// Schedules the pass for the evidence waiting: after what is left of
     /// the debounce, or (while a pass runs) once that pass is committed.
     fn schedule(&mut self, ctx: &mut Context<Self>) {
-        if self.debounce.is_some() || self.life.paused || self.running > 0 {
+        if self.debounce.is_some() || self.life.paused || self.running >= MAX_PASSES {
             // A running pass schedules the next one when it is done.
             return;
         }
@@ -315,7 +319,7 @@ impl Handler<Evidence> for IdentityClusterer {
         } else if m.changed > 0 {
             self.oldest.get_or_insert_with(Instant::now);
             self.backlog |= m.backlog;
-            if m.backlog && self.debounce.is_some() && self.running == 0 {
+            if m.backlog && self.debounce.is_some() {
                 // The wait shrinks to nothing under a backlog.
                 if let Some(h) = self.debounce.take() {
                     ctx.cancel_future(h);
