@@ -493,3 +493,65 @@ pub fn passes_over(
         batches: out,
     }
 }
+
+/// One size of the side-by-side run: the reference design's all-pairs
+/// identity rule ([`crate::harness::reference::all_pairs_components`]) and
+/// ours (indexed graph: upsert every observation, then components), timed
+/// on the same corpus.
+#[derive(Clone, Debug)]
+pub struct ReferenceRow {
+    pub observations: usize,
+    pub ours: Duration,
+    pub reference: Duration,
+    pub identities: usize,
+    /// Both found exactly the same identities (member sets).
+    pub agree: bool,
+}
+
+impl ReferenceRow {
+    /// How many times longer the all-pairs rule took.
+    pub fn ratio(&self) -> f64 {
+        self.reference.as_secs_f64() / self.ours.as_secs_f64().max(1e-9)
+    }
+}
+
+/// Times ours beside the all-pairs reference on the benchmark corpus of
+/// each size (seed `seed`), checking that both find the same identities.
+pub fn run_reference(sizes: &[usize], seed: u64) -> Vec<ReferenceRow> {
+    use crate::harness::reference::all_pairs_components;
+    use crate::identity::decisions::Decisions;
+    sizes
+        .iter()
+        .map(|&n| {
+            let mut corpus = Vec::with_capacity(n);
+            stream_corpus(n, seed, |o, _, _| corpus.push(o));
+            let weights = IdentityWeights::default();
+            let t = Instant::now();
+            let mut graph = IdentityGraph::new(weights.clone()).expect("default weights are valid");
+            for o in &corpus {
+                graph.upsert(o);
+            }
+            let computed = graph.rebuild();
+            let ours = t.elapsed();
+            let t = Instant::now();
+            let reference = all_pairs_components(&corpus, &weights, &Decisions::default());
+            let reference_took = t.elapsed();
+            let mut mine: Vec<Vec<String>> = computed
+                .into_iter()
+                .map(|c| {
+                    let mut m = c.members;
+                    m.sort();
+                    m
+                })
+                .collect();
+            mine.sort();
+            ReferenceRow {
+                observations: n,
+                ours,
+                reference: reference_took,
+                identities: mine.len(),
+                agree: mine == reference,
+            }
+        })
+        .collect()
+}

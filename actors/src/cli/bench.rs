@@ -22,7 +22,13 @@ pub fn bench(
     campaign_identities: usize,
     pass_batches: &[usize],
     passes: usize,
+    reference: Option<&[usize]>,
 ) -> Result<i32, CliError> {
+    if reference.is_some_and(|r| r.contains(&0)) {
+        return Err(CliError::Usage(
+            "--reference sizes must be at least 1".into(),
+        ));
+    }
     if pass_batches.contains(&0) || (!pass_batches.is_empty() && passes == 0) {
         return Err(CliError::Usage(
             "--pass-batches sizes and --passes must be at least 1".into(),
@@ -94,5 +100,48 @@ pub fn bench(
         spinner.finish_and_clear();
         out!("{r}");
     }
+    if let Some(sizes) = reference {
+        reference_table(sizes, seed)?;
+    }
     Ok(0)
+}
+
+/// The reference design's all-pairs identity rule beside ours, on the same
+/// corpus at each size, as a table with the ratio. Exits 1 (an error) when
+/// the two disagree on any identity.
+fn reference_table(sizes: &[usize], seed: u64) -> Result<(), CliError> {
+    outln!("identity clustering beside the reference design's all-pairs rule (same corpus, seed {seed})");
+    outln!(
+        "  {:>12}  {:>12}  {:>14}  {:>8}  {:>10}  same identities",
+        "observations",
+        "ours (s)",
+        "all-pairs (s)",
+        "ratio",
+        "identities"
+    );
+    let mut disagree = Vec::new();
+    for &n in sizes {
+        // One size at a time, so each row prints as soon as it is timed.
+        for r in benchmark::run_reference(&[n], seed) {
+            outln!(
+                "  {:>12}  {:>12.4}  {:>14.3}  {:>7.0}×  {:>10}  {}",
+                r.observations,
+                r.ours.as_secs_f64(),
+                r.reference.as_secs_f64(),
+                r.ratio(),
+                r.identities,
+                if r.agree { "yes" } else { "NO" }
+            );
+            if !r.agree {
+                disagree.push(n);
+            }
+        }
+    }
+    if disagree.is_empty() {
+        Ok(())
+    } else {
+        Err(CliError::Runtime(anyhow::anyhow!(
+            "ours and the all-pairs reference found different identities at {disagree:?} observations"
+        )))
+    }
 }

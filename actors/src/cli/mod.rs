@@ -274,6 +274,11 @@ pub enum Verb {
         /// Timed passes per batch size.
         #[arg(long, default_value_t = 20)]
         passes: usize,
+        /// Also time the reference design's all-pairs identity rule beside
+        /// ours on the same corpus at these sizes (comma separated), with
+        /// the ratio: `--reference` alone is 2000,4000,8000.
+        #[arg(long, value_delimiter = ',', num_args = 0.., default_missing_value = "2000,4000,8000")]
+        reference: Option<Vec<usize>>,
     },
 }
 
@@ -387,6 +392,7 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
             campaign_identities,
             pass_batches,
             passes,
+            reference,
         } => bench::bench(
             observations,
             seed,
@@ -394,6 +400,7 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
             campaign_identities,
             &pass_batches,
             passes,
+            reference.as_deref(),
         ),
     }
 }

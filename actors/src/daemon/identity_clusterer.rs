@@ -1,8 +1,14 @@
 //! IdentityClusterer: keeps the observation similarity graph and resolves
-//! identities. New evidence is clustered `clustering.debounce_ms` after the
-//! oldest change not yet clustered (so a steady stream is batched into one
-//! pass per debounce period), and a slow tick runs every
-//! `clustering.slow_tick_ms` regardless. A pass runs the configured
+//! identities. New evidence is clustered at most `clustering.debounce_ms`
+//! after the oldest change not yet clustered, and the wait shrinks under
+//! load: evidence from a read that came back full (the group lags) is
+//! clustered at once, and evidence that arrived while a pass ran is
+//! clustered as soon as that pass is committed if it has waited the
+//! debounce already. Passes run one after another, each taking whatever
+//! arrived meanwhile, so a trickle is clustered within the debounce and a
+//! flood in passes as large as the arrivals during one pass (see
+//! [`debounce_wait`]). A slow tick runs every `clustering.slow_tick_ms`
+//! regardless. A pass runs the configured
 //! `Clusterer` on a blocking thread — a panic there comes back as an error
 //! value — then hands the change set to the Publisher and, once committed,
 //! tells the CampaignClusterer. A failed pass restarts this actor through its
@@ -33,6 +39,10 @@ use tracing::{error, info, warn};
 
 const WORKER: &str = workers::IDENTITY;
 
+/// Passes started and not yet committed, at most: one ticking (or waiting
+/// for the engine) while the one before it is applied by Redis.
+const MAX_PASSES: usize = 2;
+
 /// This layer committed a pass (its `tick`-th): told to the
 /// CampaignClusterer, which follows it.
 #[derive(Message)]
@@ -49,6 +59,8 @@ pub struct Evidence {
     pub read: usize,
     /// The batch found the state invalid and reloaded it: a full pass is due.
     pub reloaded: bool,
+    /// The read came back full: more is waiting, so a pass starts at once.
+    pub backlog: bool,
 }
 
 /// Run a pass now; answers once its change set is committed.
@@ -91,6 +103,10 @@ pub struct IdentityClusterer {
     /// dirty as far as anyone reading the heartbeat can tell.
     passing: usize,
     debounce: Option<SpawnHandle>,
+    /// When the oldest evidence not yet taken by a pass arrived.
+    oldest: Option<Instant>,
+    /// The latest evidence came from a full read (the group lags).
+    backlog: bool,
     running: usize,
     busy_since: Option<Instant>,
     backoff: Backoff,
@@ -111,6 +127,8 @@ impl IdentityClusterer {
             dirty: 0,
             passing: 0,
             debounce: None,
+            oldest: None,
+            backlog: false,
             running: 0,
             busy_since: None,
             backoff: Backoff::default(),
@@ -118,14 +136,20 @@ impl IdentityClusterer {
         }
     }
 
+    /// Schedules the pass for the evidence waiting: after what is left of
+    /// the debounce, or (while a pass runs) once that pass is committed.
     fn schedule(&mut self, ctx: &mut Context<Self>) {
-        if self.debounce.is_none() && !self.life.paused {
-            let wait = Duration::from_millis(self.shared.settings.clustering.debounce_ms);
-            self.debounce = Some(ctx.run_later(wait, |act, ctx| {
-                act.debounce = None;
-                ctx.notify(Pass);
-            }));
+        if self.debounce.is_some() || self.life.paused || self.running >= MAX_PASSES {
+            // A running pass schedules the next one when it is done.
+            return;
         }
+        let Some(oldest) = self.oldest else { return };
+        let cap = Duration::from_millis(self.shared.settings.clustering.debounce_ms);
+        let wait = debounce_wait(cap, oldest.elapsed(), self.backlog);
+        self.debounce = Some(ctx.run_later(wait, |act, ctx| {
+            act.debounce = None;
+            ctx.notify(Pass);
+        }));
     }
 
     /// Starts a pass future (after an optional reload); the reply comes
@@ -144,6 +168,9 @@ impl IdentityClusterer {
         self.busy_since.get_or_insert_with(Instant::now);
         let taking = self.dirty.max(1);
         self.passing += taking;
+        // Evidence arriving from now on is the next pass's.
+        self.oldest = None;
+        self.backlog = false;
         let shared = self.shared.clone();
         let fut = async move {
             if reload {
@@ -162,11 +189,13 @@ impl IdentityClusterer {
                     act.backoff.reset();
                     act.ticks += 1;
                     act.last_tick_ms = report.took_ms;
-                    act.dirty = 0;
+                    act.dirty = act.dirty.saturating_sub(taking);
                     act.shared
                         .addrs()
                         .campaign
                         .do_send(IdentitiesSettled { tick: act.ticks });
+                    // Evidence that came while this pass ran.
+                    act.schedule(ctx);
                 }
                 Err(e) => match act.life.failed(&act.shared, e) {
                     Disposition::Retry => {
@@ -195,6 +224,18 @@ impl IdentityClusterer {
                 rep
             })
         }))
+    }
+}
+
+/// How long evidence that has waited `waited` still waits before a pass:
+/// nothing under a backlog (`backlog`: the read it came from was full) or
+/// once it has waited `cap` (`clustering.debounce_ms`) — as evidence that
+/// arrived during a long pass has — else the rest of `cap`.
+pub fn debounce_wait(cap: Duration, waited: Duration, backlog: bool) -> Duration {
+    if backlog {
+        Duration::ZERO
+    } else {
+        cap.saturating_sub(waited)
     }
 }
 
@@ -259,6 +300,8 @@ impl Actor for IdentityClusterer {
 impl Supervised for IdentityClusterer {
     fn restarting(&mut self, _: &mut Context<Self>) {
         self.debounce = None;
+        self.oldest = None;
+        self.backlog = false;
         self.running = 0;
         self.passing = 0;
         self.busy_since = None;
@@ -274,6 +317,14 @@ impl Handler<Evidence> for IdentityClusterer {
         if m.reloaded {
             ctx.notify(Pass);
         } else if m.changed > 0 {
+            self.oldest.get_or_insert_with(Instant::now);
+            self.backlog |= m.backlog;
+            if m.backlog && self.debounce.is_some() {
+                // The wait shrinks to nothing under a backlog.
+                if let Some(h) = self.debounce.take() {
+                    ctx.cancel_future(h);
+                }
+            }
             self.schedule(ctx);
         }
     }
@@ -366,6 +417,7 @@ impl Handler<SetPaused> for IdentityClusterer {
     fn handle(&mut self, m: SetPaused, ctx: &mut Context<Self>) {
         self.life.set_paused(m.0);
         if !m.0 && self.dirty > 0 {
+            self.oldest.get_or_insert_with(Instant::now);
             self.schedule(ctx);
         }
     }
@@ -403,5 +455,22 @@ impl Handler<Ping> for IdentityClusterer {
                 self.shared.quarantined.load(Ordering::SeqCst).into(),
             ),
         ]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::debounce_wait;
+    use std::time::Duration;
+
+    #[test]
+    fn the_debounce_shrinks_with_waiting_and_vanishes_under_a_backlog() {
+        let cap = Duration::from_millis(20);
+        let ms = Duration::from_millis;
+        assert_eq!(debounce_wait(cap, ms(0), false), ms(20));
+        assert_eq!(debounce_wait(cap, ms(15), false), ms(5));
+        // Evidence that waited through a long pass is clustered at once.
+        assert_eq!(debounce_wait(cap, ms(300), false), ms(0));
+        assert_eq!(debounce_wait(cap, ms(0), true), ms(0));
     }
 }

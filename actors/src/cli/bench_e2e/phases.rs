@@ -46,6 +46,16 @@ pub(super) fn measure(
         url.split('@').next_back().unwrap_or(url),
         keys.prefix()
     );
+    // Other work on the machine shows in every figure: say how much.
+    if let Some(load) = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.rsplitn(3, ' ').nth(2).map(str::to_string))
+    {
+        outln!(
+            "  machine: {} cores, load average {load} (1, 5, 15 min) before the run",
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        );
+    }
     let stored: usize = c.scard(keys.attackers()).unwrap_or(0);
     let (observations, child) = if stored > 0 {
         outln!("  {stored} observations already stored: ingest skipped");
@@ -137,16 +147,16 @@ pub(super) fn ingest(
         calls(c, &["exec"]) - tx0,
         calls(c, TRIPS) - trips0,
     );
+    let rate = observations as f64 / from_start.as_secs_f64();
     outln!(
-        "  ingest: {observations} observations ingested and clustered in {:.2} s from the first read → {:.0} observations/s",
-        elapsed.as_secs_f64(),
-        observations as f64 / elapsed.as_secs_f64()
+        "  ingest (shipped defaults): {observations} observations ingested and clustered in {:.2} s from process start to settled → {rate:.0} events/s",
+        from_start.as_secs_f64(),
     );
     outln!(
-        "          {:.2} s from process start, {:.0} observations/s counting the daemon's start ({:.2} s to its first read)",
-        from_start.as_secs_f64(),
-        observations as f64 / from_start.as_secs_f64(),
-        (from_start - elapsed).as_secs_f64()
+        "          {:.2} s from the daemon's first read ({:.2} s after its start) → {:.0} events/s",
+        elapsed.as_secs_f64(),
+        (from_start - elapsed).as_secs_f64(),
+        observations as f64 / elapsed.as_secs_f64()
     );
     outln!(
         "          {:.2} Redis commands and {:.4} commit transactions per observation (server-side counts, including the daemon's reads and heartbeats)",
@@ -162,6 +172,17 @@ pub(super) fn ingest(
         (daemon_cpu + redis_cpu) * 1e6 / observations as f64,
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
+    // Redis runs commands on one thread: its CPU per observation bounds
+    // what any client can sustain through it, whatever the daemon does.
+    let redis_per_obs = redis_cpu / observations as f64;
+    if redis_per_obs > 0.0 {
+        let ceiling = 1.0 / redis_per_obs;
+        outln!(
+            "          Redis ceiling: {:.1} µs of Redis CPU per observation → at most {ceiling:.0} events/s with Redis on a core of its own; this run reached {:.0} % of it",
+            redis_per_obs * 1e6,
+            100.0 * rate / ceiling
+        );
+    }
     outln!(
         "          memory: daemon peak {daemon_peak:.0} MiB resident, {:.1} page faults per observation; Redis {:.0} MiB resident",
         daemon_faults as f64 / observations as f64,

@@ -25,18 +25,24 @@ pub(super) fn daemon_log_level() -> String {
 /// up to 5 %), at the cost of six small writes per interval.
 pub(super) const HEARTBEAT_MS: &str = "50";
 
-/// `clusterd run` on the benchmark's prefix, with the benchmark's settings
-/// (README: large batches, a short debounce, frequent heartbeats).
+/// `clusterd run` on the benchmark's prefix with the shipped defaults: the
+/// only setting changed is the heartbeat interval, the benchmark's clock
+/// (it does no work on the data path). Settings inherited from this
+/// command's environment (`CLUSTERD_*`) are cleared, so an operator's
+/// shell cannot tune the run by accident.
 pub(super) fn daemon_command(url: &str, keys: &Keys) -> Result<Command, CliError> {
     let exe = std::env::current_exe().context("locating clusterd")?;
     let mut cmd = Command::new(exe);
+    for (k, _) in std::env::vars_os() {
+        let name = k.to_string_lossy();
+        if name.starts_with("CLUSTERD_") && !name.starts_with("CLUSTERD_BENCH_E2E_") {
+            cmd.env_remove(&k);
+        }
+    }
     cmd.arg("run")
         .env("REDIS_URL", url)
         .env("CLUSTERD_KEY_PREFIX", keys.prefix())
         .env("CLUSTERD_HEARTBEAT__INTERVAL_MS", HEARTBEAT_MS)
-        .env("CLUSTERD_INGEST__BATCH", "10000")
-        .env("CLUSTERD_INGEST__BLOCK_MS", "100")
-        .env("CLUSTERD_CLUSTERING__DEBOUNCE_MS", "20")
         .stdout(Stdio::null());
     Ok(cmd)
 }

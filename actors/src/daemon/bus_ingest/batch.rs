@@ -47,6 +47,8 @@ pub(super) struct Job {
     pub(super) shared: Arc<Shared>,
     pub(super) consumer: String,
     pub(super) from_pending: bool,
+    /// Entries this read asks for (at most `ingest.batch`).
+    pub(super) count: usize,
     pub(super) claim: bool,
     pub(super) lag: bool,
     pub(super) fail: bool,
@@ -78,7 +80,7 @@ pub(super) async fn run_batch(
         reader,
         &shared.keys,
         &job.consumer,
-        s.ingest.batch,
+        job.count,
         s.ingest.block_ms,
         job.from_pending,
     )
@@ -93,7 +95,7 @@ pub(super) async fn run_batch(
         return Err(WorkError::Injected("faults.ingest_failures"));
     }
     let deliveries = if job.from_pending {
-        delivery_counts(writer, &shared.keys, &job.consumer, s.ingest.batch).await?
+        delivery_counts(writer, &shared.keys, &job.consumer, job.count).await?
     } else {
         HashMap::new()
     };
@@ -155,6 +157,8 @@ pub(super) async fn run_batch(
         changed: b.changed,
         read: b.read,
         reloaded: b.reloaded,
+        // A full read: more is waiting, so the pass need not wait for it.
+        backlog: b.read >= job.count,
     });
     let (read, wait_ms, merge_ms) = (
         b.read,

@@ -38,6 +38,22 @@ const WORKER: &str = workers::BUS_INGEST;
 /// merged and handed over.
 const MAX_COMMITTING: usize = 2;
 
+/// The fewest entries a read asks for (or `ingest.batch`, when smaller).
+const MIN_READ: usize = 64;
+
+/// How many entries the next read asks for: twice what the last read
+/// took, or the group's lag when known and larger, as a power of two
+/// between [`MIN_READ`] and `cap` (`ingest.batch`). A read that came back
+/// full doubles it, so a backlog is read in the largest batches within a
+/// few reads; an idle stream brings it back to the floor.
+pub(super) fn next_read_count(read: usize, lag: Option<i64>, cap: usize) -> usize {
+    let lag = lag.map_or(0, |l| usize::try_from(l).unwrap_or(0));
+    let want = read.saturating_mul(2).max(lag).max(1);
+    want.checked_next_power_of_two()
+        .unwrap_or(usize::MAX)
+        .clamp(MIN_READ.min(cap), cap)
+}
+
 /// Read and process the next batch (the actor's loop, one message a batch).
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -60,6 +76,9 @@ pub struct BusIngest {
     last_lag: Option<Instant>,
     busy_since: Option<Instant>,
     in_flight: Arc<AtomicBool>,
+    /// Entries the next read asks for (adapts to the backlog: see
+    /// [`next_read_count`]).
+    count: usize,
     /// Commits handed to the Publisher and not yet answered: the next batch
     /// is read while the last one is applied.
     committing: Arc<AtomicUsize>,
@@ -75,6 +94,7 @@ impl BusIngest {
     pub fn new(shared: Arc<Shared>, consumer: String) -> BusIngest {
         let life = Lifecycle::new(&shared.settings);
         let faults = shared.settings.faults.ingest_failures;
+        let count = MIN_READ.min(shared.settings.ingest.batch);
         BusIngest {
             shared,
             consumer,
@@ -86,6 +106,7 @@ impl BusIngest {
             last_lag: None,
             busy_since: None,
             in_flight: Arc::new(AtomicBool::new(false)),
+            count,
             committing: Arc::new(AtomicUsize::new(0)),
             backoff: Backoff::default(),
             faults,
@@ -151,6 +172,13 @@ impl Handler<Next> for BusIngest {
             shared: self.shared.clone(),
             consumer: self.consumer.clone(),
             from_pending: self.pending_first,
+            // Own pending entries (after a restart or a claim) are read in
+            // the largest batches, as they always were.
+            count: if self.pending_first {
+                s.ingest.batch
+            } else {
+                self.count
+            },
             claim,
             lag,
             fail,
@@ -194,6 +222,11 @@ impl Handler<Next> for BusIngest {
                             act.lag = l;
                             act.last_lag = Some(Instant::now());
                         }
+                        act.count = next_read_count(
+                            b.read,
+                            b.lag,
+                            act.shared.settings.ingest.batch,
+                        );
                         if act.pending_first && b.read == 0 {
                             act.pending_first = false;
                         }
@@ -323,5 +356,28 @@ impl Handler<Ping> for BusIngest {
             ("unknown_topics", self.unknown_topics.into()),
             ("lag", self.lag.into()),
         ]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::next_read_count;
+
+    #[test]
+    fn reads_grow_with_a_full_read_and_the_lag_and_shrink_when_idle() {
+        // Idle: the floor.
+        assert_eq!(next_read_count(0, None, 10_000), 64);
+        assert_eq!(next_read_count(3, None, 10_000), 64);
+        // A full read doubles it, up to the cap.
+        assert_eq!(next_read_count(64, None, 10_000), 128);
+        assert_eq!(next_read_count(4096, None, 10_000), 8192);
+        assert_eq!(next_read_count(8192, None, 10_000), 10_000);
+        // A known lag larger than that is read at once (capped).
+        assert_eq!(next_read_count(64, Some(3000), 10_000), 4096);
+        assert_eq!(next_read_count(64, Some(1_000_000), 10_000), 10_000);
+        assert_eq!(next_read_count(64, Some(-1), 10_000), 128);
+        // An operator's smaller `ingest.batch` is the cap, even under the floor.
+        assert_eq!(next_read_count(0, None, 20), 20);
+        assert_eq!(next_read_count(5000, Some(9000), 256), 256);
     }
 }
