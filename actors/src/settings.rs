@@ -322,11 +322,13 @@ impl Settings {
             || p.len() > 64
             || !p
                 .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c))
+                .all(|c| c.is_ascii_alphanumeric() || "-_.:{}".contains(c))
+            || !hash_tag_ok(p)
         {
             return Err(err(
                 "redis.key_prefix",
-                "must be 1–64 characters of [A-Za-z0-9-_.:]",
+                "must be 1–64 characters of [A-Za-z0-9-_.:], with at most one \
+                 Redis Cluster hash tag {…} around a non-empty part (e.g. {decnet})",
             ));
         }
         for (key, v) in [
@@ -400,6 +402,16 @@ impl Settings {
     }
 }
 
+/// Braces in a key prefix form one Redis Cluster hash tag (`{decnet}`,
+/// `a{b}c`): one `{`, then one `}`, with something between (docs/scaling.md).
+fn hash_tag_ok(p: &str) -> bool {
+    match (p.matches('{').count(), p.matches('}').count()) {
+        (0, 0) => true,
+        (1, 1) => matches!((p.find('{'), p.find('}')), (Some(o), Some(c)) if c > o + 1),
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -458,6 +470,14 @@ mod tests {
         .unwrap();
         assert_eq!(s.redis.url, "rediss://u:p@h:6380/0");
         assert_eq!(s.redis.key_prefix, "t1");
+        for ok in ["{decnet}", "{t}:1", "a{b}c"] {
+            let s = Settings::load(None, env(&[("CLUSTERD_KEY_PREFIX", ok)])).unwrap();
+            assert_eq!(s.redis.key_prefix, ok);
+        }
+        for bad in ["{}", "}a{", "{a", "a}", "{a}{b}", "{{a}}"] {
+            let e = Settings::load(None, env(&[("CLUSTERD_KEY_PREFIX", bad)])).unwrap_err();
+            assert_eq!(e.key, "redis.key_prefix", "{bad}");
+        }
         assert_eq!(s.ingest.batch, 7);
         let e = Settings::load(None, env(&[("CLUSTERD_INGEST__BATCH", "0")])).unwrap_err();
         assert_eq!(e.key, "ingest.batch");

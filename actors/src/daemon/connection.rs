@@ -96,9 +96,70 @@ pub async fn wait_for_redis(client: &redis::Client) {
     }
 }
 
+/// When `e` is a Redis Cluster node refusing clusterd's keys, one line
+/// that says why and what to change; `None` for any other error. clusterd
+/// speaks to one node (docs/scaling.md): its fenced commit is one MULTI/EXEC
+/// and a transaction must stay in one hash slot, so every key must share
+/// the slot of a hash-tagged prefix, and `redis.url` must name that slot's
+/// owner.
+pub fn cluster_misfit(e: &redis::RedisError, prefix: &str, url: &str) -> Option<String> {
+    use redis::{ErrorKind, ServerErrorKind};
+    let tagged = prefix.contains('{');
+    let advice = if tagged {
+        String::new()
+    } else {
+        format!(", and set redis.key_prefix to a hash tag such as {{{prefix}}} so every key shares one slot")
+    };
+    match e.kind() {
+        ErrorKind::Server(ServerErrorKind::Moved | ServerErrorKind::Ask) => {
+            let (owner, slot) = e.redirect_node()?;
+            Some(format!(
+                "Redis at {url} is a cluster node that does not serve slot {slot} of prefix {prefix}: \
+                 its owner is {owner}; clusterd speaks to one node, so point redis.url at redis://{owner}{advice}"
+            ))
+        }
+        ErrorKind::Server(ServerErrorKind::CrossSlot) => Some(format!(
+            "Redis at {url} is a cluster node and the keys of prefix {prefix} fall in different hash slots, \
+             which its fenced transactions cannot span: set redis.key_prefix to a hash tag such as \
+             {{{}}} and point redis.url at the node that owns its slot (CLUSTER KEYSLOT {})",
+            prefix.trim_matches(|c| c == '{' || c == '}'),
+            prefix.trim_matches(|c| c == '{' || c == '}'),
+        )),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cluster_refusals_name_the_owner_and_the_hash_tag() {
+        let moved = redis::RedisError::from((
+            redis::ErrorKind::Server(redis::ServerErrorKind::Moved),
+            "moved",
+            "11162 127.0.0.1:7003".to_string(),
+        ));
+        let m = cluster_misfit(&moved, "{decnet}", "redis://127.0.0.1:7001").unwrap();
+        assert!(
+            m.contains("slot 11162") && m.contains("redis://127.0.0.1:7003"),
+            "{m}"
+        );
+        assert!(!m.contains("hash tag"), "{m}");
+        let m = cluster_misfit(&moved, "decnet", "redis://127.0.0.1:7001").unwrap();
+        assert!(m.contains("{decnet}"), "{m}");
+        let cross = redis::RedisError::from((
+            redis::ErrorKind::Server(redis::ServerErrorKind::CrossSlot),
+            "cross",
+        ));
+        let m = cluster_misfit(&cross, "decnet", "redis://127.0.0.1:7001").unwrap();
+        assert!(
+            m.contains("{decnet}") && m.contains("CLUSTER KEYSLOT decnet"),
+            "{m}"
+        );
+        let other = redis::RedisError::from((redis::ErrorKind::Io, "down"));
+        assert_eq!(cluster_misfit(&other, "decnet", "redis://x"), None);
+    }
 
     #[test]
     fn the_backoff_doubles_up_to_its_cap_and_resets() {

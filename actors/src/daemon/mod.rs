@@ -58,7 +58,7 @@ use actix::Supervisor;
 use addrs::Addrs;
 use bus_ingest::{BusIngest, Drain};
 use campaign_clusterer::CampaignClusterer;
-use connection::{Backoff, Pool, CONNECT_TIMEOUT};
+use connection::{cluster_misfit, Backoff, Pool, CONNECT_TIMEOUT};
 use control::Control;
 use engine::{Engine, Shared};
 use error::Exit;
@@ -153,7 +153,7 @@ async fn wait_for_lease(
     settings: &Settings,
     started: std::time::Instant,
     telemetry: &Telemetry,
-) {
+) -> Result<(), DaemonError> {
     let mut announced = false;
     let mut backoff = Backoff::default();
     loop {
@@ -165,7 +165,7 @@ async fn wait_for_lease(
         match r {
             Ok(true) => {
                 info!(instance = %lease.instance, "holding the leader lease");
-                return;
+                return Ok(());
             }
             Ok(false) => {
                 backoff.reset();
@@ -184,6 +184,15 @@ async fn wait_for_lease(
                 telemetry.notifier.watchdog();
             }
             Err(e) => {
+                if let WorkError::Redis(re) = &e {
+                    if let Some(why) = cluster_misfit(
+                        re,
+                        keys.prefix(),
+                        &crate::effective::redact_url(&settings.redis.url),
+                    ) {
+                        return Err(DaemonError::Config(why));
+                    }
+                }
                 // Alive, only waiting: restarting would not bring Redis back.
                 telemetry.notifier.watchdog();
                 warn!(error = %e, backoff_ms = backoff.current().as_millis() as u64, "Redis unreachable; retrying");
@@ -274,7 +283,7 @@ pub async fn run_with_metrics(
     telemetry.metrics.leader.set(0);
     tokio::pin!(shutdown);
     tokio::select! {
-        _ = wait_for_lease(&pool, &lease, &keys, &settings, started, &telemetry) => {}
+        r = wait_for_lease(&pool, &lease, &keys, &settings, started, &telemetry) => r?,
         _ = &mut shutdown => {
             telemetry.notifier.stopping();
             info!("stopped while standby");
