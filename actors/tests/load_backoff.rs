@@ -11,9 +11,6 @@ mod common;
 use clusterd::repository::Keys;
 use common::*;
 use redis::Commands;
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// Seconds since midnight of a log line's leading RFC 3339 UTC timestamp
@@ -42,30 +39,15 @@ fn a_load_that_keeps_failing_backs_off() {
     let p = prefix.0.as_str();
     let keys = Keys::new(p);
     let _: () = conn().set(keys.attackers(), "not a set").unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_clusterd"))
-        .arg("run")
-        .env("REDIS_URL", URL)
-        .env("CLUSTERD_KEY_PREFIX", p)
-        .env("CLUSTERD_LEASE__PERIOD_MS", "2000")
-        .env("CLUSTERD_HEARTBEAT__INTERVAL_MS", "200")
-        .env("CLUSTERD_LOG__LEVEL", "info")
-        // A budget this test does not spend: the delays are what it checks.
-        .env("CLUSTERD_SUPERVISION__MAX_RESTARTS", "50")
-        .env("CLUSTERD_SUPERVISION__WINDOW_MS", "600000")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn clusterd");
-    let stderr = child.stderr.take().expect("piped stderr");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            let _ = tx.send(line);
-        }
-    });
-    let daemon = Daemon(child);
+    let (daemon, rx) = start_logged_with(
+        p,
+        &[
+            ("CLUSTERD_HEARTBEAT__INTERVAL_MS", "200"),
+            // A budget this test does not spend: the delays are what it checks.
+            ("CLUSTERD_SUPERVISION__MAX_RESTARTS", "50"),
+            ("CLUSTERD_SUPERVISION__WINDOW_MS", "600000"),
+        ],
+    );
 
     // Five failed loads; the waits between them are 100, 200, 400, 800 ms.
     let mut failures = Vec::new();

@@ -408,7 +408,14 @@ pub fn pending(prefix: &str) -> i64 {
 /// of its stderr is forwarded to the receiver (read to the end, so the
 /// daemon never blocks on a full pipe).
 pub fn start_logged(prefix: &str) -> (Daemon, mpsc::Receiver<String>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_clusterd"))
+    start_logged_with(prefix, &[])
+}
+
+/// [`start_logged`] with more settings in the environment (`extra` is set
+/// after the defaults, so it can override them).
+pub fn start_logged_with(prefix: &str, extra: &[(&str, &str)]) -> (Daemon, mpsc::Receiver<String>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_clusterd"));
+    child
         .arg("run")
         .env("REDIS_URL", URL)
         .env("CLUSTERD_KEY_PREFIX", prefix)
@@ -418,10 +425,10 @@ pub fn start_logged(prefix: &str) -> (Daemon, mpsc::Receiver<String>) {
         .env("CLUSTERD_INGEST__CLAIM_IDLE_MS", "1000")
         .env("CLUSTERD_LOG__LEVEL", "info")
         .env("NO_COLOR", "1")
+        .envs(extra.iter().copied())
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn clusterd");
+        .stderr(Stdio::piped());
+    let mut child = child.spawn().expect("spawn clusterd");
     let stderr = child.stderr.take().expect("piped stderr");
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
