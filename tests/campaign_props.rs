@@ -11,6 +11,7 @@
 use decnet_clusterd::campaign::{CampaignGraph, CampaignWeights, IdentityRollup};
 use decnet_clusterd::evidence::{Observation, Session};
 use decnet_clusterd::harness::reference::all_pairs_campaigns;
+use decnet_clusterd::identity::catalogue::Catalogue;
 use decnet_clusterd::phase::Phase;
 use proptest::prelude::*;
 
@@ -82,7 +83,7 @@ fn identities() -> impl Strategy<Value = Vec<(String, IdentityRollup)>> {
                 .map(|(i, obs)| {
                     (
                         format!("id-{i:02}"),
-                        IdentityRollup::from_observations(obs.iter()),
+                        IdentityRollup::from_observations(obs.iter(), &Catalogue::embedded()),
                     )
                 })
                 .collect()
@@ -201,7 +202,7 @@ fn busy_identity() -> impl Strategy<Value = IdentityRollup> {
                 };
                 o.sessions.join(s);
             }
-            IdentityRollup::from_observations([&o])
+            IdentityRollup::from_observations([&o], &Catalogue::embedded())
         })
 }
 

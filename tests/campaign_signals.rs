@@ -7,6 +7,7 @@
 
 use decnet_clusterd::campaign::{CampaignGraph, CampaignWeights, IdentityRollup};
 use decnet_clusterd::evidence::{Observation, Session};
+use decnet_clusterd::identity::catalogue::Catalogue;
 use decnet_clusterd::phase::Phase;
 
 const HOUR: i64 = 3_600_000;
@@ -49,7 +50,7 @@ fn identity(sessions: Vec<S>) -> IdentityRollup {
             ..Default::default()
         });
     }
-    IdentityRollup::from_observations([&o])
+    IdentityRollup::from_observations([&o], &Catalogue::embedded())
 }
 
 fn graph(ids: Vec<(&str, IdentityRollup)>) -> CampaignGraph {
@@ -199,9 +200,7 @@ fn background_arrivals_neither_follow_up_nor_discount() {
     assert!(!why.score.edge, "{why:?}");
     assert!(why.missing > 0.85, "{why:?}");
     assert!(
-        why.notes
-            .iter()
-            .any(|n| n.contains("31 comparable arrival(s)")),
+        why.notes.iter().any(|n| n.contains("31 rival arrival(s)")),
         "{why:?}"
     );
 }

@@ -138,7 +138,10 @@ pub fn adopt(mut settings: Settings, raw: Option<&str>) -> (Settings, Source) {
             .identity
             .validate()
             .map_err(|e| format!("identity.{e}"))?;
+        settings.identity.catalogue = crate::settings::load_catalogue(&settings.identity)
+            .map_err(|e| format!("{}: {}", e.key, e.problem))?;
         settings.campaign = campaign;
+        settings.campaign.catalogue = settings.identity.catalogue.clone();
         settings.clustering.clusterer = name("clusterer")?;
         settings.clustering.campaign_clusterer = name("campaign_clusterer")?;
         let source = Source::Daemon {

@@ -7,6 +7,7 @@
 use decnet_clusterd::campaign::clusterer::KNOWN_CAMPAIGN_CLUSTERERS;
 use decnet_clusterd::campaign::CampaignWeights;
 use decnet_clusterd::evidence::event::Limits;
+use decnet_clusterd::identity::catalogue::{Catalogue, CatalogueRef};
 use decnet_clusterd::identity::clusterer::KNOWN_CLUSTERERS;
 use decnet_clusterd::identity::IdentityWeights;
 use decnet_clusterd::phase_rules::PhaseRules;
@@ -289,9 +290,38 @@ impl Settings {
         settings.validate()?;
         let mut settings = settings;
         settings.phase_rules = Some(Arc::new(settings.load_phase_rules()?));
+        settings.identity.catalogue = load_catalogue(&settings.identity)?;
+        settings.campaign.catalogue = settings.identity.catalogue.clone();
         Ok(settings)
     }
+}
 
+/// The shipped catalogues with `identity.tooling_file` and
+/// `identity.behaviour_file` laid over them (a bad file exits 2 naming the
+/// key, the file and the entry).
+pub fn load_catalogue(identity: &IdentityWeights) -> Result<CatalogueRef, SettingsError> {
+    let (tooling, behaviour) = (&identity.tooling_file, &identity.behaviour_file);
+    if tooling.is_empty() && behaviour.is_empty() {
+        return Ok(CatalogueRef::default());
+    }
+    let mut c = (*Catalogue::embedded()).clone();
+    let read = |key: &str, path: &str| {
+        std::fs::read_to_string(path).map_err(|e| err(key, format!("cannot read {path}: {e}")))
+    };
+    if !tooling.is_empty() {
+        let text = read("identity.tooling_file", tooling)?;
+        c.add_tooling(&text)
+            .map_err(|e| err("identity.tooling_file", format!("{tooling}: {e}")))?;
+    }
+    if !behaviour.is_empty() {
+        let text = read("identity.behaviour_file", behaviour)?;
+        c.add_behaviour(&text)
+            .map_err(|e| err("identity.behaviour_file", format!("{behaviour}: {e}")))?;
+    }
+    Ok(CatalogueRef(Arc::new(c)))
+}
+
+impl Settings {
     fn load_phase_rules(&self) -> Result<PhaseRules, SettingsError> {
         let shipped =
             PhaseRules::embedded().map_err(|e| err("config/phases.toml", e.to_string()))?;
@@ -421,6 +451,45 @@ mod tests {
             .iter()
             .map(|(a, b)| (a.to_string(), b.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn catalogue_files_extend_the_shipped_ones_and_a_bad_one_is_named() {
+        let shipped = Settings::load(None, env(&[])).unwrap();
+        assert!(shipped.identity.catalogue.stock_command("uname -a"));
+        assert!(!shipped.identity.catalogue.stock_command("busybox tftp -g"));
+        let dir = std::env::temp_dir().join(format!("clusterd-catalogue-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let own = dir.join("behaviour.toml");
+        std::fs::write(
+            &own,
+            "version = 1\n[[command]]\nvalue = \"busybox tftp -g\"\nsource = \"every bot here\"\n",
+        )
+        .unwrap();
+        let s = Settings::load(
+            None,
+            env(&[("CLUSTERD_IDENTITY__BEHAVIOUR_FILE", own.to_str().unwrap())]),
+        )
+        .unwrap();
+        assert!(s.identity.catalogue.stock_command("busybox  tftp -g"));
+        assert!(
+            s.identity.catalogue.stock_command("uname -a"),
+            "shipped entries stay"
+        );
+        let tool = dir.join("tooling.toml");
+        std::fs::write(
+            &tool,
+            "version = 1\n[[fingerprint]]\nkind = \"hassh\"\nvalue = \"x\"\nclient = \"c\"\n",
+        )
+        .unwrap();
+        let e = Settings::load(
+            None,
+            env(&[("CLUSTERD_IDENTITY__TOOLING_FILE", tool.to_str().unwrap())]),
+        )
+        .unwrap_err();
+        assert_eq!(e.key, "identity.tooling_file");
+        assert!(e.problem.contains("measured"), "{}", e.problem);
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]

@@ -8,6 +8,7 @@
 use super::graph::{CampaignGraph, ComputedCampaign};
 use super::rollup::IdentityRollup;
 use super::similarity::{CampaignWeightError, CampaignWeights};
+use crate::identity::catalogue::Catalogue;
 use crate::identity::clusterer::TickContext;
 use crate::reconcile;
 use crate::store::{CampaignRow, OutEvent, OutStream, Store, SCHEMA_VERSION};
@@ -175,10 +176,11 @@ impl CampaignComponents {
     }
 }
 
-fn rollup_of(store: &Store, identity: &str) -> Option<IdentityRollup> {
+fn rollup_of(store: &Store, identity: &str, stock: &Catalogue) -> Option<IdentityRollup> {
     let members = store.identity_members.get(identity)?;
     Some(IdentityRollup::from_observations(
         members.iter().filter_map(|m| store.observations.get(m)),
+        stock,
     ))
 }
 
@@ -209,7 +211,7 @@ impl CampaignClusterer for CampaignComponents {
         let computed = if self.loaded {
             for id in changed {
                 let t = Instant::now();
-                let r = rollup_of(store, &id);
+                let r = rollup_of(store, &id, &self.graph.weights().catalogue);
                 rollups += t.elapsed();
                 match r {
                     Some(r) => self.graph.upsert(&id, r),
@@ -221,7 +223,7 @@ impl CampaignClusterer for CampaignComponents {
             let ids: Vec<String> = store.identity_members.keys().cloned().collect();
             for id in ids {
                 let t = Instant::now();
-                let r = rollup_of(store, &id);
+                let r = rollup_of(store, &id, &self.graph.weights().catalogue);
                 rollups += t.elapsed();
                 if let Some(r) = r {
                     self.graph.upsert(&id, r);

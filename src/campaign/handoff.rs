@@ -4,16 +4,23 @@
 //!
 //! **Arrivals.** An identity *arrives* on decky D when its first phase
 //! there is discovery or lateral movement and its sessions there ran at
-//! least `comparable_min_commands` distinct commands (default 2). A
-//! login-only visit or a single probe command is background traffic: it is
-//! neither a follow-up nor a rival of one, so a honeypot's scanner noise
-//! neither forms hand-offs nor discounts them.
+//! least `comparable_min_commands` distinct commands that are not stock
+//! (default 1; stock commands are the behaviour catalogue's, `uname -a`,
+//! `cat /proc/cpuinfo` and the like). A login-only visit or a scanner's
+//! stock probe is background traffic: it is neither a follow-up nor a rival
+//! of one, so a honeypot's scanner noise neither forms hand-offs nor
+//! discounts them.
 //!
-//! **Chance.** Let `N` be the number of arrivals on D and `span` the time
+//! **Rivals.** The arrivals that could be a chance follow-up are the
+//! comparable arrivals that did not log in with an SSH key on D (a keyed
+//! visit is judged by the planted-artifact signal, and is no chance
+//! arrival).
+//!
+//! **Chance.** Let `N` be the number of rivals on D and `span` the time
 //! between the first and the last. The decky's arrival rate is
 //! `N / max(span, window)`, so a window after A's last activity should see,
-//! by chance — not counting B, nor A itself if A also arrived there —
-//! `μ = max(0, N − 1 − [A arrived on D]) × window / max(span, window)`
+//! by chance — not counting A or B where they are rivals themselves —
+//! `μ = max(0, N − [A a rival] − [B a rival]) × window / max(span, window)`
 //! arrivals, and a hand-off weighs `handoff × e^(−μ)`: the probability
 //! (Poisson) that no unrelated identity arrives in that window. μ is
 //! rounded to a quarter-octave grid so a busy decky's weights move only
@@ -44,6 +51,15 @@ pub fn arrival(act: &DeckyActivity, w: &CampaignWeights) -> Option<Millis> {
     act.first_phase
         .filter(|(p, _)| is_handoff_start(*p) && act.commands >= w.comparable_min_commands)
         .map(|(_, t)| t)
+}
+
+/// When the identity arrived on the decky as a possible *rival* follow-up:
+/// a comparable arrival that did not log in with an SSH key there. A key
+/// login is a keyed visit — whoever holds a key authorised on the host came
+/// for it, and the planted-artifact signal judges it — not a chance arrival
+/// that makes another identity's hand-off less telling.
+pub fn rival(act: &DeckyActivity, w: &CampaignWeights) -> Option<Millis> {
+    arrival(act, w).filter(|_| act.auth.is_empty())
 }
 
 /// When the identity's stage on the decky ended (its last activity there),
@@ -77,22 +93,27 @@ impl DeckyArrivals {
         s
     }
 
-    /// Expected chance arrivals in a window after `a`'s last activity,
+    /// Expected chance arrivals in a window after `a`'s last activity, not
+    /// counting `a` or `b` themselves where they are among the rivals,
     /// rounded to a quarter-octave grid (steps of about 19 %): a decky's
     /// hand-off weights then change only when its arrival rate moves
     /// noticeably, which keeps incremental updates local on busy deckies.
     /// The rounding depends only on the current counts, so a rebuild and an
     /// incremental update agree.
-    pub fn chance(&self, a_arrived: bool, window: Millis) -> f64 {
-        let others = (self.count as i64 - 1 - a_arrived as i64).max(0) as f64;
+    pub fn chance(&self, a_rival: bool, b_rival: bool, window: Millis) -> f64 {
+        let others = (self.count as i64 - a_rival as i64 - b_rival as i64).max(0) as f64;
         let span = (self.last - self.first).max(window) as f64;
         quantize(others * window as f64 / span)
     }
 
-    /// Both rounded chances (A arrived or not) — what hand-off weights on
-    /// this decky depend on.
-    pub fn chances(&self, window: Millis) -> (f64, f64) {
-        (self.chance(true, window), self.chance(false, window))
+    /// The rounded chances with none, one or both of the pair among the
+    /// rivals — what hand-off weights on this decky depend on.
+    pub fn chances(&self, window: Millis) -> [f64; 3] {
+        [
+            self.chance(true, true, window),
+            self.chance(true, false, window),
+            self.chance(false, false, window),
+        ]
     }
 }
 
@@ -153,8 +174,9 @@ pub(crate) fn handoffs<'a, 'r>(
             if !(0..=w.handoff_window_ms).contains(&gap) {
                 continue;
             }
-            let x_arrived = arrival(x, w).is_some();
-            let chance = arrivals(decky).map_or(0.0, |s| s.chance(x_arrived, w.handoff_window_ms));
+            let (x_rival, y_rival) = (rival(x, w).is_some(), rival(y, w).is_some());
+            let chance =
+                arrivals(decky).map_or(0.0, |s| s.chance(x_rival, y_rival, w.handoff_window_ms));
             let (Some((end_phase, _)), Some((start_phase, _))) = (x.last_phase, y.first_phase)
             else {
                 continue;
@@ -184,8 +206,9 @@ mod tests {
             first: 0,
             last: 3_600_000,
         };
-        assert_eq!(quiet.chance(true, day), 0.0);
-        assert_eq!(quiet.chance(false, day), 1.0);
+        assert_eq!(quiet.chance(true, true, day), 0.0);
+        assert_eq!(quiet.chance(false, true, day), 1.0);
+        assert_eq!(quiet.chance(false, false, day), 2.0);
         assert!((quantize(0.5) - 0.5).abs() < 1e-12);
         assert!((quantize(0.55) - 0.5f64.powf(0.75)).abs() < 1e-12);
         let busy = DeckyArrivals {
@@ -194,7 +217,7 @@ mod tests {
             last: 10 * day,
         };
         // 100 others in ten windows: μ = 10, on the grid 2^(13/4) = 9.51.
-        assert!((busy.chance(false, day) - 2f64.powf(3.25)).abs() < 1e-9);
+        assert!((busy.chance(false, true, day) - 2f64.powf(3.25)).abs() < 1e-9);
         assert_eq!(
             DeckyArrivals::of([5, 1, 9]),
             DeckyArrivals {
@@ -220,9 +243,14 @@ mod tests {
     #[test]
     fn an_arrival_is_comparable_only_with_enough_commands() {
         let w = CampaignWeights::default();
-        assert_eq!(arrival(&act(Phase::Discovery, 2), &w), Some(0));
-        assert_eq!(arrival(&act(Phase::Discovery, 1), &w), None);
+        // `commands` counts non-stock commands only (the roll-up's).
+        assert_eq!(arrival(&act(Phase::Discovery, 1), &w), Some(0));
         assert_eq!(arrival(&act(Phase::Discovery, 0), &w), None);
+        let two = CampaignWeights {
+            comparable_min_commands: 2,
+            ..w.clone()
+        };
+        assert_eq!(arrival(&act(Phase::Discovery, 1), &two), None);
         assert_eq!(arrival(&act(Phase::Persistence, 5), &w), None);
         let every = CampaignWeights {
             comparable_min_commands: 0,

@@ -5,6 +5,7 @@
 //! changed identities are recomputed).
 
 use crate::evidence::{Millis, Observation};
+use crate::identity::catalogue::Catalogue;
 use crate::identity::clusterer::simhash_centroid;
 use crate::phase::Phase;
 use crate::set::SortedSet;
@@ -12,7 +13,9 @@ use crate::set::SortedSet;
 /// What an identity did on one decky: the first phase of its first phased
 /// session and the last phase of its last one (a session's own first and
 /// last phase, so an inferred session that runs discovery then persistence
-/// ends in persistence), how many distinct commands it ran there, and the
+/// ends in persistence), how many distinct non-stock commands it ran there
+/// (stock commands per the behaviour catalogue are what every scanner
+/// runs), and the
 /// SSH keys it planted and authenticated with there.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeckyActivity {
@@ -20,7 +23,8 @@ pub struct DeckyActivity {
     pub last_phase: Option<(Phase, Millis)>,
     /// End of the identity's last activity on this decky.
     pub last_activity: Millis,
-    /// Distinct commands over all its sessions on this decky.
+    /// Distinct commands over all its sessions on this decky, stock ones
+    /// (`config/behaviour.toml`) not counted.
     pub commands: u32,
     /// (fingerprint, start of the first session that planted it), by key.
     pub planted: Vec<(String, Millis)>,
@@ -70,6 +74,7 @@ impl IdentityRollup {
     /// The roll-up of an identity with these member observations.
     pub fn from_observations<'a>(
         members: impl IntoIterator<Item = &'a Observation>,
+        stock: &Catalogue,
     ) -> IdentityRollup {
         let mut r = IdentityRollup::default();
         let mut hashes = Vec::new();
@@ -161,7 +166,7 @@ impl IdentityRollup {
         });
         for group in sessions.chunk_by(|x, y| x.decky == y.decky) {
             r.deckies
-                .push((group[0].decky.to_string(), decky_activity(group)));
+                .push((group[0].decky.to_string(), decky_activity(group, stock)));
         }
         debug_assert!(r.deckies.windows(2).all(|w| w[0].0 < w[1].0));
         let mut cohort: Vec<String> = r.asns.iter().map(|a| format!("asn:AS{a}")).collect();
@@ -208,7 +213,7 @@ impl IdentityRollup {
 }
 
 /// The activity of one decky's sessions (sorted by start).
-fn decky_activity(group: &[DeckySession]) -> DeckyActivity {
+fn decky_activity(group: &[DeckySession], stock: &Catalogue) -> DeckyActivity {
     let mut act = DeckyActivity {
         first_phase: None,
         last_phase: None,
@@ -228,7 +233,13 @@ fn decky_activity(group: &[DeckySession]) -> DeckyActivity {
             }
             act.last_phase = Some((s.last.unwrap_or(p), s.start));
         }
-        commands.extend(s.session.commands.iter().map(String::as_str));
+        commands.extend(
+            s.session
+                .commands
+                .iter()
+                .map(String::as_str)
+                .filter(|c| !stock.stock_command(c)),
+        );
         planted.extend(s.session.planted_keys.iter().map(|k| (k.as_str(), s.start)));
         auth.extend(s.session.auth_keys.iter().map(|k| (k.as_str(), s.start)));
     }

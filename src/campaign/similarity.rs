@@ -8,6 +8,7 @@ use super::handoff::{self, DeckyArrivals, Handoff};
 use super::planted::{self, PlantedKey};
 use super::rollup::IdentityRollup;
 use crate::evidence::Millis;
+use crate::identity::catalogue::CatalogueRef;
 use serde::{Deserialize, Serialize};
 
 pub use super::handoff::{is_handoff_end, is_handoff_start};
@@ -22,7 +23,7 @@ pub struct CampaignWeights {
     pub handoff_window_ms: Millis,
     /// An arrival is comparable (a possible follow-up, and a rival of one)
     /// when its sessions on the decky ran at least this many distinct
-    /// commands.
+    /// commands that are not stock (the behaviour catalogue's).
     pub comparable_min_commands: u32,
     /// B authenticates on a decky with a key A planted there.
     pub planted: f64,
@@ -34,6 +35,10 @@ pub struct CampaignWeights {
     pub rhythm_max_bits: u32,
     /// A member whose strongest tie reaches this adds full cohesion.
     pub confidence_saturation: f64,
+    /// The catalogue that says which commands are stock (the identity
+    /// layer's, set by the daemon's settings).
+    #[serde(skip)]
+    pub catalogue: CatalogueRef,
 }
 
 impl Default for CampaignWeights {
@@ -42,7 +47,7 @@ impl Default for CampaignWeights {
             threshold: 1.0,
             handoff: 1.0,
             handoff_window_ms: 24 * 3_600_000,
-            comparable_min_commands: 2,
+            comparable_min_commands: 1,
             planted: 1.0,
             infra: 1.0,
             overlap: 0.4,
@@ -50,6 +55,7 @@ impl Default for CampaignWeights {
             rhythm: 0.6,
             rhythm_max_bits: 8,
             confidence_saturation: 2.0,
+            catalogue: CatalogueRef::default(),
         }
     }
 }

@@ -10,6 +10,7 @@
 use crate::campaign::clusterer::{CampaignClusterer, CampaignComponents};
 use crate::campaign::{CampaignGraph, CampaignWeights, IdentityRollup};
 use crate::evidence::{Fingerprint, Observation, Session, Stamped};
+use crate::identity::catalogue::Catalogue;
 use crate::identity::clusterer::{Clusterer, ConnectedComponents, TickContext};
 use crate::identity::{IdentityGraph, IdentityWeights};
 use crate::phase::Phase;
@@ -110,7 +111,10 @@ pub fn corpus_rollups(identities: usize, seed: u64) -> Vec<(String, IdentityRoll
         }
         if current.as_deref() != Some(label) {
             if let Some(l) = current.take() {
-                out.push((l, IdentityRollup::from_observations(members.iter())));
+                out.push((
+                    l,
+                    IdentityRollup::from_observations(members.iter(), &Catalogue::embedded()),
+                ));
                 members.clear();
                 done = out.len() == identities;
             }
@@ -120,7 +124,10 @@ pub fn corpus_rollups(identities: usize, seed: u64) -> Vec<(String, IdentityRoll
     });
     if !done {
         if let Some(l) = current {
-            out.push((l, IdentityRollup::from_observations(members.iter())));
+            out.push((
+                l,
+                IdentityRollup::from_observations(members.iter(), &Catalogue::embedded()),
+            ));
         }
     }
     out

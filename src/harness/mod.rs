@@ -9,9 +9,12 @@
 //!   graphs against.
 //! - [`benchmark`]: the synthetic corpus, settled stores and timed passes
 //!   behind `clusterd bench` and the benches.
+//! - [`cowrie`]: a world recorded from the real Cowrie lab, read as a
+//!   scenario through the importer's core.
 //! - [`quality`]: a generated scenario fed through the core as the daemon
 //!   feeds it, scored against its truth labels (`clusterd score`, SPEC §11).
 
 pub mod benchmark;
+pub mod cowrie;
 pub mod quality;
 pub mod reference;

@@ -7,13 +7,15 @@
 
 use crate::campaign::clusterer::{campaign_clusterer, CampaignClusterError};
 use crate::campaign::CampaignWeights;
-use crate::evidence::event::{parse_entry, Limits};
+use crate::evidence::event::{parse_entry_with, Limits};
 use crate::identity::clusterer::{identity_clusterer, ClusterError, Clusterer, TickContext};
 use crate::identity::IdentityWeights;
 use crate::metrics::{score, Scores};
+use crate::phase_rules::PhaseRules;
 use crate::scenario::Generated;
 use crate::store::Store;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 /// How to run a scenario.
 #[derive(Clone, Debug)]
@@ -27,6 +29,9 @@ pub struct QualityConfig {
     pub clusterer: String,
     /// Campaign algorithm (`DECNET_CAMPAIGN_CLUSTERER_TYPE`).
     pub campaign_clusterer: String,
+    /// Infer the phases of sessions that give none, as the daemon does
+    /// (`None`: only sensor-given phases, as in the synthetic scenarios).
+    pub phase_rules: Option<Arc<PhaseRules>>,
 }
 
 impl Default for QualityConfig {
@@ -38,6 +43,7 @@ impl Default for QualityConfig {
             tick_every: 97,
             clusterer: "connected_components".into(),
             campaign_clusterer: "connected_components".into(),
+            phase_rules: None,
         }
     }
 }
@@ -85,7 +91,7 @@ pub fn feed(
 ) -> Result<usize, QualityError> {
     let mut rejected = 0;
     for (i, event) in generated.events.iter().enumerate() {
-        match parse_entry(&event.fields(), &cfg.limits) {
+        match parse_entry_with(&event.fields(), &cfg.limits, cfg.phase_rules.as_deref()) {
             Ok(parsed) => {
                 store.merge_observation(&parsed.observation);
             }

@@ -11,15 +11,43 @@
 //! (every signal, the planted key's included), components of the edges —
 //! what [`crate::campaign::CampaignGraph`] must compute with its indexes.
 
-use crate::campaign::handoff::{arrival, DeckyArrivals};
+use crate::campaign::handoff::{rival, DeckyArrivals};
 use crate::campaign::similarity::score as campaign_score;
 use crate::campaign::{CampaignWeights, IdentityRollup};
 use crate::evidence::Observation;
 use crate::identity::decisions::{DecisionKind, Decisions};
 use crate::identity::features::{Features, Vocabulary};
-use crate::identity::similarity::{score, IdentityWeights};
+use crate::identity::similarity::{score, Carriers, IdentityWeights, Rarity};
 use petgraph::unionfind::UnionFind;
 use rustc_hash::FxHashMap;
+
+/// Carriers of every value, counted straight from the features.
+#[derive(Default)]
+struct Counted {
+    tools: FxHashMap<u32, u32>,
+    keys: FxHashMap<u32, u32>,
+    credentials: FxHashMap<u32, u32>,
+    commands: FxHashMap<u32, u32>,
+}
+
+fn count(map: &FxHashMap<u32, u32>, id: u32) -> u32 {
+    map.get(&id).copied().unwrap_or(0)
+}
+
+impl Carriers for Counted {
+    fn tool(&self, id: u32) -> u32 {
+        count(&self.tools, id)
+    }
+    fn key(&self, id: u32) -> u32 {
+        count(&self.keys, id)
+    }
+    fn credential(&self, id: u32) -> u32 {
+        count(&self.credentials, id)
+    }
+    fn command(&self, id: u32) -> u32 {
+        count(&self.commands, id)
+    }
+}
 
 /// All-pairs identity components (each sorted; the list sorted).
 pub fn all_pairs_components(
@@ -27,7 +55,7 @@ pub fn all_pairs_components(
     weights: &IdentityWeights,
     decisions: &Decisions,
 ) -> Vec<Vec<String>> {
-    let mut vocab = Vocabulary::default();
+    let mut vocab = Vocabulary::new(weights);
     let mut obs: Vec<&Observation> = observations.iter().collect();
     obs.sort_by(|a, b| a.uuid.cmp(&b.uuid));
     obs.dedup_by(|a, b| a.uuid == b.uuid);
@@ -35,13 +63,24 @@ pub fn all_pairs_components(
         .iter()
         .map(|o| Features::extract(o, &mut vocab))
         .collect();
-    let mut carriers: FxHashMap<u32, u32> = FxHashMap::default();
+    let mut counted = Counted::default();
     for f in &feats {
-        for &t in f.tools.iter() {
-            *carriers.entry(t).or_default() += 1;
+        for (map, ids) in [
+            (&mut counted.tools, &f.tools),
+            (&mut counted.keys, &f.keys),
+            (&mut counted.credentials, &f.credentials),
+            (&mut counted.commands, &f.commands),
+        ] {
+            for &id in ids.iter() {
+                *map.entry(id).or_default() += 1;
+            }
         }
     }
-    let count = |t: u32| carriers.get(&t).copied().unwrap_or(0);
+    let rarity = Rarity {
+        weights,
+        vocab: &vocab,
+        carriers: &counted,
+    };
     let index: FxHashMap<&str, u32> = obs
         .iter()
         .enumerate()
@@ -59,7 +98,7 @@ pub fn all_pairs_components(
     }
     for i in 0..feats.len() {
         for j in i + 1..feats.len() {
-            let s = score(&feats[i], &feats[j], weights, count);
+            let s = score(&feats[i], &feats[j], &rarity);
             if s.total >= weights.threshold {
                 joins.push((s.total, i as u32, j as u32));
             }
@@ -108,7 +147,7 @@ pub fn all_pairs_campaigns(
             times
                 .entry(decky.as_str())
                 .or_default()
-                .extend(arrival(act, w));
+                .extend(rival(act, w));
         }
     }
     let stats: FxHashMap<&str, DeckyArrivals> = times

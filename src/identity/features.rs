@@ -3,6 +3,8 @@
 //! becomes a handful of sorted id slices. Similarity (`similarity.rs`) and the
 //! candidate index (`index.rs`) work only on these.
 
+use super::catalogue::password_strength;
+use super::similarity::IdentityWeights;
 use crate::evidence::{Observation, TOOLING_KINDS};
 use rustc_hash::FxHashMap;
 
@@ -44,31 +46,120 @@ impl Interner {
     }
 }
 
-/// Every namespace of interned evidence values.
-#[derive(Default, Debug, Clone)]
+/// Every namespace of interned evidence values, with what the catalogues
+/// (`super::catalogue`) say about each value, decided once when it is first
+/// seen.
+#[derive(Debug, Clone)]
 pub struct Vocabulary {
     /// `kind:value` of tooling fingerprints.
     pub tools: Interner,
     /// Tooling kind index (position in [`TOOLING_KINDS`]) of each tool id.
     pub tool_kind: Vec<u8>,
+    /// Per tool id: the catalogued library label (`paramiko 3.5.1`), if any.
+    pub tool_library: Vec<Option<Box<str>>>,
     pub payloads: Interner,
     pub c2: Interner,
     pub commands: Interner,
+    /// Per command id: whether the behaviour catalogue lists it as stock.
+    pub command_stock: Vec<bool>,
     /// `user\u{0}password`.
     pub credentials: Interner,
+    /// Per credential id: how much identity evidence the pair can carry
+    /// before counting (0 for a catalogued or guessable pair, up to 1 for a
+    /// strong password; see [`password_strength`]).
+    pub credential_prior: Vec<f32>,
+    /// SSH keys: `login\u{0}SHA256:…` (a key the client authenticated with,
+    /// `ssh_pubkey` or `auth_key`) and `planted\u{0}SHA256:…` (a key it
+    /// added to an `authorized_keys` file). Login keys are compared with
+    /// login keys and planted with planted: a key one observation planted
+    /// and another logged in with is a campaign hand-off, not one hand.
+    pub keys: Interner,
     /// Distinct tooling profiles (the exact set of tool ids), so that the
     /// veto between two observations can be decided once per profile pair.
     pub profiles: FxHashMap<Box<[u32]>, u32>,
+    weights: IdentityWeights,
+}
+
+/// Which kind of SSH key a key id is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyUse {
+    Login,
+    Planted,
+}
+
+impl KeyUse {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyUse::Login => "login",
+            KeyUse::Planted => "planted",
+        }
+    }
 }
 
 impl Vocabulary {
+    /// An empty vocabulary judging values with the weights' catalogue and
+    /// password-strength bounds.
+    pub fn new(weights: &IdentityWeights) -> Vocabulary {
+        Vocabulary {
+            tools: Interner::default(),
+            tool_kind: Vec::new(),
+            tool_library: Vec::new(),
+            payloads: Interner::default(),
+            c2: Interner::default(),
+            commands: Interner::default(),
+            command_stock: Vec::new(),
+            credentials: Interner::default(),
+            credential_prior: Vec::new(),
+            keys: Interner::default(),
+            profiles: FxHashMap::default(),
+            weights: weights.clone(),
+        }
+    }
+
     fn tool_id(&mut self, kind_index: usize, value: &str) -> u32 {
-        let key = format!("{}:{}", TOOLING_KINDS[kind_index], value);
+        let kind = TOOLING_KINDS[kind_index];
+        let key = format!("{kind}:{value}");
         let id = self.tools.intern(&key);
         if id as usize == self.tool_kind.len() {
             self.tool_kind.push(kind_index as u8);
+            let label = self.weights.catalogue.library(kind, value).map(|libs| {
+                libs.iter()
+                    .map(|l| l.label())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+                    .into_boxed_str()
+            });
+            self.tool_library.push(label);
         }
         id
+    }
+
+    fn command_id(&mut self, command: &str) -> u32 {
+        let id = self.commands.intern(command);
+        if id as usize == self.command_stock.len() {
+            self.command_stock
+                .push(self.weights.catalogue.stock_command(command));
+        }
+        id
+    }
+
+    fn credential_id(&mut self, key: &str, user: &str, password: &str) -> u32 {
+        let id = self.credentials.intern(key);
+        if id as usize == self.credential_prior.len() {
+            let w = &self.weights;
+            let prior = if w.catalogue.stock_credential(user, password) {
+                0.0
+            } else {
+                password_strength(user, password, w.password_weak_bits, w.password_strong_bits)
+            };
+            self.credential_prior.push(prior as f32);
+        }
+        id
+    }
+
+    fn key_id(&mut self, key_use: KeyUse, fingerprint: &str) -> u32 {
+        self.keys
+            .intern(&format!("{}\u{0}{fingerprint}", key_use.as_str()))
     }
 
     /// Splits an interned tool key back into (kind, value).
@@ -82,6 +173,16 @@ impl Vocabulary {
         let s = self.credentials.name(id);
         s.split_once('\u{0}').unwrap_or((s, ""))
     }
+
+    /// The use and `SHA256:` fingerprint behind a key id.
+    pub fn key(&self, id: u32) -> (KeyUse, &str) {
+        let s = self.keys.name(id);
+        match s.split_once('\u{0}') {
+            Some(("planted", k)) => (KeyUse::Planted, k),
+            Some((_, k)) => (KeyUse::Login, k),
+            None => (KeyUse::Login, s),
+        }
+    }
 }
 
 /// One observation as the identity layer sees it. All slices are sorted and
@@ -93,12 +194,11 @@ pub struct Features {
     pub kinds: u8,
     pub payloads: Box<[u32]>,
     pub c2: Box<[u32]>,
-    /// Bit p set when a session of phase p was seen (phase-based signals
-    /// compare only phases both observations were seen in).
-    pub phases: u32,
-    /// `(phase index, command id)` pairs, sorted.
-    pub commands: Box<[(u8, u32)]>,
+    /// Command ids, whatever the phase of the session that ran them.
+    pub commands: Box<[u32]>,
     pub credentials: Box<[u32]>,
+    /// SSH key ids (see [`Vocabulary::keys`]).
+    pub keys: Box<[u32]>,
     pub asn: Option<u32>,
     /// Interned tooling profile (the set `tools`).
     pub profile: u32,
@@ -126,7 +226,12 @@ impl Features {
         let mut c2 = Vec::new();
         let mut commands = Vec::new();
         let mut credentials = Vec::new();
-        let mut phases = 0u32;
+        let mut keys = Vec::new();
+        for fp in &obs.fingerprints {
+            if fp.kind == "ssh_pubkey" {
+                keys.push(vocab.key_id(KeyUse::Login, &fp.value));
+            }
+        }
         let mut key = String::new();
         for s in obs.sessions.values() {
             payloads.extend(s.payload_hashes.iter().map(|p| vocab.payloads.intern(p)));
@@ -136,16 +241,16 @@ impl Features {
                 key.push_str(u);
                 key.push('\u{0}');
                 key.push_str(p);
-                credentials.push(vocab.credentials.intern(&key));
+                credentials.push(vocab.credential_id(&key, u, p));
             }
-            if let Some(phase) = s.phase {
-                let p = phase.index() as u8;
-                phases |= 1 << p;
-                commands.extend(s.commands.iter().map(|c| (p, vocab.commands.intern(c))));
-            }
+            commands.extend(s.commands.iter().map(|c| vocab.command_id(c)));
+            keys.extend(s.auth_keys.iter().map(|k| vocab.key_id(KeyUse::Login, k)));
+            keys.extend(
+                s.planted_keys
+                    .iter()
+                    .map(|k| vocab.key_id(KeyUse::Planted, k)),
+            );
         }
-        commands.sort_unstable();
-        commands.dedup();
         let next = vocab.profiles.len() as u32;
         let profile = *vocab.profiles.entry(tools.clone()).or_insert(next);
         Features {
@@ -153,19 +258,12 @@ impl Features {
             kinds,
             payloads: sorted(payloads),
             c2: sorted(c2),
-            phases,
-            commands: commands.into_boxed_slice(),
+            commands: sorted(commands),
             credentials: sorted(credentials),
+            keys: sorted(keys),
             asn: obs.asn(),
             profile,
         }
-    }
-
-    /// The command ids seen in one phase (a sub-slice of `commands`).
-    pub fn commands_in(&self, phase: u8) -> &[(u8, u32)] {
-        let start = self.commands.partition_point(|c| c.0 < phase);
-        let end = self.commands.partition_point(|c| c.0 <= phase);
-        &self.commands[start..end]
     }
 }
 

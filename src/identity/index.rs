@@ -7,14 +7,18 @@
 //! of the maximum weights of the unindexed tiers. The plan indexes tiers, the
 //! heaviest first, until that sum is below the threshold; a weight change
 //! re-derives the plan, so a configuration can never silently drop edges.
-//! Tooling values carried by `rarity_zero_at` or more observations weigh 0
-//! and are never used as keys (their postings are kept only for counting).
+//! Values whose rarity is 0 (carried by `rarity_zero_at` or more
+//! observations, or catalogued as tooling or stock) weigh 0 in every tier
+//! they feed and are never used as keys; their postings are kept for
+//! counting (rarity) and for finding the carriers whose scores change when
+//! a value's rarity does.
 
 use super::features::Features;
-use super::similarity::IdentityWeights;
+use super::similarity::{Carriers, IdentityWeights};
 use rustc_hash::FxHashMap;
 
-/// Which soft tiers need postings (the high tier always has them).
+/// Which tiers are visited for candidates beyond the high tier's values
+/// (fingerprints, keys, payloads, C2 always are).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct BlockingPlan {
     pub commands: bool,
@@ -27,7 +31,7 @@ impl BlockingPlan {
     pub fn derive(w: &IdentityWeights) -> BlockingPlan {
         let mut tiers = [
             (w.commands, 0usize),
-            (w.credentials, 1usize),
+            (w.credentials + w.rare_credential, 1usize),
             (w.asn, 2usize),
         ];
         tiers.sort_by(|a, b| b.0.total_cmp(&a.0));
@@ -49,14 +53,36 @@ impl BlockingPlan {
 }
 
 /// Postings of every namespace. Lists are unordered; removal is by search.
+/// Every namespace but ASN is always kept (rarity counts its carriers);
+/// ASN postings only when the plan visits them.
 #[derive(Default, Debug, Clone)]
 pub struct Postings {
     pub tools: Vec<Vec<u32>>,
+    pub keys: Vec<Vec<u32>>,
     pub payloads: Vec<Vec<u32>>,
     pub c2: Vec<Vec<u32>>,
-    pub commands: FxHashMap<(u8, u32), Vec<u32>>,
-    pub credentials: FxHashMap<u32, Vec<u32>>,
+    pub commands: Vec<Vec<u32>>,
+    pub credentials: Vec<Vec<u32>>,
     pub asn: FxHashMap<u32, Vec<u32>>,
+}
+
+fn len_of(lists: &[Vec<u32>], id: u32) -> u32 {
+    lists.get(id as usize).map_or(0, |l| l.len() as u32)
+}
+
+impl Carriers for Postings {
+    fn tool(&self, id: u32) -> u32 {
+        len_of(&self.tools, id)
+    }
+    fn key(&self, id: u32) -> u32 {
+        len_of(&self.keys, id)
+    }
+    fn credential(&self, id: u32) -> u32 {
+        len_of(&self.credentials, id)
+    }
+    fn command(&self, id: u32) -> u32 {
+        len_of(&self.commands, id)
+    }
 }
 
 fn slot(lists: &mut Vec<Vec<u32>>, id: u32) -> &mut Vec<u32> {
@@ -113,21 +139,20 @@ impl Postings {
         for &t in f.tools.iter() {
             apply(slot(&mut self.tools, t));
         }
+        for &k in f.keys.iter() {
+            apply(slot(&mut self.keys, k));
+        }
         for &p in f.payloads.iter() {
             apply(slot(&mut self.payloads, p));
         }
         for &c in f.c2.iter() {
             apply(slot(&mut self.c2, c));
         }
-        if plan.commands {
-            for &k in f.commands.iter() {
-                apply(self.commands.entry(k).or_default());
-            }
+        for &k in f.commands.iter() {
+            apply(slot(&mut self.commands, k));
         }
-        if plan.credentials {
-            for &k in f.credentials.iter() {
-                apply(self.credentials.entry(k).or_default());
-            }
+        for &k in f.credentials.iter() {
+            apply(slot(&mut self.credentials, k));
         }
         if plan.asn {
             if let Some(a) = f.asn {
@@ -155,16 +180,15 @@ impl Postings {
             apply(slot(&mut self.payloads, p), add)
         });
         diff(&old.c2, &new.c2, |c, add| apply(slot(&mut self.c2, c), add));
-        if plan.commands {
-            diff(&old.commands, &new.commands, |k, add| {
-                apply(self.commands.entry(k).or_default(), add)
-            });
-        }
-        if plan.credentials {
-            diff(&old.credentials, &new.credentials, |k, add| {
-                apply(self.credentials.entry(k).or_default(), add)
-            });
-        }
+        diff(&old.keys, &new.keys, |k, add| {
+            apply(slot(&mut self.keys, k), add)
+        });
+        diff(&old.commands, &new.commands, |k, add| {
+            apply(slot(&mut self.commands, k), add)
+        });
+        diff(&old.credentials, &new.credentials, |k, add| {
+            apply(slot(&mut self.credentials, k), add)
+        });
         if plan.asn && old.asn != new.asn {
             if let Some(a) = old.asn {
                 apply(self.asn.entry(a).or_default(), false);
@@ -177,7 +201,7 @@ impl Postings {
 
     /// Number of observations carrying a tooling value.
     pub fn tool_carriers(&self, id: u32) -> u32 {
-        self.tools.get(id as usize).map_or(0, |l| l.len() as u32)
+        len_of(&self.tools, id)
     }
 
     pub fn payload_carriers(&self, id: u32) -> u32 {
@@ -208,17 +232,28 @@ mod tests {
     }
 
     #[test]
-    fn default_weights_index_only_the_high_tier() {
+    fn default_weights_visit_credentials_beside_the_high_tier() {
+        // A strong shared password is an edge on its own (rare_credential
+        // 1.0); commands 0.6 + ASN 0.05 stay below the threshold.
         assert_eq!(
             BlockingPlan::derive(&IdentityWeights::default()),
-            BlockingPlan::default()
+            BlockingPlan {
+                credentials: true,
+                ..BlockingPlan::default()
+            }
         );
+        let w = IdentityWeights {
+            rare_credential: 0.0,
+            ..Default::default()
+        };
+        assert_eq!(BlockingPlan::derive(&w), BlockingPlan::default());
     }
 
     #[test]
     fn heavy_soft_tiers_get_indexed_heaviest_first() {
         let w = IdentityWeights {
             commands: 0.9,
+            rare_credential: 0.0,
             ..Default::default()
         };
         // 0.9 + 0.2 + 0.05 >= 1 → commands indexed; then 0.25 < 1.
@@ -227,6 +262,7 @@ mod tests {
         let w = IdentityWeights {
             commands: 0.6,
             credentials: 0.6,
+            rare_credential: 0.0,
             asn: 0.5,
             ..Default::default()
         };

@@ -1,12 +1,14 @@
 //! The identity layer (SPEC §8): which observations are the same hands.
 //!
-//! `features` interns evidence into compact ids, `similarity` scores a pair
-//! (tiers, veto, rarity), `index` finds candidate pairs without an all-pairs
+//! `catalogue` holds what says nothing about who (library fingerprints,
+//! stock behaviour), `features` interns evidence into compact ids,
+//! `similarity` scores a pair (tiers, veto, rarity), `index` finds candidate pairs without an all-pairs
 //! pass, `graph` keeps components incrementally with operator `decisions`
 //! applied, and `clusterer` runs it as the seed shape of SPEC §2. The naive
 //! all-pairs clustering the tests compare against is in
 //! [`crate::harness::reference`].
 
+pub mod catalogue;
 pub mod clusterer;
 pub mod decisions;
 pub mod features;

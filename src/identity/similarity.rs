@@ -1,10 +1,15 @@
-//! Pairwise identity evidence (SPEC §8, identity layer): the four tiers, the
-//! tooling veto and the rarity (term-frequency) adjustment. Pure functions of
-//! two observations' [`Features`] and the global carrier counts of tooling
-//! values; never of time.
+//! Pairwise identity evidence (SPEC §8, identity layer): the tiers, the
+//! tooling veto and rarity. Pure functions of two observations' [`Features`]
+//! and of how many observations carry each value; never of time.
+//!
+//! Rarity is decided per value, the same way for every kind of evidence:
+//! what the catalogues say first (a catalogued library fingerprint, a stock
+//! command, a wordlist password weighs nothing however few carry it; a
+//! password's strength bounds what it can weigh), then the count rule (a
+//! value on many observations is tooling or background, not identity).
 
-use super::features::{for_each_common, jaccard, Features, Vocabulary};
-use crate::phase::Phase;
+use super::catalogue::CatalogueRef;
+use super::features::{for_each_common, Features, Vocabulary};
 use serde::{Deserialize, Serialize};
 
 /// Weights and thresholds of the identity layer (defaults from SPEC §8).
@@ -15,24 +20,48 @@ pub struct IdentityWeights {
     pub threshold: f64,
     /// Shared ja3/ja4/hassh value (before rarity).
     pub fingerprint: f64,
+    /// Shared SSH key, login with login or planted with planted (before
+    /// rarity).
+    pub keys: f64,
     /// Shared payload hash.
     pub payload: f64,
     /// Shared C2 endpoint.
     pub c2: f64,
-    /// Multiplies the best per-phase Jaccard of command sets.
+    /// Multiplies the rarity-weighted Jaccard of command sets (whatever the
+    /// phase).
     pub commands: f64,
-    /// Multiplies the Jaccard of credential pairs.
+    /// Multiplies the rarity-weighted Jaccard of credential pairs.
     pub credentials: f64,
+    /// A shared credential pair (before rarity): a password nobody else
+    /// uses is as telling as a fingerprint.
+    pub rare_credential: f64,
+    /// A password of at most this brute-force strength (bits) is guessable:
+    /// it carries no identity evidence…
+    pub password_weak_bits: f64,
+    /// …and one of at least this many bits can carry all of it.
+    pub password_strong_bits: f64,
     /// Same ASN.
     pub asn: f64,
-    /// A tooling value carried by at most this many observations counts fully.
+    /// A value (fingerprint, key, credential, command) carried by at most
+    /// this many observations counts fully, unless a catalogue says it is
+    /// tooling or stock.
     pub rarity_full_max: u32,
-    /// A tooling value carried by at least this many observations is tooling,
-    /// not identity: it counts nothing (and is not used as a blocking key).
+    /// A value carried by at least this many observations is tooling or
+    /// background, not identity: it counts nothing (and is not used as a
+    /// blocking key).
     pub rarity_zero_at: u32,
     /// A member whose strongest tie reaches this weight adds full cohesion to
     /// its identity's confidence.
     pub confidence_saturation: f64,
+    /// A fingerprint catalogue laid over the shipped `config/tooling.toml`
+    /// (read by the daemon's settings; empty: the shipped one alone).
+    pub tooling_file: String,
+    /// A behaviour catalogue laid over the shipped `config/behaviour.toml`.
+    pub behaviour_file: String,
+    /// The catalogues in force (the shipped ones unless the settings loaded
+    /// the files above).
+    #[serde(skip)]
+    pub catalogue: CatalogueRef,
 }
 
 impl Default for IdentityWeights {
@@ -40,14 +69,21 @@ impl Default for IdentityWeights {
         IdentityWeights {
             threshold: 1.0,
             fingerprint: 1.0,
+            keys: 1.0,
             payload: 1.0,
             c2: 1.0,
             commands: 0.6,
             credentials: 0.2,
+            rare_credential: 1.0,
+            password_weak_bits: 40.0,
+            password_strong_bits: 60.0,
             asn: 0.05,
             rarity_full_max: 32,
             rarity_zero_at: 100,
             confidence_saturation: 2.0,
+            tooling_file: String::new(),
+            behaviour_file: String::new(),
+            catalogue: CatalogueRef::default(),
         }
     }
 }
@@ -66,10 +102,14 @@ impl IdentityWeights {
         let finite = [
             ("threshold", self.threshold),
             ("fingerprint", self.fingerprint),
+            ("keys", self.keys),
             ("payload", self.payload),
             ("c2", self.c2),
             ("commands", self.commands),
             ("credentials", self.credentials),
+            ("rare_credential", self.rare_credential),
+            ("password_weak_bits", self.password_weak_bits),
+            ("password_strong_bits", self.password_strong_bits),
             ("asn", self.asn),
             ("confidence_saturation", self.confidence_saturation),
         ];
@@ -93,6 +133,12 @@ impl IdentityWeights {
                 problem: "must be > 0".into(),
             });
         }
+        if self.password_strong_bits <= self.password_weak_bits {
+            return Err(WeightError {
+                key: "password_strong_bits",
+                problem: format!("must be > password_weak_bits ({})", self.password_weak_bits),
+            });
+        }
         if self.rarity_full_max < 2 {
             return Err(WeightError {
                 key: "rarity_full_max",
@@ -108,7 +154,7 @@ impl IdentityWeights {
         Ok(())
     }
 
-    /// The rarity factor of a tooling value carried by `carriers`
+    /// The count rule: the rarity factor of a value carried by `carriers`
     /// observations: 1 up to `rarity_full_max`, 0 from `rarity_zero_at`, and
     /// in between the inverse document frequency `ln(zero_at / n)` scaled to
     /// reach 1 at `full_max` — a term-frequency adjustment in the manner of
@@ -125,9 +171,103 @@ impl IdentityWeights {
         }
     }
 
-    /// Sum of the maximum weights of the medium, low and very-low tiers.
+    /// Sum of the maximum weights of the tiers without postings of their
+    /// own by default: commands and ASN (see `index::BlockingPlan`).
     pub fn soft_max(&self) -> f64 {
-        self.commands + self.credentials + self.asn
+        self.commands + self.credentials + self.rare_credential + self.asn
+    }
+}
+
+/// How many observations carry each value (the postings' lengths).
+pub trait Carriers {
+    fn tool(&self, id: u32) -> u32;
+    fn key(&self, id: u32) -> u32;
+    fn credential(&self, id: u32) -> u32;
+    fn command(&self, id: u32) -> u32;
+}
+
+/// The rarity of every value: the catalogues' verdict (kept in the
+/// vocabulary) combined with the count rule over the carriers.
+pub struct Rarity<'a> {
+    pub weights: &'a IdentityWeights,
+    pub vocab: &'a Vocabulary,
+    pub carriers: &'a dyn Carriers,
+}
+
+impl Rarity<'_> {
+    /// A tooling value: 0 when catalogued, else the count rule.
+    pub fn tool(&self, id: u32) -> f64 {
+        if self.vocab.tool_library[id as usize].is_some() {
+            0.0
+        } else {
+            self.weights.rarity(self.carriers.tool(id))
+        }
+    }
+
+    /// Whether a tooling value says anything about who (neither catalogued
+    /// nor common): only such values can veto.
+    pub fn distinctive(&self, id: u32) -> bool {
+        self.tool(id) > 0.0
+    }
+
+    pub fn key(&self, id: u32) -> f64 {
+        self.weights.rarity(self.carriers.key(id))
+    }
+
+    /// A credential pair: its prior (catalogue, password strength) capped by
+    /// the count rule.
+    pub fn credential(&self, id: u32) -> f64 {
+        let prior = self.vocab.credential_prior[id as usize] as f64;
+        if prior == 0.0 {
+            return 0.0;
+        }
+        prior.min(self.weights.rarity(self.carriers.credential(id)))
+    }
+
+    /// A command line: 0 when stock, else the count rule.
+    pub fn command(&self, id: u32) -> f64 {
+        if self.vocab.command_stock[id as usize] {
+            0.0
+        } else {
+            self.weights.rarity(self.carriers.command(id))
+        }
+    }
+}
+
+/// Jaccard of two sorted sets with each element weighted by `weight`
+/// (0 when neither holds any weight): common stock values add nothing to
+/// either side, so two scanners that share only a wordlist score 0.
+pub fn weighted_jaccard(a: &[u32], b: &[u32], weight: impl Fn(u32) -> f64) -> f64 {
+    let (mut i, mut j) = (0, 0);
+    let (mut inter, mut union) = (0.0, 0.0);
+    while i < a.len() || j < b.len() {
+        match (a.get(i), b.get(j)) {
+            (Some(&x), Some(&y)) if x == y => {
+                let w = weight(x);
+                inter += w;
+                union += w;
+                i += 1;
+                j += 1;
+            }
+            (Some(&x), Some(&y)) if x < y => {
+                union += weight(x);
+                i += 1;
+            }
+            (Some(&x), None) => {
+                union += weight(x);
+                i += 1;
+            }
+            (_, Some(&y)) => {
+                union += weight(y);
+                j += 1;
+            }
+            (None, None) => break,
+        }
+    }
+    if union > 0.0 {
+        inter / union
+    } else {
+        0.0
     }
 }
 
@@ -135,9 +275,11 @@ impl IdentityWeights {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum HighSource {
     None,
-    Tool { id: u32, carriers: u32, rarity: f64 },
+    Tool { id: u32, rarity: f64 },
+    Key { id: u32, rarity: f64 },
     Payload(u32),
     C2(u32),
+    Credential { id: u32, rarity: f64 },
 }
 
 /// The score of one pair, tier by tier.
@@ -145,12 +287,10 @@ pub enum HighSource {
 pub struct PairScore {
     pub high: f64,
     pub source: HighSource,
-    /// Both carry tooling and every kind they both carry disagrees: shared
-    /// payload/C2 contributes nothing.
+    /// Both carry distinctive tooling and every kind they both carry
+    /// disagrees: shared payload/C2 and behaviour contribute nothing.
     pub vetoed: bool,
     pub medium: f64,
-    /// The phase whose command sets gave the best Jaccard.
-    pub medium_phase: Option<u8>,
     pub low: f64,
     pub asn: f64,
     pub total: f64,
@@ -162,44 +302,55 @@ impl PairScore {
     }
 }
 
-/// Whether two observations' tooling vetoes shared payload/C2: both carry
-/// tooling, they carry at least one kind in common, and they share no tooling
-/// value at all (so every common kind disagrees). With no kind in common
-/// there is no evidence of different tools, hence no veto.
-pub fn vetoed(a: &Features, b: &Features) -> bool {
-    a.kinds & b.kinds != 0 && !shares_any(&a.tools, &b.tools)
+/// Whether two observations' tooling vetoes shared payload/C2 and
+/// behaviour: among the tooling values that say anything about who (not
+/// catalogued libraries, not common by count), they carry a kind in common
+/// and share no value. Two stock libraries disagreeing (one operator on
+/// asyncssh here and paramiko there) is no evidence of two operators; with
+/// no distinctive kind in common there is no evidence either, hence no veto.
+pub fn vetoed(a: &Features, b: &Features, r: &Rarity<'_>) -> bool {
+    if a.kinds & b.kinds == 0 {
+        return false;
+    }
+    let kinds = |f: &Features| {
+        f.tools
+            .iter()
+            .filter(|&&t| r.distinctive(t))
+            .fold(0u8, |k, &t| k | 1 << r.vocab.tool_kind[t as usize])
+    };
+    if kinds(a) & kinds(b) == 0 {
+        return false;
+    }
+    let mut shared = false;
+    for_each_common(&a.tools, &b.tools, |t| shared |= r.distinctive(t));
+    !shared
 }
 
-fn shares_any(a: &[u32], b: &[u32]) -> bool {
-    let mut any = false;
-    for_each_common(a, b, |_| any = true);
-    any
-}
-
-/// Scores one pair. `carriers(tool_id)` is the number of observations that
-/// carry that tooling value.
-pub fn score(
-    a: &Features,
-    b: &Features,
-    w: &IdentityWeights,
-    carriers: impl Fn(u32) -> u32,
-) -> PairScore {
+/// Scores one pair.
+pub fn score(a: &Features, b: &Features, r: &Rarity<'_>) -> PairScore {
+    let w = r.weights;
     let mut high = 0.0;
     let mut source = HighSource::None;
-    for_each_common(&a.tools, &b.tools, |id| {
-        let n = carriers(id);
-        let r = w.rarity(n);
-        let s = w.fingerprint * r;
-        if s > high {
-            high = s;
-            source = HighSource::Tool {
-                id,
-                carriers: n,
-                rarity: r,
-            };
-        }
-    });
-    let veto = vetoed(a, b);
+    if w.fingerprint > 0.0 {
+        for_each_common(&a.tools, &b.tools, |id| {
+            let rarity = r.tool(id);
+            if w.fingerprint * rarity > high {
+                high = w.fingerprint * rarity;
+                source = HighSource::Tool { id, rarity };
+            }
+        });
+    }
+    if w.keys > 0.0 {
+        for_each_common(&a.keys, &b.keys, |id| {
+            let rarity = r.key(id);
+            if w.keys * rarity > high {
+                high = w.keys * rarity;
+                source = HighSource::Key { id, rarity };
+            }
+        });
+    }
+    let veto = vetoed(a, b, r);
+    let (mut medium, mut low) = (0.0, 0.0);
     if !veto {
         if w.payload > high {
             for_each_common(&a.payloads, &b.payloads, |id| {
@@ -217,28 +368,23 @@ pub fn score(
                 }
             });
         }
-    }
-    let mut medium = 0.0;
-    let mut medium_phase = None;
-    let both = a.phases & b.phases;
-    if both != 0 && w.commands > 0.0 {
-        for p in 0..Phase::ALL.len() as u8 {
-            if both & (1 << p) == 0 {
-                continue;
-            }
-            let j = jaccard(a.commands_in(p), b.commands_in(p));
-            if j > medium {
-                medium = j;
-                medium_phase = Some(p);
-            }
+        if w.rare_credential > 0.0 {
+            for_each_common(&a.credentials, &b.credentials, |id| {
+                let rarity = r.credential(id);
+                if w.rare_credential * rarity > high {
+                    high = w.rare_credential * rarity;
+                    source = HighSource::Credential { id, rarity };
+                }
+            });
         }
-        medium *= w.commands;
+        if w.commands > 0.0 {
+            medium = w.commands * weighted_jaccard(&a.commands, &b.commands, |c| r.command(c));
+        }
+        if w.credentials > 0.0 {
+            low = w.credentials
+                * weighted_jaccard(&a.credentials, &b.credentials, |c| r.credential(c));
+        }
     }
-    let low = if w.credentials > 0.0 {
-        w.credentials * jaccard(&a.credentials, &b.credentials)
-    } else {
-        0.0
-    };
     let asn = match (a.asn, b.asn) {
         (Some(x), Some(y)) if x == y => w.asn,
         _ => 0.0,
@@ -248,7 +394,6 @@ pub fn score(
         source,
         vetoed: veto,
         medium,
-        medium_phase,
         low,
         asn,
         total: high + medium + low + asn,
@@ -264,17 +409,28 @@ pub struct PairExplanation {
     pub threshold: f64,
     pub edge: bool,
     pub high: f64,
-    /// What gave the high tier its score, e.g. `ja3:771,4865…` or `payload:9f86…`.
+    /// What gave the high tier its score, e.g. `ja3:771,4865…`,
+    /// `payload:9f86…`, `key:login:SHA256:…` or `credential:root/…`.
     pub high_signal: Option<String>,
     pub shared_tooling: Vec<SharedTool>,
+    /// Shared SSH keys (login with login, planted with planted).
+    #[serde(default)]
+    pub shared_keys: Vec<SharedValue>,
     pub shared_payloads: Vec<String>,
     pub shared_c2: Vec<String>,
     pub vetoed: bool,
+    /// × the rarity-weighted Jaccard of the command sets.
     pub medium: f64,
-    pub medium_phase: Option<String>,
     pub shared_commands: Vec<String>,
+    /// Each shared command with its carriers and rarity (stock ones at 0).
+    #[serde(default)]
+    pub command_rarity: Vec<SharedValue>,
     pub low: f64,
     pub shared_credentials: Vec<(String, String)>,
+    /// Each shared credential pair (`user/password`) with its carriers and
+    /// rarity.
+    #[serde(default)]
+    pub credential_rarity: Vec<SharedValue>,
     pub asn: f64,
     pub same_asn: Option<u32>,
     /// Operator decision on this pair, if any (`link` or `separate`).
@@ -289,27 +445,63 @@ pub struct SharedTool {
     pub carriers: u32,
     pub rarity: f64,
     pub weight: f64,
+    /// The catalogued client library it was measured from
+    /// (`paramiko 3.5.1`): tooling however few carry it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub library: Option<String>,
+}
+
+/// One shared key, credential or command with its rarity.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SharedValue {
+    /// `login`/`planted` for keys; `credential` or `command`.
+    pub kind: String,
+    pub value: String,
+    pub carriers: u32,
+    pub rarity: f64,
+    /// Why the rarity is what it is: `catalogue`, `strength`, `count`.
+    pub because: String,
 }
 
 /// Builds the explanation of a pair.
 pub fn explain(
     (ua, a): (&str, &Features),
     (ub, b): (&str, &Features),
-    w: &IdentityWeights,
-    vocab: &Vocabulary,
-    carriers: impl Fn(u32) -> u32,
+    r: &Rarity<'_>,
 ) -> PairExplanation {
-    let s = score(a, b, w, &carriers);
+    let (w, vocab) = (r.weights, r.vocab);
+    let s = score(a, b, r);
+    let count_or = |rarity: f64, carriers: u32, otherwise: &str| {
+        if rarity < w.rarity(carriers) || (rarity == 0.0 && w.rarity(carriers) > 0.0) {
+            otherwise.to_string()
+        } else {
+            "count".to_string()
+        }
+    };
     let mut shared_tooling = Vec::new();
     for_each_common(&a.tools, &b.tools, |id| {
         let (kind, value) = vocab.tool(id);
-        let n = carriers(id);
+        let rarity = r.tool(id);
         shared_tooling.push(SharedTool {
             kind: kind.to_string(),
             value: value.to_string(),
-            carriers: n,
-            rarity: w.rarity(n),
-            weight: w.fingerprint * w.rarity(n),
+            carriers: r.carriers.tool(id),
+            rarity,
+            weight: w.fingerprint * rarity,
+            library: vocab.tool_library[id as usize]
+                .as_deref()
+                .map(str::to_string),
+        });
+    });
+    let mut shared_keys = Vec::new();
+    for_each_common(&a.keys, &b.keys, |id| {
+        let (key_use, key) = vocab.key(id);
+        shared_keys.push(SharedValue {
+            kind: key_use.as_str().to_string(),
+            value: key.to_string(),
+            carriers: r.carriers.key(id),
+            rarity: r.key(id),
+            because: "count".into(),
         });
     });
     let mut shared_payloads = Vec::new();
@@ -321,21 +513,51 @@ pub fn explain(
         shared_c2.push(vocab.c2.name(id).to_string())
     });
     let mut shared_commands = Vec::new();
-    if let Some(p) = s.medium_phase {
-        for_each_common(a.commands_in(p), b.commands_in(p), |(_, id)| {
-            shared_commands.push(vocab.commands.name(id).to_string())
+    let mut command_rarity = Vec::new();
+    for_each_common(&a.commands, &b.commands, |id| {
+        let name = vocab.commands.name(id).to_string();
+        let (rarity, carriers) = (r.command(id), r.carriers.command(id));
+        command_rarity.push(SharedValue {
+            kind: "command".into(),
+            value: name.clone(),
+            carriers,
+            rarity,
+            because: count_or(rarity, carriers, "catalogue"),
         });
-    }
+        shared_commands.push(name);
+    });
     let mut shared_credentials = Vec::new();
+    let mut credential_rarity = Vec::new();
     for_each_common(&a.credentials, &b.credentials, |id| {
         let (u, p) = vocab.credential(id);
+        let (rarity, carriers) = (r.credential(id), r.carriers.credential(id));
+        let because = if w.catalogue.stock_credential(u, p) {
+            "catalogue".to_string()
+        } else {
+            count_or(rarity, carriers, "strength")
+        };
+        credential_rarity.push(SharedValue {
+            kind: "credential".into(),
+            value: format!("{u}/{p}"),
+            carriers,
+            rarity,
+            because,
+        });
         shared_credentials.push((u.to_string(), p.to_string()));
     });
     let high_signal = match s.source {
         HighSource::None => None,
         HighSource::Tool { id, .. } => Some(vocab.tools.name(id).to_string()),
+        HighSource::Key { id, .. } => {
+            let (key_use, key) = vocab.key(id);
+            Some(format!("key:{}:{key}", key_use.as_str()))
+        }
         HighSource::Payload(id) => Some(format!("payload:{}", vocab.payloads.name(id))),
         HighSource::C2(id) => Some(format!("c2:{}", vocab.c2.name(id))),
+        HighSource::Credential { id, .. } => {
+            let (u, p) = vocab.credential(id);
+            Some(format!("credential:{u}/{p}"))
+        }
     };
     PairExplanation {
         a: ua.to_string(),
@@ -346,16 +568,16 @@ pub fn explain(
         high: s.high,
         high_signal,
         shared_tooling,
+        shared_keys,
         shared_payloads,
         shared_c2,
         vetoed: s.vetoed,
         medium: s.medium,
-        medium_phase: s
-            .medium_phase
-            .map(|p| Phase::ALL[p as usize].name().to_string()),
         shared_commands,
+        command_rarity,
         low: s.low,
         shared_credentials,
+        credential_rarity,
         asn: s.asn,
         same_asn: if s.asn > 0.0 { a.asn } else { None },
         decision: None,
@@ -398,44 +620,140 @@ mod tests {
         assert!(IdentityWeights::default().validate().is_ok());
     }
 
-    fn f(tools: &[u32], kinds: u8, payloads: &[u32]) -> Features {
-        Features {
-            tools: tools.into(),
-            kinds,
-            payloads: payloads.into(),
-            ..Default::default()
+    /// Every value carried by `n` observations.
+    struct Flat(u32);
+    impl Carriers for Flat {
+        fn tool(&self, _: u32) -> u32 {
+            self.0
+        }
+        fn key(&self, _: u32) -> u32 {
+            self.0
+        }
+        fn credential(&self, _: u32) -> u32 {
+            self.0
+        }
+        fn command(&self, _: u32) -> u32 {
+            self.0
         }
     }
 
-    #[test]
-    fn veto_needs_a_common_kind_that_disagrees() {
-        // tool ids: 0,1 are ja3 values; 2 is a hassh value (kinds bit 0 / bit 2)
-        let a = f(&[0], 0b001, &[7]);
-        let b = f(&[1], 0b001, &[7]);
-        assert!(vetoed(&a, &b));
+    fn obs(uuid: &str, json: &str) -> crate::evidence::Observation {
+        let mut v: serde_json::Value = serde_json::from_str(json).unwrap();
+        v["uuid"] = uuid.into();
+        let payload = v.to_string();
+        let fields = [
+            ("topic", "attacker.observed"),
+            ("payload", payload.as_str()),
+        ];
+        crate::evidence::event::parse_entry(&fields, &Default::default())
+            .unwrap()
+            .observation
+    }
+
+    fn pair(a: &str, b: &str, carriers: u32) -> PairScore {
         let w = IdentityWeights::default();
-        assert_eq!(score(&a, &b, &w, |_| 2).total, 0.0);
-        let c = f(&[2], 0b100, &[7]);
-        assert!(
-            !vetoed(&a, &c),
-            "no common kind: no evidence of different tools"
+        let mut vocab = Vocabulary::new(&w);
+        let fa = Features::extract(&obs("a", a), &mut vocab);
+        let fb = Features::extract(&obs("b", b), &mut vocab);
+        let r = Rarity {
+            weights: &w,
+            vocab: &vocab,
+            carriers: &Flat(carriers),
+        };
+        score(&fa, &fb, &r)
+    }
+
+    const PARAMIKO: &str = "4c94058d5e9e31659879f79fd5b46084";
+    const ASYNCSSH: &str = "c70169683f416ecb6afc5aed972ec23c";
+
+    #[test]
+    fn a_catalogued_library_weighs_nothing_however_few_carry_it() {
+        let a = format!(r#"{{"fingerprints":[{{"kind":"hassh","value":"{PARAMIKO}"}}]}}"#);
+        assert_eq!(pair(&a, &a, 2).total, 0.0);
+        let rare =
+            r#"{"fingerprints":[{"kind":"hassh","value":"0123456789abcdef0123456789abcdef"}]}"#;
+        assert_eq!(
+            pair(rare, rare, 2).total,
+            1.0,
+            "an unknown value on two observations"
         );
-        assert_eq!(score(&a, &c, &w, |_| 2).total, 1.0);
-        let d = f(&[], 0, &[7]);
-        assert!(!vetoed(&a, &d));
+        assert_eq!(pair(rare, rare, 150).total, 0.0, "an unknown value on 150");
     }
 
     #[test]
-    fn common_tooling_counts_nothing() {
-        let a = f(&[0, 2], 0b101, &[]);
-        let b = f(&[0, 2], 0b101, &[]);
-        let w = IdentityWeights::default();
-        assert_eq!(score(&a, &b, &w, |_| 150).total, 0.0);
-        assert_eq!(score(&a, &b, &w, |_| 20).total, 1.0);
-        // high tier takes the strongest shared value, not the sum
-        assert_eq!(
-            score(&a, &b, &w, |id| if id == 0 { 20 } else { 150 }).high,
-            1.0
+    fn stock_behaviour_weighs_nothing_and_a_strong_password_is_an_edge() {
+        let s = |creds: &str, cmds: &str| {
+            format!(
+                r#"{{"sessions":[{{"session_id":"s","credentials":{creds},"commands":{cmds}}}]}}"#
+            )
+        };
+        let scanner = s(
+            r#"[["root","123456"],["admin","admin"]]"#,
+            r#"["uname -a","free -m"]"#,
         );
+        assert_eq!(pair(&scanner, &scanner, 2).total, 0.0);
+        let op = s(
+            r#"[["root","Vx!9qLm#2026-kx"]]"#,
+            r#"["echo a7f3c9e1","uname -a"]"#,
+        );
+        let p = pair(&op, &op, 4);
+        assert_eq!(p.high, 1.0);
+        assert!(matches!(p.source, HighSource::Credential { .. }));
+        assert_eq!(
+            p.medium, 0.6,
+            "the stock command adds nothing to either side"
+        );
+        assert_eq!(
+            pair(&op, &op, 150).total,
+            0.0,
+            "a password on 150 observations is a list's"
+        );
+    }
+
+    #[test]
+    fn login_keys_match_login_keys_and_planted_planted() {
+        let k = "SHA256:k7KTfvLRoma8FqC21j5U0Gy50Qrb1dSQ54+XnVpUuSk";
+        let login = format!(r#"{{"sessions":[{{"session_id":"s","auth_key":"{k}"}}]}}"#);
+        let planted = format!(r#"{{"sessions":[{{"session_id":"s","planted_keys":["{k}"]}}]}}"#);
+        let pubkey = format!(r#"{{"fingerprints":[{{"kind":"ssh_pubkey","value":"{k}"}}]}}"#);
+        assert_eq!(pair(&login, &login, 2).high, 1.0);
+        assert_eq!(pair(&planted, &planted, 2).high, 1.0);
+        assert_eq!(
+            pair(&login, &pubkey, 2).high,
+            1.0,
+            "ssh_pubkey is a login key"
+        );
+        assert_eq!(
+            pair(&login, &planted, 2).total,
+            0.0,
+            "planted by one, used by the other: a hand-off"
+        );
+    }
+
+    #[test]
+    fn the_veto_needs_distinctive_tooling_on_both_sides() {
+        let with = |hassh: &str| {
+            format!(
+                r#"{{"fingerprints":[{{"kind":"hassh","value":"{hassh}"}}],"sessions":[{{"session_id":"s","payload_hash":"p1","credentials":[["root","Vx!9qLm#2026-kx"]]}}]}}"#
+            )
+        };
+        // Two stock libraries: one operator may use both.
+        let p = pair(&with(PARAMIKO), &with(ASYNCSSH), 2);
+        assert!(!p.vetoed);
+        assert_eq!(p.high, 1.0);
+        // Two distinctive tools of one kind that disagree: two operators.
+        let p = pair(&with("aaaa"), &with("bbbb"), 2);
+        assert!(p.vetoed);
+        assert_eq!(p.total, 0.0, "payload and behaviour vetoed");
+        // A distinctive tool against a stock library: no common distinctive kind.
+        assert!(!pair(&with("aaaa"), &with(PARAMIKO), 2).vetoed);
+    }
+
+    #[test]
+    fn weighted_jaccard_ignores_weightless_values() {
+        let w = |x: u32| if x < 10 { 0.0 } else { 1.0 };
+        assert_eq!(weighted_jaccard(&[1, 2, 20], &[1, 2, 20, 21], w), 0.5);
+        assert_eq!(weighted_jaccard(&[1, 2], &[1, 2], w), 0.0);
+        assert_eq!(weighted_jaccard(&[], &[], w), 0.0);
     }
 }

@@ -13,14 +13,11 @@ use crate::repository::import::publish_once;
 use crate::repository::Keys;
 use anyhow::Context;
 use decnet_clusterd::sensor::cowrie::record::MAX_LINE_BYTES;
-use decnet_clusterd::sensor::cowrie::ttylog::{digraphs, inputs, simhash};
+use decnet_clusterd::sensor::cowrie::ttylog::{session_simhash, TtySkip};
 use decnet_clusterd::sensor::cowrie::{Assembler, Evidence, ImportEvent, Stats};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::{BufRead, BufReader, IsTerminal, Read};
-use std::path::{Component, Path, PathBuf};
-
-/// Largest TTY log read.
-const MAX_TTYLOG_BYTES: u64 = 64 << 20;
+use std::path::{Path, PathBuf};
 
 /// What the importer was asked to do.
 #[derive(Clone, Debug)]
@@ -128,40 +125,20 @@ pub fn summary(files: usize, st: &Stats, t: &Totals, keys: &Keys) -> String {
     )
 }
 
-/// The keystroke SimHash of a session's TTY logs, when `dir` holds them.
-/// Duplicates (another session's timing) and unreadable logs give none.
+/// The keystroke SimHash of a session's TTY logs, when `dir` holds them
+/// (read by the core; skipped logs are logged here).
 fn keystrokes(e: &Evidence, dir: Option<&Path>) -> Option<u64> {
-    let dir = dir?;
-    let mut runs = Vec::new();
-    for t in e.ttylogs.iter().filter(|t| !t.duplicate) {
-        let rel = Path::new(&t.path);
-        if !rel.components().all(|c| matches!(c, Component::Normal(_))) {
-            tracing::warn!(session = %e.session, path = %t.path, "TTY log path not relative, skipped");
-            continue;
+    session_simhash(e, dir?, |skip| match skip {
+        TtySkip::NotRelative(path) => {
+            tracing::warn!(session = %e.session, path = %path, "TTY log path not relative, skipped")
         }
-        let candidates = [
-            dir.join(rel),
-            dir.join(&e.sensor).join(rel),
-            dir.join(rel.file_name()?),
-        ];
-        let Some(path) = candidates.iter().find(|p| p.is_file()) else {
-            tracing::debug!(session = %e.session, path = %t.path, "TTY log not found");
-            continue;
-        };
-        let mut bytes = Vec::new();
-        let read = std::fs::File::open(path)
-            .and_then(|f| f.take(MAX_TTYLOG_BYTES).read_to_end(&mut bytes));
-        match read
-            .map_err(|e| e.to_string())
-            .and_then(|_| inputs(&bytes).map_err(|e| e.to_string()))
-        {
-            Ok(ins) => runs.push(ins),
-            Err(err) => {
-                tracing::warn!(path = %path.display(), error = %err, "TTY log unreadable, skipped")
-            }
+        TtySkip::NotFound(path) => {
+            tracing::debug!(session = %e.session, path = %path, "TTY log not found")
         }
-    }
-    simhash(&digraphs(&runs))
+        TtySkip::Unreadable(path, err) => {
+            tracing::warn!(path = %path, error = %err, "TTY log unreadable, skipped")
+        }
+    })
 }
 
 fn progress(files: &[PathBuf]) -> ProgressBar {

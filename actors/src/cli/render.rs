@@ -199,6 +199,28 @@ pub fn summary(
     out
 }
 
+/// One line per shared credential or command: its carriers and rarity, and
+/// why (`catalogue`: stock; `strength`: a guessable password; `count`).
+fn behaviour_lines(
+    out: &mut String,
+    values: &[decnet_clusterd::identity::similarity::SharedValue],
+) {
+    for v in values {
+        let why = match v.because.as_str() {
+            "catalogue" => "stock (catalogue)".to_string(),
+            "strength" => "guessable password".to_string(),
+            _ => format!("on {} observations", v.carriers),
+        };
+        let _ = writeln!(
+            out,
+            "            {} {} {why} → rarity {:.2}",
+            v.kind,
+            clean(&v.value, 60),
+            v.rarity
+        );
+    }
+}
+
 /// A readable rendering of a pair explanation.
 pub fn pair(e: &decnet_clusterd::identity::PairExplanation) -> String {
     let mut out = String::new();
@@ -213,32 +235,50 @@ pub fn pair(e: &decnet_clusterd::identity::PairExplanation) -> String {
             .unwrap_or_else(|| "-".into())
     );
     for t in &e.shared_tooling {
+        let why = match &t.library {
+            Some(lib) => format!("tooling (catalogue: {})", clean(lib, 40)),
+            None => format!("on {} observations", t.carriers),
+        };
         let _ = writeln!(
             out,
-            "            shared {} {} on {} observations → rarity {:.2}, weight {:.2}",
+            "            shared {} {} {why} → rarity {:.2}, weight {:.2}",
             clean(&t.kind, 10),
             clean(&t.value, 60),
-            t.carriers,
             t.rarity,
             t.weight
         );
     }
+    for k in &e.shared_keys {
+        let _ = writeln!(
+            out,
+            "            shared {} key {} on {} observations → rarity {:.2}",
+            k.kind,
+            clean(&k.value, 60),
+            k.carriers,
+            k.rarity
+        );
+    }
     if e.vetoed {
-        let _ = writeln!(out, "            vetoed: both carry tooling and every common kind disagrees; shared payload/C2 count nothing");
+        let _ = writeln!(out, "            vetoed: both carry distinctive tooling and every common kind disagrees; shared payload/C2 and behaviour count nothing");
     }
     let _ = writeln!(
         out,
-        "  medium    {:.3}  phase {} commands {}",
-        e.medium,
-        e.medium_phase.as_deref().unwrap_or("-"),
-        clean(&e.shared_commands.join(", "), 100)
+        "  medium    {:.3}  commands (rarity-weighted Jaccard)",
+        e.medium
     );
+    behaviour_lines(&mut out, &e.command_rarity);
     let _ = writeln!(
         out,
-        "  low       {:.3}  {} shared credential pairs",
+        "  low       {:.3}  {} shared credential pair{} (rarity-weighted Jaccard)",
         e.low,
-        e.shared_credentials.len()
+        e.shared_credentials.len(),
+        if e.shared_credentials.len() == 1 {
+            ""
+        } else {
+            "s"
+        }
     );
+    behaviour_lines(&mut out, &e.credential_rarity);
     let _ = writeln!(
         out,
         "  very low  {:.3}  {}",

@@ -246,6 +246,17 @@ pub fn identity_signals(e: &PairExplanation) -> Vec<Value> {
         let values: Vec<String> = match name {
             "payload" => e.shared_payloads.clone(),
             "c2" => e.shared_c2.clone(),
+            "key" => e
+                .shared_keys
+                .iter()
+                .map(|k| format!("{}:{}", k.kind, k.value))
+                .collect(),
+            "credential" => e
+                .credential_rarity
+                .iter()
+                .filter(|c| c.rarity > 0.0)
+                .map(|c| c.value.clone())
+                .collect(),
             kind => e
                 .shared_tooling
                 .iter()
@@ -283,7 +294,12 @@ pub fn identity_signals(e: &PairExplanation) -> Vec<Value> {
 pub fn identity_verdict(e: &PairExplanation) -> (&'static str, Vec<String>) {
     let mut notes = Vec::new();
     for t in &e.shared_tooling {
-        if t.rarity < 1.0 {
+        if let Some(lib) = &t.library {
+            notes.push(format!(
+                "{} {} is a known client library ({lib}): tooling, weighed 0",
+                t.kind, t.value
+            ));
+        } else if t.rarity < 1.0 {
             notes.push(format!(
                 "{} {} is shared by {} observations: weighed {:.2}",
                 t.kind, t.value, t.carriers, t.weight

@@ -11,7 +11,7 @@
 //! score of one pair, and its cheap bound, are here too.
 
 use super::CampaignGraph;
-use crate::campaign::handoff::{arrival, ending, DeckyArrivals};
+use crate::campaign::handoff::{arrival, ending, rival, DeckyArrivals};
 use crate::campaign::rollup::IdentityRollup;
 use crate::campaign::similarity::{self, CampaignPairScore, CampaignWeights};
 use crate::evidence::Millis;
@@ -88,12 +88,15 @@ fn post<K: std::hash::Hash + Eq, T: PartialEq>(p: &mut Postings<K, T>, k: K, ite
 pub(super) struct DeckyIndex {
     /// (first phase time, node) of comparable arrivals, sorted.
     pub(super) arrivals: Vec<(Millis, u32)>,
+    /// The arrivals that are rivals (see `handoff::rival`), sorted: what the
+    /// decky's chance statistics count.
+    pub(super) rivals: Vec<(Millis, u32)>,
     /// (last activity, node) of enders, sorted.
     pub(super) enders: Vec<(Millis, u32)>,
     pub(super) stats: DeckyArrivals,
     /// The rounded chances hand-off weights on this decky had at the last
     /// rebuild or settle (what the current components were computed with).
-    pub(super) settled: (f64, f64),
+    pub(super) settled: [f64; 3],
     /// Arrivals changed since then (the decky is in `edited_deckies`).
     pub(super) edited: bool,
 }
@@ -101,9 +104,9 @@ pub(super) struct DeckyIndex {
 impl DeckyIndex {
     fn refresh(&mut self) {
         self.stats = DeckyArrivals {
-            count: self.arrivals.len() as u32,
-            first: self.arrivals.first().map_or(0, |a| a.0),
-            last: self.arrivals.last().map_or(0, |a| a.0),
+            count: self.rivals.len() as u32,
+            first: self.rivals.first().map_or(0, |a| a.0),
+            last: self.rivals.last().map_or(0, |a| a.0),
         };
     }
 }
@@ -129,6 +132,9 @@ impl CampaignGraph {
             };
             if let Some(t) = arrival(act, &self.weights) {
                 edit_sorted(&mut d.arrivals, (t, n), add);
+                if rival(act, &self.weights).is_some() {
+                    edit_sorted(&mut d.rivals, (t, n), add);
+                }
                 d.refresh();
                 // The decky's arrival rate may have changed, and with it
                 // every hand-off weight on it: decided at the next settle

@@ -47,7 +47,7 @@ impl CampaignGraph {
                 continue;
             }
             // A weight is handoff × e^-chance: it rises only where a chance fell.
-            let may_rise = now.0 < d.settled.0 || now.1 < d.settled.1;
+            let may_rise = now.iter().zip(&d.settled).any(|(n, s)| n < s);
             d.settled = now;
             for &(end, e) in &d.enders {
                 let start = d.arrivals.partition_point(|a| a.0 < end);

@@ -6,7 +6,7 @@
 //! discount for a busy decky).
 
 use super::CampaignGraph;
-use crate::campaign::handoff::{arrival, ending, is_handoff_start};
+use crate::campaign::handoff::{arrival, ending, is_handoff_start, rival};
 use crate::campaign::rollup::{DeckyActivity, IdentityRollup};
 use crate::campaign::similarity::{CampaignPairScore, CampaignWeights};
 use crate::evidence::Millis;
@@ -93,7 +93,7 @@ impl CampaignGraph {
         }
         if arrival(dy, w).is_none() {
             return Some(format!(
-                "{decky}: {y} began {} but ran {} distinct command(s) there (fewer than {}): background traffic, not a follow-up",
+                "{decky}: {y} began {} but ran {} distinct non-stock command(s) there (fewer than {}): background traffic, not a follow-up",
                 start_phase.name(),
                 dy.commands,
                 w.comparable_min_commands
@@ -122,9 +122,13 @@ impl CampaignGraph {
             .get(decky)
             .map(|d| d.stats.clone())
             .unwrap_or_default();
-        let mu = stats.chance(arrival(dx, w).is_some(), w.handoff_window_ms);
+        let mu = stats.chance(
+            rival(dx, w).is_some(),
+            rival(dy, w).is_some(),
+            w.handoff_window_ms,
+        );
         Some(format!(
-            "{decky}: hand-off {x} {} → {y} {} {} later; {} comparable arrival(s) there over {}: μ = {mu:.2}, e^-μ = {:.2}, weight {:.2}",
+            "{decky}: hand-off {x} {} → {y} {} {} later; {} rival arrival(s) there over {} (comparable, not a key login): μ = {mu:.2}, e^-μ = {:.2}, weight {:.2}",
             end_phase.name(),
             start_phase.name(),
             hours(gap),

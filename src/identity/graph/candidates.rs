@@ -18,16 +18,19 @@ pub(super) struct Edge {
 }
 
 impl IdentityGraph {
-    pub(super) fn carriers_fn(&self) -> impl Fn(u32) -> u32 + '_ {
-        |t| self.post.tool_carriers(t)
-    }
-
     pub(super) fn score(&self, x: u32, y: u32) -> PairScore {
         similarity::score(
             &self.features[x as usize],
             &self.features[y as usize],
-            &self.weights,
-            self.carriers_fn(),
+            &self.rarity(),
+        )
+    }
+
+    pub(super) fn vetoed(&self, x: u32, y: u32) -> bool {
+        similarity::vetoed(
+            &self.features[x as usize],
+            &self.features[y as usize],
+            &self.rarity(),
         )
     }
 
@@ -40,10 +43,19 @@ impl IdentityGraph {
     pub(super) fn for_each_candidate(&self, x: u32, include_big: bool, mut visit: impl FnMut(u32)) {
         let f = &self.features[x as usize];
         let w = &self.weights;
-        for &t in f.tools.iter() {
-            let list = &self.post.tools[t as usize];
-            if w.rarity(list.len() as u32) > 0.0 && w.fingerprint > 0.0 {
-                list.iter().for_each(|&y| visit(y));
+        let r = self.rarity();
+        if w.fingerprint > 0.0 {
+            for &t in f.tools.iter() {
+                if r.tool(t) > 0.0 {
+                    self.post.tools[t as usize].iter().for_each(|&y| visit(y));
+                }
+            }
+        }
+        if w.keys > 0.0 {
+            for &k in f.keys.iter() {
+                if r.key(k) > 0.0 {
+                    self.post.keys[k as usize].iter().for_each(|&y| visit(y));
+                }
             }
         }
         if w.payload > 0.0 {
@@ -63,16 +75,20 @@ impl IdentityGraph {
             }
         }
         if self.plan.commands {
-            for k in f.commands.iter() {
-                if let Some(list) = self.post.commands.get(k) {
-                    list.iter().for_each(|&y| visit(y));
+            for &k in f.commands.iter() {
+                if r.command(k) > 0.0 {
+                    self.post.commands[k as usize]
+                        .iter()
+                        .for_each(|&y| visit(y));
                 }
             }
         }
         if self.plan.credentials {
-            for k in f.credentials.iter() {
-                if let Some(list) = self.post.credentials.get(k) {
-                    list.iter().for_each(|&y| visit(y));
+            for &k in f.credentials.iter() {
+                if r.credential(k) > 0.0 {
+                    self.post.credentials[k as usize]
+                        .iter()
+                        .for_each(|&y| visit(y));
                 }
             }
         }
@@ -148,7 +164,7 @@ impl IdentityGraph {
             for i in 0..groups.len() {
                 for j in i + 1..groups.len() {
                     let (x, y) = (groups[i].1, groups[j].1);
-                    if !similarity::vetoed(&self.features[x as usize], &self.features[y as usize]) {
+                    if !self.vetoed(x, y) {
                         let s = self.score(x, y);
                         edges.push(Edge {
                             a: local[&x],

@@ -14,9 +14,7 @@ impl IdentityGraph {
         let mut e = similarity::explain(
             (a, &self.features[x as usize]),
             (b, &self.features[y as usize]),
-            &self.weights,
-            &self.vocab,
-            self.carriers_fn(),
+            &self.rarity(),
         );
         e.decision = self
             .decisions

@@ -28,7 +28,7 @@ mod scope;
 use super::decisions::{DecisionKind, Decisions};
 use super::features::{Features, Vocabulary};
 use super::index::{BlockingPlan, Postings};
-use super::similarity::{IdentityWeights, PairExplanation, WeightError};
+use super::similarity::{Carriers, IdentityWeights, PairExplanation, Rarity, WeightError};
 use crate::evidence::Observation;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
@@ -40,6 +40,79 @@ const NONE: u32 = u32::MAX;
 /// profiles pairwise) instead of pair by pair, so a 10,000-bot botnet costs
 /// linear, not quadratic, work.
 pub const BIG_VALUE_CARRIERS: u32 = 256;
+
+/// The namespaces whose values have a rarity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Namespace {
+    Tools,
+    Keys,
+    Credentials,
+    Commands,
+}
+
+impl Namespace {
+    const ALL: [Namespace; 4] = [
+        Namespace::Tools,
+        Namespace::Keys,
+        Namespace::Credentials,
+        Namespace::Commands,
+    ];
+
+    fn ids(self, f: &Features) -> &[u32] {
+        match self {
+            Namespace::Tools => &f.tools,
+            Namespace::Keys => &f.keys,
+            Namespace::Credentials => &f.credentials,
+            Namespace::Commands => &f.commands,
+        }
+    }
+
+    fn carriers(self, p: &Postings, id: u32) -> u32 {
+        match self {
+            Namespace::Tools => p.tool(id),
+            Namespace::Keys => p.key(id),
+            Namespace::Credentials => p.credential(id),
+            Namespace::Commands => p.command(id),
+        }
+    }
+
+    fn list(self, p: &Postings, id: u32) -> &[u32] {
+        let lists = match self {
+            Namespace::Tools => &p.tools,
+            Namespace::Keys => &p.keys,
+            Namespace::Credentials => &p.credentials,
+            Namespace::Commands => &p.commands,
+        };
+        lists.get(id as usize).map_or(&[], Vec::as_slice)
+    }
+}
+
+/// Walks two sorted id slices: `f(id, -1)` for what only `old` holds,
+/// `f(id, 1)` for what only `new` holds.
+fn walk_diff(old: &[u32], new: &[u32], mut f: impl FnMut(u32, i64)) {
+    let (mut i, mut j) = (0, 0);
+    loop {
+        match (old.get(i), new.get(j)) {
+            (Some(a), Some(b)) if a == b => {
+                i += 1;
+                j += 1;
+            }
+            (Some(&a), Some(&b)) if a < b => {
+                f(a, -1);
+                i += 1;
+            }
+            (Some(&a), None) => {
+                f(a, -1);
+                i += 1;
+            }
+            (_, Some(&b)) => {
+                f(b, 1);
+                j += 1;
+            }
+            (None, None) => break,
+        }
+    }
+}
 
 /// One identity as computed: sorted member uuids and its cohesion.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -101,8 +174,8 @@ impl IdentityGraph {
         weights.validate()?;
         Ok(IdentityGraph {
             plan: BlockingPlan::derive(&weights),
+            vocab: Vocabulary::new(&weights),
             weights,
-            vocab: Vocabulary::default(),
             uuids: Vec::new(),
             index_of: FxHashMap::default(),
             features: Vec::new(),
@@ -129,6 +202,15 @@ impl IdentityGraph {
 
     pub fn weights(&self) -> &IdentityWeights {
         &self.weights
+    }
+
+    /// Rarity of every value as the graph counts it now.
+    pub(super) fn rarity(&self) -> Rarity<'_> {
+        Rarity {
+            weights: &self.weights,
+            vocab: &self.vocab,
+            carriers: &self.post,
+        }
     }
 
     /// Number of observations.
@@ -178,7 +260,7 @@ impl IdentityGraph {
                 self.is_dirty.push(false);
                 self.expand.push(false);
                 self.post.update(n, &f, self.plan, true);
-                self.rarity_changed(&f.tools, &[]);
+                self.rarity_changed(&Features::default(), &f);
                 self.features[n as usize] = f;
                 self.attach_decisions(n);
                 self.mark_dirty(n);
@@ -190,45 +272,52 @@ impl IdentityGraph {
         }
         let old = std::mem::take(&mut self.features[node as usize]);
         self.post.replace(node, &old, &f, self.plan);
-        let added: Vec<u32> = f
-            .tools
-            .iter()
-            .filter(|t| !old.tools.contains(t))
-            .copied()
-            .collect();
-        let removed: Vec<u32> = old
-            .tools
-            .iter()
-            .filter(|t| !f.tools.contains(t))
-            .copied()
-            .collect();
+        self.rarity_changed(&old, &f);
         self.features[node as usize] = f;
-        self.rarity_changed(&added, &removed);
         self.mark_dirty(node);
         true
     }
 
-    /// When a tooling value gains or loses a carrier its rarity may change,
-    /// and with it every pair among its carriers: mark them dirty.
-    fn rarity_changed(&mut self, added: &[u32], removed: &[u32]) {
-        for (&t, delta) in added
-            .iter()
-            .map(|t| (t, 1i64))
-            .chain(removed.iter().map(|t| (t, -1i64)))
-        {
-            let now = self.post.tool_carriers(t);
-            let before = (now as i64 - delta) as u32;
-            let (r_now, r_before) = (self.weights.rarity(now), self.weights.rarity(before));
-            if r_now != r_before {
-                let carriers = self.post.tools[t as usize].clone();
-                for c in carriers {
-                    if r_now < r_before {
-                        self.mark_shrunk(c);
-                    } else {
-                        self.mark_dirty(c);
-                    }
+    /// When a value gains or loses a carrier its rarity may change, and with
+    /// it every pair among its carriers: mark them dirty. A tooling value's
+    /// rarity also decides vetoes (a value turning common can lift one), so
+    /// its carriers are re-examined either way; any other value turning
+    /// more common can only lower scores (`mark_shrunk`).
+    fn rarity_changed(&mut self, old: &Features, new: &Features) {
+        let mut changed: Vec<(Namespace, u32, bool)> = Vec::new();
+        for ns in Namespace::ALL {
+            walk_diff(ns.ids(old), ns.ids(new), |id, delta| {
+                let now = ns.carriers(&self.post, id);
+                let before = (now as i64 - delta) as u32;
+                let (r_now, r_before) =
+                    (self.effective(ns, id, now), self.effective(ns, id, before));
+                if r_now != r_before {
+                    changed.push((ns, id, r_now > r_before));
+                }
+            });
+        }
+        for (ns, id, rarer) in changed {
+            let carriers = ns.list(&self.post, id).to_vec();
+            for c in carriers {
+                if rarer || ns == Namespace::Tools {
+                    self.mark_dirty(c);
+                } else {
+                    self.mark_shrunk(c);
                 }
             }
+        }
+    }
+
+    /// The rarity a value would have with `carriers` carriers.
+    fn effective(&self, ns: Namespace, id: u32, carriers: u32) -> f64 {
+        let w = &self.weights;
+        match ns {
+            Namespace::Tools if self.vocab.tool_library[id as usize].is_some() => 0.0,
+            Namespace::Commands if self.vocab.command_stock[id as usize] => 0.0,
+            Namespace::Credentials => {
+                (self.vocab.credential_prior[id as usize] as f64).min(w.rarity(carriers))
+            }
+            _ => w.rarity(carriers),
         }
     }
 

@@ -5,7 +5,6 @@
 //! (`components`), which is why they agree.
 
 use super::{Component, ComputedIdentity, IdentityGraph, NONE};
-use crate::identity::similarity;
 use rustc_hash::FxHashSet;
 
 /// The scope of a settle as it is closed: whole components, and nodes not
@@ -126,10 +125,8 @@ impl IdentityGraph {
             bigs.clear();
             self.big_values_of(s, &mut bigs);
             for &v in &bigs {
-                let fs = &self.features[s as usize];
                 for &y in self.big_carriers(v) {
-                    if !scope.holds(self, y) && !similarity::vetoed(fs, &self.features[y as usize])
-                    {
+                    if !scope.holds(self, y) && !self.vetoed(s, y) {
                         scope.add_comp(self, y);
                     }
                 }

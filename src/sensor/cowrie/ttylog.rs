@@ -139,3 +139,55 @@ fn splitmix(mut z: u64) -> u64 {
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
 }
+
+/// Largest TTY log read.
+pub const MAX_TTYLOG_BYTES: u64 = 64 << 20;
+
+/// Why a session's TTY log was not used.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TtySkip {
+    /// The log's path leaves the TTY directory (`..`, absolute).
+    NotRelative(String),
+    NotFound(String),
+    Unreadable(String, String),
+}
+
+/// The keystroke SimHash of a session's TTY logs found under `dir` (as
+/// `dir/<path>`, `dir/<sensor>/<path>` or `dir/<file name>`); duplicates
+/// (another session's timing) are skipped, and every log not used is
+/// reported to `skipped`.
+pub fn session_simhash(
+    e: &super::Evidence,
+    dir: &std::path::Path,
+    mut skipped: impl FnMut(TtySkip),
+) -> Option<u64> {
+    use std::io::Read;
+    use std::path::{Component, Path};
+    let mut runs = Vec::new();
+    for t in e.ttylogs.iter().filter(|t| !t.duplicate) {
+        let rel = Path::new(&t.path);
+        if !rel.components().all(|c| matches!(c, Component::Normal(_))) {
+            skipped(TtySkip::NotRelative(t.path.clone()));
+            continue;
+        }
+        let mut candidates = vec![dir.join(rel), dir.join(&e.sensor).join(rel)];
+        if let Some(name) = rel.file_name() {
+            candidates.push(dir.join(name));
+        }
+        let Some(path) = candidates.iter().find(|p| p.is_file()) else {
+            skipped(TtySkip::NotFound(t.path.clone()));
+            continue;
+        };
+        let mut bytes = Vec::new();
+        let read = std::fs::File::open(path)
+            .and_then(|f| f.take(MAX_TTYLOG_BYTES).read_to_end(&mut bytes));
+        match read
+            .map_err(|e| e.to_string())
+            .and_then(|_| inputs(&bytes).map_err(|e| e.to_string()))
+        {
+            Ok(ins) => runs.push(ins),
+            Err(err) => skipped(TtySkip::Unreadable(path.display().to_string(), err)),
+        }
+    }
+    simhash(&digraphs(&runs))
+}
