@@ -2,6 +2,7 @@
 //! below 1.0 on it (at identity or campaign level), computed here directly
 //! from the generated events.
 
+use decnet_clusterd::identity::catalogue::Catalogue;
 use decnet_clusterd::metrics::score;
 use decnet_clusterd::scenario::{builtin, Generated};
 use serde_json::Value;
@@ -203,6 +204,20 @@ fn every_naive_rule_scores_below_one() {
         ("planted_key_handoff", true, |a, b| {
             handoff(a, b) || !a.infra.is_disjoint(&b.infra)
         }),
+        // Tooling only, the catalogue respected: behaviour ignored.
+        ("behaviour_only_operator", false, |a, b| {
+            a.fps.iter().any(|f| b.fps.contains(f) && !catalogued(f))
+        }),
+        ("key_operator_libraries", false, |a, b| {
+            let hassh = |o: &Obs| {
+                o.fps
+                    .iter()
+                    .filter(|f| f.starts_with("hassh:"))
+                    .cloned()
+                    .collect::<BTreeSet<_>>()
+            };
+            hassh(a) == hassh(b)
+        }),
     ];
     for (name, campaign_level, rule) in cases {
         let g = builtin(name).unwrap().generate();
@@ -219,6 +234,32 @@ fn every_naive_rule_scores_below_one() {
             "{name}: the naive rule scored perfectly: {s:?}"
         );
     }
+}
+
+/// Whether a `kind:value` fingerprint is in the shipped catalogue.
+fn catalogued(f: &str) -> bool {
+    let (kind, value) = f.split_once(':').unwrap_or(("", f));
+    Catalogue::embedded().library(kind, value).is_some()
+}
+
+/// `small_library_scanners`: rarity by count alone (a shared fingerprint
+/// carried by at most 32 observations joins two observations, the rule
+/// before the catalogue) folds the thirty paramiko scanners into one.
+#[test]
+fn rarity_by_count_alone_folds_a_small_honeypots_scanners() {
+    let g = builtin("small_library_scanners").unwrap().generate();
+    let obs = fold(&g);
+    let mut carriers: BTreeMap<String, usize> = BTreeMap::new();
+    for o in obs.values() {
+        for f in &o.fps {
+            *carriers.entry(f.clone()).or_default() += 1;
+        }
+    }
+    let predicted = cluster(&obs, |a, b| {
+        a.fps.iter().any(|f| b.fps.contains(f) && carriers[f] <= 32)
+    });
+    let s = score(&g.truth.identity, &predicted);
+    assert!(!s.perfect(), "the naive rule scored perfectly: {s:?}");
 }
 
 /// `scanner_noise_handoff`: counting every arrival as a rival follow-up

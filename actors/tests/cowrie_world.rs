@@ -1,7 +1,7 @@
 //! A real Cowrie with real SSH clients (`tests/cowrie/lab.py`, known
 //! truth), its log imported with `clusterd import cowrie`, the daemon run
 //! until settled, and the identity and campaign scores against the truth
-//! printed. Needs `.ci/cowrie-setup` to have run (Cowrie 3.1.4 and the
+//! printed and required to be 1.0 at both levels. Needs `.ci/cowrie-setup` to have run (Cowrie 3.1.4 and the
 //! client libraries in virtualenvs) and the Redis at 127.0.0.1:6379.
 
 mod common;
@@ -98,6 +98,12 @@ fn a_real_cowrie_world_imports_and_scores() {
         campaign.homogeneity,
         campaign.completeness
     );
+    // The bar: every library scanner its own identity, each
+    // operator one identity across its IPs and client libraries, and the
+    // three operators one campaign through the phase hand-off (A → C) and
+    // the planted key (A → B) among the scanners.
+    assert!(identity.perfect(), "identity: {identity:?}");
+    assert!(campaign.perfect(), "campaign: {campaign:?}");
 
     // Phases were inferred from the operators' commands.
     let inferred = sources

@@ -310,6 +310,18 @@ const BUILTINS: &[(&str, &str)] = &[
         "scanner_noise_handoff",
         include_str!("../../scenarios/scanner_noise_handoff.yaml"),
     ),
+    (
+        "small_library_scanners",
+        include_str!("../../scenarios/small_library_scanners.yaml"),
+    ),
+    (
+        "behaviour_only_operator",
+        include_str!("../../scenarios/behaviour_only_operator.yaml"),
+    ),
+    (
+        "key_operator_libraries",
+        include_str!("../../scenarios/key_operator_libraries.yaml"),
+    ),
 ];
 
 /// Names of the built-in scenarios.
