@@ -15,9 +15,10 @@
 //!                 evidence          (merge: a join, order-independent)
 //!                     │ Observation
 //!                     ▼
-//!                 identity          (features, similarity, candidate index,
-//!                     │              graph: candidates, scope, components,
-//!                     │              explain; decisions; clusterer)
+//!                 identity          (catalogues, features, similarity,
+//!                     │              candidate index, graph: candidates,
+//!                     │              scope, components, explain;
+//!                     │              decisions; clusterer)
 //!                     │ components of observations
 //!                     ▼
 //!                 reconcile         (stored state + components → change set)
