@@ -11,6 +11,13 @@ use decnet_clusterd::identity::{
 use decnet_clusterd::phase::Phase;
 use proptest::prelude::*;
 
+const PARAMIKO: &str = "4c94058d5e9e31659879f79fd5b46084";
+const KEYS: [&str; 3] = [
+    "k7KTfvLRoma8FqC21j5U0Gy50Qrb1dSQ54+XnVpUuSk",
+    "7a0CQ8jtK0BURb468o/c2cPamhjQsJ/1uWRK4UBhMEU",
+    "Zq3v9mN2cT8rLk4wXp7sBd1yHf6gJa0eUo5iRt2nVbM",
+];
+
 /// A small alphabet so values collide often.
 fn partial(uuid_count: usize) -> impl Strategy<Value = Observation> {
     (
@@ -24,6 +31,7 @@ fn partial(uuid_count: usize) -> impl Strategy<Value = Observation> {
                 proptest::collection::vec(0..5u8, 0..4),
                 proptest::collection::vec(0..4u8, 0..3),
                 proptest::option::of(prop_oneof![Just(Phase::Discovery), Just(Phase::Execution)]),
+                proptest::collection::vec((0..3u8, prop::bool::ANY), 0..2),
             ),
             0..2,
         ),
@@ -32,24 +40,58 @@ fn partial(uuid_count: usize) -> impl Strategy<Value = Observation> {
         .prop_map(|(u, fps, sessions, asn)| {
             let mut o = Observation::new(format!("obs-{u:02}"));
             for (k, v) in fps {
+                // Value 3 of hassh is a catalogued library (paramiko
+                // 5.1.0): tooling however few carry it, never a veto.
+                let value = if k == 2 && v == 3 {
+                    PARAMIKO.to_string()
+                } else {
+                    format!("v{v}")
+                };
                 o.fingerprints.insert(Fingerprint {
                     kind: ["ja3", "ja4", "hassh"][k].to_string(),
-                    value: format!("v{v}"),
+                    value,
                 });
             }
-            for (sid, payload, c2, cmds, creds, phase) in sessions {
-                let s = Session {
+            for (sid, payload, c2, cmds, creds, phase, keys) in sessions {
+                let mut s = Session {
                     session_id: format!("s{sid}"),
                     phase,
-                    commands: cmds.into_iter().map(|c| format!("cmd{c}")).collect(),
+                    // cmd0 is stock (`uname -a`), the others not.
+                    commands: cmds
+                        .into_iter()
+                        .map(|c| {
+                            if c == 0 {
+                                "uname -a".into()
+                            } else {
+                                format!("cmd{c}")
+                            }
+                        })
+                        .collect(),
+                    // Odd users try a strong password (an edge on its own),
+                    // even ones a guessable one.
                     credentials: creds
                         .into_iter()
-                        .map(|c| (format!("u{c}"), "pw".to_string()))
+                        .map(|c| {
+                            let pw = if c % 2 == 1 {
+                                format!("Zq#8v!Wm2-{c}xKp")
+                            } else {
+                                "pw".into()
+                            };
+                            (format!("u{c}"), pw)
+                        })
                         .collect(),
                     payload_hashes: payload.into_iter().map(|p| format!("p{p}")).collect(),
                     c2_endpoints: c2.into_iter().map(|c| format!("c{c}")).collect(),
                     ..Default::default()
                 };
+                for (k, planted) in keys {
+                    let key = format!("SHA256:{}", KEYS[k as usize]);
+                    if planted {
+                        s.planted_keys.insert(key);
+                    } else {
+                        s.auth_keys.insert(key);
+                    }
+                }
                 o.sessions.join(s);
             }
             if let Some(a) = asn {
