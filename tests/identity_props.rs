@@ -149,7 +149,7 @@ fn merged(events: &[Observation]) -> Vec<Observation> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 160, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
 
     #[test]
     fn indexed_equals_all_pairs(events in proptest::collection::vec(partial(14), 1..40),

@@ -295,8 +295,18 @@ fn warn_shipped(msg: &str) {
 
 /// A shared catalogue handle that compares by content and defaults to the
 /// shipped catalogues, so it can sit inside the identity weights.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct CatalogueRef(pub Arc<Catalogue>);
+
+impl std::fmt::Debug for CatalogueRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (fps, pws, pairs, cmds) = self.0.counts();
+        write!(
+            f,
+            "Catalogue({fps} fingerprints, {pws} passwords, {pairs} pairs, {cmds} commands)"
+        )
+    }
+}
 
 impl Default for CatalogueRef {
     fn default() -> Self {

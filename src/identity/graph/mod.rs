@@ -279,10 +279,13 @@ impl IdentityGraph {
     }
 
     /// When a value gains or loses a carrier its rarity may change, and with
-    /// it every pair among its carriers: mark them dirty. A tooling value's
-    /// rarity also decides vetoes (a value turning common can lift one), so
-    /// its carriers are re-examined either way; any other value turning
-    /// more common can only lower scores (`mark_shrunk`).
+    /// it the scores of its carriers: mark them dirty. Their scores can
+    /// *rise* when a value turns common — a tooling value's rarity decides
+    /// vetoes (turning common can lift one), and a command's or credential's
+    /// weighs in the denominator of weighted Jaccards with partners that do
+    /// not carry it — so those carriers are re-examined with their
+    /// candidates. Only a key turning more common can just lower scores
+    /// (`mark_shrunk`: a key weighs only in the high tier's maximum).
     fn rarity_changed(&mut self, old: &Features, new: &Features) {
         let mut changed: Vec<(Namespace, u32, bool)> = Vec::new();
         for ns in Namespace::ALL {
@@ -299,7 +302,7 @@ impl IdentityGraph {
         for (ns, id, rarer) in changed {
             let carriers = ns.list(&self.post, id).to_vec();
             for c in carriers {
-                if rarer || ns == Namespace::Tools {
+                if rarer || ns != Namespace::Keys {
                     self.mark_dirty(c);
                 } else {
                     self.mark_shrunk(c);
