@@ -326,57 +326,68 @@ pub fn vetoed(a: &Features, b: &Features, r: &Rarity<'_>) -> bool {
     !shared
 }
 
+/// Raises `best` to the strongest value `a` and `b` share, each weighing
+/// `weight × rarity(id)`; `source` names it.
+fn strongest(
+    best: &mut (f64, HighSource),
+    (a, b): (&[u32], &[u32]),
+    weight: f64,
+    rarity: impl Fn(u32) -> f64,
+    source: impl Fn(u32, f64) -> HighSource,
+) {
+    if weight <= best.0 {
+        return;
+    }
+    for_each_common(a, b, |id| {
+        let r = rarity(id);
+        if weight * r > best.0 {
+            *best = (weight * r, source(id, r));
+        }
+    });
+}
+
 /// Scores one pair.
 pub fn score(a: &Features, b: &Features, r: &Rarity<'_>) -> PairScore {
     let w = r.weights;
-    let mut high = 0.0;
-    let mut source = HighSource::None;
-    if w.fingerprint > 0.0 {
-        for_each_common(&a.tools, &b.tools, |id| {
-            let rarity = r.tool(id);
-            if w.fingerprint * rarity > high {
-                high = w.fingerprint * rarity;
-                source = HighSource::Tool { id, rarity };
-            }
-        });
-    }
-    if w.keys > 0.0 {
-        for_each_common(&a.keys, &b.keys, |id| {
-            let rarity = r.key(id);
-            if w.keys * rarity > high {
-                high = w.keys * rarity;
-                source = HighSource::Key { id, rarity };
-            }
-        });
-    }
+    let mut best = (0.0, HighSource::None);
+    strongest(
+        &mut best,
+        (&a.tools, &b.tools),
+        w.fingerprint,
+        |id| r.tool(id),
+        |id, rarity| HighSource::Tool { id, rarity },
+    );
+    strongest(
+        &mut best,
+        (&a.keys, &b.keys),
+        w.keys,
+        |id| r.key(id),
+        |id, rarity| HighSource::Key { id, rarity },
+    );
     let veto = vetoed(a, b, r);
     let (mut medium, mut low) = (0.0, 0.0);
     if !veto {
-        if w.payload > high {
-            for_each_common(&a.payloads, &b.payloads, |id| {
-                if w.payload > high {
-                    high = w.payload;
-                    source = HighSource::Payload(id);
-                }
-            });
-        }
-        if w.c2 > high {
-            for_each_common(&a.c2, &b.c2, |id| {
-                if w.c2 > high {
-                    high = w.c2;
-                    source = HighSource::C2(id);
-                }
-            });
-        }
-        if w.rare_credential > 0.0 {
-            for_each_common(&a.credentials, &b.credentials, |id| {
-                let rarity = r.credential(id);
-                if w.rare_credential * rarity > high {
-                    high = w.rare_credential * rarity;
-                    source = HighSource::Credential { id, rarity };
-                }
-            });
-        }
+        strongest(
+            &mut best,
+            (&a.payloads, &b.payloads),
+            w.payload,
+            |_| 1.0,
+            |id, _| HighSource::Payload(id),
+        );
+        strongest(
+            &mut best,
+            (&a.c2, &b.c2),
+            w.c2,
+            |_| 1.0,
+            |id, _| HighSource::C2(id),
+        );
+        strongest(
+            &mut best,
+            (&a.credentials, &b.credentials),
+            w.rare_credential,
+            |id| r.credential(id),
+            |id, rarity| HighSource::Credential { id, rarity },
+        );
         if w.commands > 0.0 {
             medium = w.commands * weighted_jaccard(&a.commands, &b.commands, |c| r.command(c));
         }
@@ -389,6 +400,7 @@ pub fn score(a: &Features, b: &Features, r: &Rarity<'_>) -> PairScore {
         (Some(x), Some(y)) if x == y => w.asn,
         _ => 0.0,
     };
+    let (high, source) = best;
     PairScore {
         high,
         source,
