@@ -230,6 +230,25 @@ fn score_and_help_as_a_user_runs_them() {
     assert!(out.contains("busy_fleet"));
     let (code, _, err) = verb("unused", &["score", "no-such-scenario"]);
     assert_eq!(code, 2, "{err}");
+    // A world recorded from a real Cowrie scores like a scenario.
+    let lab = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/data/cowrie/lab-seed1"
+    );
+    let (code, out, err) = verb("unused", &["score", lab, "--check", "--json"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let rows: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(rows[0]["scenario"], "lab-seed1");
+    assert_eq!(rows[0]["observations"], 36);
+    assert_eq!(rows[0]["identity"]["ari"], 1.0, "{out}");
+    assert_eq!(rows[0]["campaign"]["ari"], 1.0, "{out}");
+    let empty = std::env::temp_dir().join(format!("clusterd-empty-world-{}", std::process::id()));
+    std::fs::create_dir_all(&empty).unwrap();
+    std::fs::write(empty.join("truth.json"), "{\"sources\": 3}").unwrap();
+    let (code, _, err) = verb("unused", &["score", empty.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("truth.json: no `sources` object"), "{err}");
+    let _ = std::fs::remove_dir_all(&empty);
     for v in [
         "run",
         "demo",

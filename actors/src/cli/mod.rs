@@ -241,7 +241,9 @@ pub enum Verb {
     },
     /// Score scenarios against their truth labels (identity and campaign level).
     Score {
-        /// Built-in scenario names or YAML files (default: every built-in).
+        /// Built-in scenario names, YAML files, or folders recorded from a
+        /// real Cowrie (`truth.json` and its logs; phases inferred) (default:
+        /// every built-in).
         scenarios: Vec<String>,
         /// Print the reports as JSON.
         #[arg(long)]

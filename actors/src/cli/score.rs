@@ -1,13 +1,18 @@
-//! `clusterd score`: the core run in-process, without Redis, on scenarios,
+//! `clusterd score`: the core run in-process, without Redis, on scenarios
+//! (or worlds recorded from a real Cowrie: a folder with `truth.json`),
 //! scored against their truth labels at the identity and campaign level.
 //! Also how the in-process verbs name a scenario and the algorithms.
 
 use super::error::CliError;
 use crate::cli::out::{out, outln};
 use anyhow::Context;
+use decnet_clusterd::harness::cowrie::recorded_world;
 use decnet_clusterd::harness::quality::{run, QualityConfig};
 use decnet_clusterd::metrics::format_table;
+use decnet_clusterd::phase_rules::PhaseRules;
 use decnet_clusterd::scenario::{builtin, builtin_names, Scenario};
+use std::path::Path;
+use std::sync::Arc;
 
 /// The quality configuration, with the algorithms named by
 /// `DECNET_CLUSTERER_TYPE` / `DECNET_CAMPAIGN_CLUSTERER_TYPE` (an unknown
@@ -76,15 +81,29 @@ pub fn score(names: &[String], json: bool, check: bool, list: bool) -> Result<i3
     let mut all_perfect = true;
     let mut json_rows = Vec::new();
     for name in &names {
-        let scenario = load_scenario(name)?;
-        let generated = scenario.generate();
+        let (generated, defeats, cfg) = if Path::new(name).join("truth.json").is_file() {
+            // A world recorded from a real sensor: no phases given, so they
+            // are inferred with the shipped rules, as the daemon does.
+            let g = recorded_world(Path::new(name))
+                .map_err(|e| CliError::Usage(format!("{name}: {e}")))?;
+            let rules = PhaseRules::embedded()
+                .map_err(|e| CliError::Runtime(anyhow::anyhow!("config/phases.toml: {e}")))?;
+            let cfg = QualityConfig {
+                phase_rules: Some(Arc::new(rules)),
+                ..cfg.clone()
+            };
+            (g, "(recorded from a real sensor)".to_string(), cfg)
+        } else {
+            let scenario = load_scenario(name)?;
+            (scenario.generate(), scenario.defeats, cfg.clone())
+        };
         let r = run(&generated, &cfg).context("clustering failed")?.report;
         all_perfect &= r.identity.perfect() && r.rejected == 0;
         json_rows.push(serde_json::json!({
             "scenario": r.name, "events": r.events, "rejected": r.rejected,
             "observations": r.observations, "identities": r.identities,
             "campaigns": r.campaigns, "identity": r.identity, "campaign": r.campaign,
-            "defeats": scenario.defeats,
+            "defeats": defeats,
         }));
         all_perfect &= r.campaign.perfect();
         rows.push((
