@@ -270,8 +270,9 @@ pub enum Verb {
         #[arg(long, default_value_t = 100_000)]
         campaign_identities: usize,
         /// Batch sizes of the incremental-pass benchmark over a settled
-        /// store of --observations (comma separated; empty skips it).
-        #[arg(long, value_delimiter = ',', default_values_t = [500usize, 2000])]
+        /// store of --observations (comma separated; `--pass-batches` with no
+        /// value skips it).
+        #[arg(long, value_delimiter = ',', num_args = 0.., default_values_t = [500usize, 2000])]
         pass_batches: Vec<usize>,
         /// Timed passes per batch size.
         #[arg(long, default_value_t = 20)]
