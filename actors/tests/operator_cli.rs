@@ -38,7 +38,12 @@ fn list_inspect_export_and_explain_find_rows_by_prefix_and_ip() {
     let daemon = Daemon::start(p);
     let g = publish(p, "multi_operator");
     same_ip(p);
-    let total = g.truth.identity.len() + 2;
+    // A library scanner: its HASSH is paramiko 5.1.0's in config/tooling.toml.
+    observed(
+        p,
+        r#"{"uuid":"lib-1","ip":"192.0.2.78","fingerprints":[{"kind":"hassh","value":"4c94058d5e9e31659879f79fd5b46084"}]}"#,
+    );
+    let total = g.truth.identity.len() + 3;
     eventually("settled", 30, || settled(p, total));
     daemon.stop();
     let (ids, camps) = predictions(p);
@@ -66,6 +71,15 @@ fn list_inspect_export_and_explain_find_rows_by_prefix_and_ip() {
         out.contains(&format!("(showing 1 of {} identities", distinct.len())),
         "{out}"
     );
+
+    // Catalogued tooling is named by its library, in the table and in JSON.
+    let (code, out, _) = verb(p, &["list", "identities", "--ip", "192.0.2.78"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("paramiko 5.1.0"), "{out}");
+    let (_, out, _) = verb(p, &["list", "identities", "--ip", "192.0.2.78", "--json"]);
+    let row = &json(&out)["rows"][0];
+    assert_eq!(row["tooling_labels"][0], "paramiko 5.1.0", "{out}");
+    assert_eq!(row["tooling"][0], "4c94058d5e9e31659879f79fd5b46084");
 
     // Filters: IP, ASN, fingerprint, size.
     let (code, out, _) = verb(p, &["list", "observations", "--ip", "192.0.2.77", "--json"]);

@@ -3,13 +3,14 @@
 //! most recent first, as an aligned table (short uuids any verb takes
 //! back) or as one JSON document (`--json`, full uuids).
 
-use super::config::with_store;
+use super::config::{settings, with_store};
 use super::error::CliError;
 use super::render::clean;
 use super::resolve::Kind;
 use super::text::{count, iso, parse_since, table, unique_prefixes, Align};
 use crate::cli::out::{out, outln};
 use decnet_clusterd::evidence::{Millis, Observation};
+use decnet_clusterd::identity::catalogue::Catalogue;
 use decnet_clusterd::store::Store;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -162,7 +163,31 @@ struct Listing {
     rows: Vec<(Value, Vec<String>)>,
 }
 
-fn listing(store: &Store, kind: Kind, f: &Filters, now: Millis) -> Result<Listing, String> {
+/// Tooling values as a person reads them: a catalogued library by its name
+/// (`paramiko 5.1.0`), anything else by its value.
+fn tooling_labels<'a>(
+    cat: &Catalogue,
+    values: impl Iterator<Item = (&'static str, &'a String)>,
+) -> BTreeSet<String> {
+    values
+        .map(|(kind, v)| match cat.library(kind, v) {
+            Some(libs) => libs
+                .iter()
+                .map(|l| l.label())
+                .collect::<Vec<_>>()
+                .join(", "),
+            None => v.clone(),
+        })
+        .collect()
+}
+
+fn listing(
+    store: &Store,
+    kind: Kind,
+    f: &Filters,
+    now: Millis,
+    cat: &Catalogue,
+) -> Result<Listing, String> {
     let test = Test::new(f, now)?;
     let (identities, campaigns) = groups(store);
     let (short_i, short_c) = (shorts(&store.identities), shorts(&store.campaigns));
@@ -239,14 +264,15 @@ fn listing(store: &Store, kind: Kind, f: &Filters, now: Millis) -> Result<Listin
                 let ips: BTreeSet<String> = m.iter().filter_map(|o| o.ip().map(str::to_string)).collect();
                 let a = asns(m.iter().copied());
                 let tooling: BTreeSet<String> = row.map(|r| r.ja3_hashes.iter().chain(r.hassh_hashes.iter()).cloned().collect()).unwrap_or_default();
+                let labels = row.map(|r| tooling_labels(cat, r.ja3_hashes.iter().map(|v| ("ja3", v)).chain(r.hassh_hashes.iter().map(|v| ("hassh", v))))).unwrap_or_default();
                 let campaign = store.effective_campaign(i);
                 let (first, last) = seen(m.iter().copied());
                 let conf = row.map_or(0.0, |r| r.confidence);
-                let v = json!({"uuid": i, "observations": m.len(), "ips": ips, "asns": a, "tooling": tooling,
+                let v = json!({"uuid": i, "observations": m.len(), "ips": ips, "asns": a, "tooling": tooling, "tooling_labels": labels,
                     "campaign": campaign, "confidence": (conf * 100.0).round() / 100.0,
                     "first_seen": first.map(|t| iso(Some(t))), "last_seen": last.map(|t| iso(Some(t)))});
                 let cells = vec![sh(&short_i, Some(i)), m.len().to_string(), some(&ips, 2, 40), some(&a, 3, 12),
-                    some(&tooling, 1, 16), sh(&short_c, campaign.as_deref()), format!("{conf:.2}"), iso(first), iso(last)];
+                    some(&labels, 1, 16), sh(&short_c, campaign.as_deref()), format!("{conf:.2}"), iso(first), iso(last)];
                 (v, cells)
             }).collect();
             Ok(Listing {
@@ -325,8 +351,9 @@ pub fn list(
     let now = chrono::Utc::now().timestamp_millis();
     // Check the filters before reading anything.
     Test::new(filters, now).map_err(CliError::Usage)?;
+    let cat = settings(config)?.identity.catalogue;
     with_store(config, |store| {
-        let l = listing(store, kind, filters, now).map_err(CliError::Usage)?;
+        let l = listing(store, kind, filters, now, &cat).map_err(CliError::Usage)?;
         let total = l.rows.len();
         let shown = if limit == 0 { total } else { total.min(limit) };
         let rows = &l.rows[..shown];
