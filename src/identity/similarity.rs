@@ -422,7 +422,7 @@ pub struct PairExplanation {
     pub edge: bool,
     pub high: f64,
     /// What gave the high tier its score, e.g. `ja3:771,4865…`,
-    /// `payload:9f86…`, `key:login:SHA256:…` or `credential:root/…`.
+    /// `payload:9f86…`, `key:login:SHA256:…` or `credential:root:…`.
     pub high_signal: Option<String>,
     pub shared_tooling: Vec<SharedTool>,
     /// Shared SSH keys (login with login, planted with planted).
@@ -439,7 +439,7 @@ pub struct PairExplanation {
     pub command_rarity: Vec<SharedValue>,
     pub low: f64,
     pub shared_credentials: Vec<(String, String)>,
-    /// Each shared credential pair (`user/password`) with its carriers and
+    /// Each shared credential pair (`user:password`) with its carriers and
     /// rarity.
     #[serde(default)]
     pub credential_rarity: Vec<SharedValue>,
@@ -550,7 +550,7 @@ pub fn explain(
         };
         credential_rarity.push(SharedValue {
             kind: "credential".into(),
-            value: format!("{u}/{p}"),
+            value: format!("{u}:{p}"),
             carriers,
             rarity,
             because,
@@ -568,7 +568,7 @@ pub fn explain(
         HighSource::C2(id) => Some(format!("c2:{}", vocab.c2.name(id))),
         HighSource::Credential { id, .. } => {
             let (u, p) = vocab.credential(id);
-            Some(format!("credential:{u}/{p}"))
+            Some(format!("credential:{u}:{p}"))
         }
     };
     PairExplanation {
