@@ -179,16 +179,23 @@ fn the_console_renders_live_data_and_escapes_hostile_strings() {
     not_pwned(&b, "the live feed");
     b.screenshot(&shots().join("04-live.png"));
 
-    // The hostile observation's own page and a search for it.
+    // The hostile observation's page, reached through a search for it.
     let path = format!("/observations/{}", encode(hostile_uuid));
     eventually("the hostile observation in the API", 30, || {
         get_json(port, &format!("/api{path}")).0 == 200
     });
-    b.goto(&format!("{base}{path}"));
+    // A search by its IP matches that one observation: the page goes to it
+    // (its address replaced, so Back returns to where the search started).
+    b.goto(&format!("{base}/search?q=203.0.113.66"));
     b.wait_for(
         "#view[data-state=\"ready\"][data-view=\"observation\"]",
         1,
         30,
+    );
+    assert_eq!(
+        b.script("return location.pathname;"),
+        json!(path),
+        "a search with one match lands on that observation's page"
     );
     b.wait_for("#observation-fingerprints tr[data-kind]", 3, 10);
     b.wait_for("#observation-sessions .session[data-session]", 1, 10);
@@ -204,6 +211,22 @@ fn the_console_renders_live_data_and_escapes_hostile_strings() {
     );
     not_pwned(&b, "the observation page");
     b.screenshot(&shots().join("05-hostile-observation.png"));
+    // The same search typed into the box of another page: the sixth page
+    // this browser opened, so it passes only when the pages left behind
+    // closed their event streams (a browser holds six connections to a
+    // host; the request waited behind stale streams, "Loading…" forever).
+    b.goto(&format!("{base}/"));
+    b.wait_for(
+        "#view[data-state=\"ready\"][data-view=\"campaigns\"]",
+        1,
+        30,
+    );
+    b.script("document.getElementById('search-q').value = '203.0.113.66'; document.getElementById('search').requestSubmit(); return null;");
+    b.wait_for(
+        "#view[data-state=\"ready\"][data-view=\"observation\"]",
+        1,
+        30,
+    );
     // Search by ASN: the multi_operator observations share AS65002.
     b.goto(&format!("{base}/search?q=AS65002"));
     b.wait_for("#view[data-state=\"ready\"][data-view=\"search\"]", 1, 30);

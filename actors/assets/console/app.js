@@ -1126,6 +1126,20 @@
     };
   }
 
+  // A browser holds at most six connections to one host, and a page it
+  // leaves (for another page, or into its back-forward cache) keeps its
+  // event stream open unless told: after a few page loads every connection
+  // was a stale stream and the next request waited forever ("Loading…").
+  // The stream is closed when the page is hidden and opened again when it
+  // is shown from that cache.
+  window.addEventListener('pagehide', () => {
+    clearTimeout(retry);
+    if (source) { source.close(); source = null; }
+  });
+  window.addEventListener('pageshow', (ev) => {
+    if (ev.persisted && !source) { connect(); render(true); }
+  });
+
   render(false);
   connect();
 })();
