@@ -483,13 +483,15 @@
     };
   }
 
+  // A phase name as the legends spell it (`command and control`).
+  const phaseWords = (p) => (typeof p === 'string' && p ? clip(p.replace(/_/g, ' '), 22) : '?');
   // One short phrase per signal of a campaign edge.
   function signalPhrase(sg) {
     const d = sg.detail || {};
     const w = wt(sg.weight);
     switch (sg.signal) {
       case 'handoff':
-        return `hand-off on ${clip(d.decky, 20) || '?'} ${clip(d.from_phase, 22) || '?'}→${clip(d.to_phase, 22) || '?'} ${w}`;
+        return `hand-off on ${clip(d.decky, 20) || '?'} ${phaseWords(d.from_phase)}→${phaseWords(d.to_phase)} ${w}`;
       case 'planted_key':
         return `planted key${d.decky ? ' on ' + clip(d.decky, 20) : ''} ${w}`;
       case 'rhythm':
@@ -509,7 +511,9 @@
   const sortedSignals = (e) => list(e.signals).slice().sort((x, y) => (Number(y.weight) || 0) - (Number(x.weight) || 0));
 
   function drawGraph(model, onGroup) {
-    const W = 1000, H = model.top.length > 12 ? 540 : 400;
+    // Room for what is drawn: a pair needs a strip, a crowd the full box.
+    const drawn = model.top.length + model.groups.length;
+    const W = 1000, H = drawn > 12 ? 540 : drawn > 5 ? 400 : drawn > 2 ? 300 : 180;
     if (!model.identities.length) return h('p', { class: 'muted' }, 'This campaign has no identities.');
     // Nodes: drawn identities, then groups.
     const nodes = model.top.map((i) => ({
@@ -580,7 +584,10 @@
       s('title', null, tip));
       gEdges.append(line);
       const mx = (A.x + B.x) / 2, my = (A.y + B.y) / 2;
-      const shown = clip(label, 56);
+      // As much of the label as the link has room for (a long link between
+      // two nodes shows it whole).
+      const room = Math.hypot(B.x - A.x, B.y - A.y) - (A.r || 0) - (B.r || 0) - 16;
+      const shown = clip(label, Math.max(24, Math.min(120, Math.floor(room / 5.7))));
       const half = (Array.from(shown).length * 5.7) / 2;
       const box = { x0: mx - half, x1: mx + half, y0: my - 13, y1: my + 1 };
       let on = false;
@@ -673,10 +680,14 @@
     let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
     for (const p of nodes) { x0 = Math.min(x0, p.x); x1 = Math.max(x1, p.x); y0 = Math.min(y0, p.y); y1 = Math.max(y1, p.y); }
     const padX = 70, padT = 36, padB = 46;
-    const sx = (W - 2 * padX) / Math.max(1, x1 - x0), sy = (H - padT - padB) / Math.max(1, y1 - y0);
+    // Never stretched more tall than wide (a pair or a chain would become
+    // a line along the top), and centred in the room left.
+    const sx = (W - 2 * padX) / Math.max(1, x1 - x0);
+    const sy = Math.min(sx, (H - padT - padB) / Math.max(1, y1 - y0));
+    const my = (y0 + y1) / 2, fy = padT + (H - padT - padB) / 2;
     for (const p of nodes) {
       p.x = x1 === x0 ? cx : padX + (p.x - x0) * sx;
-      p.y = y1 === y0 ? cy : padT + (p.y - y0) * sy;
+      p.y = fy + (p.y - my) * sy;
     }
   }
 
