@@ -886,8 +886,11 @@
 
   // ------------------------------------------------------------ identity
 
-  async function viewIdentity(route) {
-    const data = await api(`/api/identities/${encodeURIComponent(route.uuid)}`);
+  async function viewIdentity(route, state) {
+    const [data, overview] = await Promise.all([
+      api(`/api/identities/${encodeURIComponent(route.uuid)}`),
+      api('/api/overview').catch(() => null),
+    ]);
     const i = data.identity || {};
     const members = list(data.members);
     const watched = new Set([i.uuid, route.uuid, i.campaign_id, ...members.map((m) => m.uuid)]);
@@ -936,8 +939,62 @@
               h('ul', null, list(i.merged_from).map((u) => h('li', null, link('identity', u, vis(u)))))) : null)),
         h('section', { class: 'card' },
           h('h2', null, 'Members ', h('small', null, `${plural(members.length, 'observation')}, each with the strongest tie that holds it here`)),
-          table('identity-members', ['Observation', 'IP', 'ASN', 'First seen', 'Last seen', 'Why it belongs'], rows))),
+          table('identity-members', ['Observation', 'IP', 'ASN', 'First seen', 'Last seen', 'Why it belongs'], rows)),
+        overview && overview.control === true ? decisionCard(members.length ? members[0].uuid : '', state) : null),
     };
+  }
+
+  // Operator decisions (POST /api/control), offered only when the server
+  // allows them (http.allow_control). The token stays in this tab's
+  // session storage; the daemon records the decision with the caller's
+  // address and its reply is shown as it came.
+  const TOKEN_KEY = 'clusterd-control-token';
+  function decisionCard(first, state) {
+    const action = h('select', { id: 'decision-action', 'aria-label': 'decision' },
+      ['link', 'separate', 'forget'].map((a) => h('option', { value: a }, a)));
+    const obs = (id, value) => h('input', { id, value: value || null, size: 36, spellcheck: 'false',
+      placeholder: 'observation: uuid, prefix or IP', 'aria-label': 'observation' });
+    const a = obs('decision-a', first), b = obs('decision-b', '');
+    const token = h('input', { id: 'decision-token', type: 'password', autocomplete: 'off', size: 20,
+      placeholder: 'http.token', 'aria-label': 'token' });
+    try { token.value = sessionStorage.getItem(TOKEN_KEY) || ''; } catch (_) { /* storage disabled */ }
+    const result = h('p', { id: 'decision-result', class: 'muted' },
+      'link: one identity · separate: never one identity · forget: drop a decision. Decisions win over evidence.');
+    // The last answer survives the page's live refresh (which the decision
+    // itself causes).
+    const show = (st, text) => {
+      result.dataset.state = st;
+      result.textContent = text;
+      if (state) state.decision = { st, text };
+    };
+    if (state && state.decision) { result.dataset.state = state.decision.st; result.textContent = state.decision.text; }
+    const form = h('form', {
+      id: 'decision', class: 'decision',
+      onsubmit: async (ev) => {
+        ev.preventDefault();
+        try { sessionStorage.setItem(TOKEN_KEY, token.value); } catch (_) { /* storage disabled */ }
+        show('sending', 'sending…');
+        let res, body = null;
+        try {
+          res = await fetch('/api/control', {
+            method: 'POST', cache: 'no-store',
+            headers: { 'Content-Type': 'application/json', Accept: 'application/json', Authorization: `Bearer ${token.value}` },
+            body: JSON.stringify({ action: action.value, observation_uuids: [a.value.trim(), b.value.trim()] }),
+          });
+          try { body = await res.json(); } catch (_) { body = null; }
+        } catch (e) {
+          show('error', `the daemon did not answer (${e.message})`);
+          return;
+        }
+        if (res.ok && body && body.ok === true) {
+          show('ok', `${action.value} applied; the identities change with the next pass.`);
+        } else {
+          const why = body && typeof body.error === 'string' ? body.error : `HTTP ${res.status}`;
+          show('error', `refused (${res.status}): ${vis(why)}`);
+        }
+      },
+    }, action, a, h('span', { class: 'muted' }, 'and'), b, token, h('button', { type: 'submit' }, 'Send'));
+    return h('section', { class: 'card', id: 'identity-decision' }, h('h2', null, 'Operator decision'), form, result);
   }
   function whyCell(m, detailRow, detail) {
     const w = m.why;
