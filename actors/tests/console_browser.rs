@@ -3,7 +3,9 @@
 //! through chromedriver) renders the campaign list, a campaign's graph and
 //! timeline, an identity and an observation from the live data, sees a new
 //! event arrive without a reload, and shows hostile sensor strings as text
-//! without running them. Screenshots go to `target/console-screenshots/`.
+//! without running them, and takes an operator decision from an identity
+//! page (`http.allow_control`). Screenshots go to
+//! `target/console-screenshots/`.
 //! Needs the Debian packages `chromium chromium-driver` (fails naming them).
 
 mod browser;
@@ -11,7 +13,7 @@ mod common;
 
 use browser::{get_json, Browser};
 use clusterd::repository::Keys;
-use common::{conn, eventually, publish, start_with, Prefix, URL};
+use common::{conn, eventually, identity_of, publish, start_with, Prefix, URL};
 use serde_json::json;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -28,6 +30,9 @@ impl Drop for Server {
 fn shots() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/console-screenshots")
 }
+
+/// The console's `http.token` (decisions through the identity page).
+const TOKEN: &str = "browser-test-token-0123";
 
 /// Every hostile kind of string a sensor can send.
 const SCRIPT: &str = "<script>window.__pwned='script'</script>";
@@ -80,6 +85,8 @@ fn the_console_renders_live_data_and_escapes_hostile_strings() {
             .env("REDIS_URL", URL)
             .env("CLUSTERD_KEY_PREFIX", &p)
             .env("CLUSTERD_LOG__LEVEL", "warn")
+            .env("CLUSTERD_HTTP__ALLOW_CONTROL", "true")
+            .env("CLUSTERD_HTTP__TOKEN", TOKEN)
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
@@ -179,16 +186,23 @@ fn the_console_renders_live_data_and_escapes_hostile_strings() {
     not_pwned(&b, "the live feed");
     b.screenshot(&shots().join("04-live.png"));
 
-    // The hostile observation's own page and a search for it.
+    // The hostile observation's page, reached through a search for it.
     let path = format!("/observations/{}", encode(hostile_uuid));
     eventually("the hostile observation in the API", 30, || {
         get_json(port, &format!("/api{path}")).0 == 200
     });
-    b.goto(&format!("{base}{path}"));
+    // A search by its IP matches that one observation: the page goes to it
+    // (its address replaced, so Back returns to where the search started).
+    b.goto(&format!("{base}/search?q=203.0.113.66"));
     b.wait_for(
         "#view[data-state=\"ready\"][data-view=\"observation\"]",
         1,
         30,
+    );
+    assert_eq!(
+        b.script("return location.pathname;"),
+        json!(path),
+        "a search with one match lands on that observation's page"
     );
     b.wait_for("#observation-fingerprints tr[data-kind]", 3, 10);
     b.wait_for("#observation-sessions .session[data-session]", 1, 10);
@@ -204,6 +218,22 @@ fn the_console_renders_live_data_and_escapes_hostile_strings() {
     );
     not_pwned(&b, "the observation page");
     b.screenshot(&shots().join("05-hostile-observation.png"));
+    // The same search typed into the box of another page: the sixth page
+    // this browser opened, so it passes only when the pages left behind
+    // closed their event streams (a browser holds six connections to a
+    // host; the request waited behind stale streams, "Loading…" forever).
+    b.goto(&format!("{base}/"));
+    b.wait_for(
+        "#view[data-state=\"ready\"][data-view=\"campaigns\"]",
+        1,
+        30,
+    );
+    b.script("document.getElementById('search-q').value = '203.0.113.66'; document.getElementById('search').requestSubmit(); return null;");
+    b.wait_for(
+        "#view[data-state=\"ready\"][data-view=\"observation\"]",
+        1,
+        30,
+    );
     // Search by ASN: the multi_operator observations share AS65002.
     b.goto(&format!("{base}/search?q=AS65002"));
     b.wait_for("#view[data-state=\"ready\"][data-view=\"search\"]", 1, 30);
@@ -214,6 +244,42 @@ fn the_console_renders_live_data_and_escapes_hostile_strings() {
     );
     b.screenshot(&shots().join("06-search.png"));
     not_pwned(&b, "the search page");
+
+    // An operator decision from an identity page (control is allowed on
+    // this server): a wrong token is refused, then the hostile observation,
+    // named by its IP, is linked to the identity's first member.
+    b.goto(&format!("{base}/identities/{identity}"));
+    b.wait_for("#view[data-state=\"ready\"][data-view=\"identity\"]", 1, 30);
+    b.wait_for("#identity-decision form#decision", 1, 10);
+    let first = b
+        .attr("#identity-members tr[data-uuid]", "data-uuid")
+        .unwrap();
+    assert_eq!(
+        b.script("return document.getElementById('decision-a').value;"),
+        json!(first)
+    );
+    let send = |token: &str| {
+        b.script(&format!(
+            "document.getElementById('decision-action').value = 'link'; document.getElementById('decision-b').value = '203.0.113.66'; document.getElementById('decision-token').value = {}; document.getElementById('decision').requestSubmit(); return null;",
+            json!(token)
+        ));
+    };
+    send("not-the-token-0000000");
+    b.wait_for("#decision-result[data-state=\"error\"]", 1, 30);
+    let refused = b.script("return document.getElementById('decision-result').textContent;");
+    assert!(
+        refused.as_str().is_some_and(|t| t.contains("401")),
+        "{refused}"
+    );
+    assert_ne!(identity_of(&p, hostile_uuid), identity_of(&p, &first));
+    send(TOKEN);
+    b.wait_for("#decision-result[data-state=\"ok\"]", 1, 30);
+    eventually("the link made in the page to apply", 30, || {
+        identity_of(&p, hostile_uuid).is_some()
+            && identity_of(&p, hostile_uuid) == identity_of(&p, &first)
+    });
+    b.screenshot(&shots().join("07-decision.png"));
+    not_pwned(&b, "the identity page after a decision");
 }
 
 /// Percent-encodes a path segment.

@@ -483,13 +483,15 @@
     };
   }
 
+  // A phase name as the legends spell it (`command and control`).
+  const phaseWords = (p) => (typeof p === 'string' && p ? clip(p.replace(/_/g, ' '), 22) : '?');
   // One short phrase per signal of a campaign edge.
   function signalPhrase(sg) {
     const d = sg.detail || {};
     const w = wt(sg.weight);
     switch (sg.signal) {
       case 'handoff':
-        return `hand-off on ${clip(d.decky, 20) || '?'} ${clip(d.from_phase, 22) || '?'}→${clip(d.to_phase, 22) || '?'} ${w}`;
+        return `hand-off on ${clip(d.decky, 20) || '?'} ${phaseWords(d.from_phase)}→${phaseWords(d.to_phase)} ${w}`;
       case 'planted_key':
         return `planted key${d.decky ? ' on ' + clip(d.decky, 20) : ''} ${w}`;
       case 'rhythm':
@@ -509,7 +511,9 @@
   const sortedSignals = (e) => list(e.signals).slice().sort((x, y) => (Number(y.weight) || 0) - (Number(x.weight) || 0));
 
   function drawGraph(model, onGroup) {
-    const W = 1000, H = model.top.length > 12 ? 540 : 400;
+    // Room for what is drawn: a pair needs a strip, a crowd the full box.
+    const drawn = model.top.length + model.groups.length;
+    const W = 1000, H = drawn > 12 ? 540 : drawn > 5 ? 400 : drawn > 2 ? 300 : 180;
     if (!model.identities.length) return h('p', { class: 'muted' }, 'This campaign has no identities.');
     // Nodes: drawn identities, then groups.
     const nodes = model.top.map((i) => ({
@@ -580,7 +584,10 @@
       s('title', null, tip));
       gEdges.append(line);
       const mx = (A.x + B.x) / 2, my = (A.y + B.y) / 2;
-      const shown = clip(label, 56);
+      // As much of the label as the link has room for (a long link between
+      // two nodes shows it whole).
+      const room = Math.hypot(B.x - A.x, B.y - A.y) - (A.r || 0) - (B.r || 0) - 16;
+      const shown = clip(label, Math.max(24, Math.min(120, Math.floor(room / 5.7))));
       const half = (Array.from(shown).length * 5.7) / 2;
       const box = { x0: mx - half, x1: mx + half, y0: my - 13, y1: my + 1 };
       let on = false;
@@ -673,10 +680,14 @@
     let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
     for (const p of nodes) { x0 = Math.min(x0, p.x); x1 = Math.max(x1, p.x); y0 = Math.min(y0, p.y); y1 = Math.max(y1, p.y); }
     const padX = 70, padT = 36, padB = 46;
-    const sx = (W - 2 * padX) / Math.max(1, x1 - x0), sy = (H - padT - padB) / Math.max(1, y1 - y0);
+    // Never stretched more tall than wide (a pair or a chain would become
+    // a line along the top), and centred in the room left.
+    const sx = (W - 2 * padX) / Math.max(1, x1 - x0);
+    const sy = Math.min(sx, (H - padT - padB) / Math.max(1, y1 - y0));
+    const my = (y0 + y1) / 2, fy = padT + (H - padT - padB) / 2;
     for (const p of nodes) {
       p.x = x1 === x0 ? cx : padX + (p.x - x0) * sx;
-      p.y = y1 === y0 ? cy : padT + (p.y - y0) * sy;
+      p.y = fy + (p.y - my) * sy;
     }
   }
 
@@ -875,8 +886,11 @@
 
   // ------------------------------------------------------------ identity
 
-  async function viewIdentity(route) {
-    const data = await api(`/api/identities/${encodeURIComponent(route.uuid)}`);
+  async function viewIdentity(route, state) {
+    const [data, overview] = await Promise.all([
+      api(`/api/identities/${encodeURIComponent(route.uuid)}`),
+      api('/api/overview').catch(() => null),
+    ]);
     const i = data.identity || {};
     const members = list(data.members);
     const watched = new Set([i.uuid, route.uuid, i.campaign_id, ...members.map((m) => m.uuid)]);
@@ -925,8 +939,62 @@
               h('ul', null, list(i.merged_from).map((u) => h('li', null, link('identity', u, vis(u)))))) : null)),
         h('section', { class: 'card' },
           h('h2', null, 'Members ', h('small', null, `${plural(members.length, 'observation')}, each with the strongest tie that holds it here`)),
-          table('identity-members', ['Observation', 'IP', 'ASN', 'First seen', 'Last seen', 'Why it belongs'], rows))),
+          table('identity-members', ['Observation', 'IP', 'ASN', 'First seen', 'Last seen', 'Why it belongs'], rows)),
+        overview && overview.control === true ? decisionCard(members.length ? members[0].uuid : '', state) : null),
     };
+  }
+
+  // Operator decisions (POST /api/control), offered only when the server
+  // allows them (http.allow_control). The token stays in this tab's
+  // session storage; the daemon records the decision with the caller's
+  // address and its reply is shown as it came.
+  const TOKEN_KEY = 'clusterd-control-token';
+  function decisionCard(first, state) {
+    const action = h('select', { id: 'decision-action', 'aria-label': 'decision' },
+      ['link', 'separate', 'forget'].map((a) => h('option', { value: a }, a)));
+    const obs = (id, value) => h('input', { id, value: value || null, size: 36, spellcheck: 'false',
+      placeholder: 'observation: uuid, prefix or IP', 'aria-label': 'observation' });
+    const a = obs('decision-a', first), b = obs('decision-b', '');
+    const token = h('input', { id: 'decision-token', type: 'password', autocomplete: 'off', size: 20,
+      placeholder: 'http.token', 'aria-label': 'token' });
+    try { token.value = sessionStorage.getItem(TOKEN_KEY) || ''; } catch (_) { /* storage disabled */ }
+    const result = h('p', { id: 'decision-result', class: 'muted' },
+      'link: one identity · separate: never one identity · forget: drop a decision. Decisions win over evidence.');
+    // The last answer survives the page's live refresh (which the decision
+    // itself causes).
+    const show = (st, text) => {
+      result.dataset.state = st;
+      result.textContent = text;
+      if (state) state.decision = { st, text };
+    };
+    if (state && state.decision) { result.dataset.state = state.decision.st; result.textContent = state.decision.text; }
+    const form = h('form', {
+      id: 'decision', class: 'decision',
+      onsubmit: async (ev) => {
+        ev.preventDefault();
+        try { sessionStorage.setItem(TOKEN_KEY, token.value); } catch (_) { /* storage disabled */ }
+        show('sending', 'sending…');
+        let res, body = null;
+        try {
+          res = await fetch('/api/control', {
+            method: 'POST', cache: 'no-store',
+            headers: { 'Content-Type': 'application/json', Accept: 'application/json', Authorization: `Bearer ${token.value}` },
+            body: JSON.stringify({ action: action.value, observation_uuids: [a.value.trim(), b.value.trim()] }),
+          });
+          try { body = await res.json(); } catch (_) { body = null; }
+        } catch (e) {
+          show('error', `the daemon did not answer (${e.message})`);
+          return;
+        }
+        if (res.ok && body && body.ok === true) {
+          show('ok', `${action.value} applied; the identities change with the next pass.`);
+        } else {
+          const why = body && typeof body.error === 'string' ? body.error : `HTTP ${res.status}`;
+          show('error', `refused (${res.status}): ${vis(why)}`);
+        }
+      },
+    }, action, a, h('span', { class: 'muted' }, 'and'), b, token, h('button', { type: 'submit' }, 'Send'));
+    return h('section', { class: 'card', id: 'identity-decision' }, h('h2', null, 'Operator decision'), form, result);
   }
   function whyCell(m, detailRow, detail) {
     const w = m.why;
@@ -1125,6 +1193,20 @@
       }
     };
   }
+
+  // A browser holds at most six connections to one host, and a page it
+  // leaves (for another page, or into its back-forward cache) keeps its
+  // event stream open unless told: after a few page loads every connection
+  // was a stale stream and the next request waited forever ("Loading…").
+  // The stream is closed when the page is hidden and opened again when it
+  // is shown from that cache.
+  window.addEventListener('pagehide', () => {
+    clearTimeout(retry);
+    if (source) { source.close(); source = null; }
+  });
+  window.addEventListener('pageshow', (ev) => {
+    if (ev.persisted && !source) { connect(); render(true); }
+  });
 
   render(false);
   connect();

@@ -2,6 +2,8 @@
 //! before sending it — the action, its argument count, the target, the
 //! observations (uuid, unique prefix or IP, resolved in the repository) —
 //! sends it to the running daemon, waits for its reply and prints it.
+//! The console's `POST /api/control` (SPEC §13) builds its commands with the
+//! same checks ([`validate`], [`resolve_pair`], [`command`]).
 
 use super::config::settings;
 use super::error::CliError;
@@ -13,6 +15,8 @@ use crate::daemon::control::command::TARGETS;
 use crate::repository::control::{request, Answer};
 use crate::repository::health::row_counts;
 use crate::repository::Keys;
+use decnet_clusterd::store::Store;
+use serde_json::Value;
 use std::path::Path;
 
 /// The actions and how many observations each takes.
@@ -74,6 +78,41 @@ pub fn validate(action: &str, observations: &[String], target: &str) -> Result<(
     Ok(())
 }
 
+/// The two observations of a decision, each resolved in `store` (uuid,
+/// unique prefix or IP); naming the same observation twice is an error.
+pub fn resolve_pair(store: &Store, observations: &[String]) -> Result<Vec<String>, CliError> {
+    let mut uuids = Vec::new();
+    for o in observations {
+        uuids.push(resolve(store, Kind::Observation, o)?);
+    }
+    if uuids.len() == 2 && uuids[0] == uuids[1] {
+        return Err(CliError::Usage(format!(
+            "both arguments name observation {}",
+            clean(&uuids[0], 64)
+        )));
+    }
+    Ok(uuids)
+}
+
+/// The §7 command as published: `observation_uuids` only when given.
+pub fn command(action: &str, target: &str, request_id: &str, by: &str, uuids: &[String]) -> Value {
+    let mut command = serde_json::json!({
+        "action": action, "target": target, "request_id": request_id, "requested_by": by,
+    });
+    if !uuids.is_empty() {
+        command["observation_uuids"] = serde_json::json!(uuids);
+    }
+    command
+}
+
+/// Why a command got no answer because nobody subscribes to the channel.
+pub fn no_listener(keys: &Keys) -> String {
+    format!(
+        "no daemon is listening on prefix `{}` (is `clusterd run` running with that prefix?)",
+        keys.prefix()
+    )
+}
+
 /// `clusterd ctl`: check, publish one command, wait for its reply, print it.
 pub fn ctl(
     action: &str,
@@ -91,9 +130,7 @@ pub fn ctl(
     let system = actix_rt::System::new();
     let outcome = system.block_on(async {
         let client = redis::Client::open(s.redis.url.as_str()).map_err(anyhow::Error::from)?;
-        let mut command = serde_json::json!({
-            "action": action, "target": target, "request_id": request_id, "requested_by": by,
-        });
+        let mut uuids = Vec::new();
         if !observations.is_empty() {
             let mut conn = client
                 .get_multiplexed_async_connection()
@@ -102,18 +139,9 @@ pub fn ctl(
             let store = crate::repository::load(&mut conn, &keys, |_, _| {})
                 .await
                 .map_err(anyhow::Error::from)?;
-            let mut uuids = Vec::new();
-            for o in observations {
-                uuids.push(resolve(&store, Kind::Observation, o)?);
-            }
-            if uuids[0] == uuids[1] {
-                return Err(CliError::Usage(format!(
-                    "both arguments name observation {}",
-                    clean(&uuids[0], 64)
-                )));
-            }
-            command["observation_uuids"] = serde_json::json!(uuids);
+            uuids = resolve_pair(&store, observations)?;
         }
+        let command = command(action, target, &request_id, by, &uuids);
         let wait = std::time::Duration::from_secs(timeout);
         let answer = request(&client, &keys, &command, &request_id, wait)
             .await
@@ -138,12 +166,7 @@ pub fn ctl(
     })?;
     let reply = match answer {
         Answer::Reply(v) => v,
-        Answer::NoListener => {
-            return Err(CliError::Runtime(anyhow::anyhow!(
-            "no daemon is listening on prefix `{}` (is `clusterd run` running with that prefix?)",
-            keys.prefix()
-        )))
-        }
+        Answer::NoListener => return Err(CliError::Runtime(anyhow::anyhow!(no_listener(&keys)))),
         Answer::NoReply => {
             return Err(CliError::Runtime(anyhow::anyhow!(
                 "no reply within {timeout} s from the daemon on prefix `{}`",

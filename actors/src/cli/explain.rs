@@ -8,7 +8,7 @@
 
 use super::config::settings;
 use super::error::CliError;
-use super::render::{clean, pair};
+use super::render::{clean, handoff_sources, pair};
 use super::resolve::{resolve, Kind};
 use super::snapshot::snapshot;
 use crate::cli::out::out;
@@ -16,7 +16,6 @@ use crate::effective::{adopt, Source};
 use crate::repository::Keys;
 use anyhow::Context;
 use decnet_clusterd::campaign::CampaignWhy;
-use decnet_clusterd::evidence::PhaseSource;
 use decnet_clusterd::reconcile::effective_root;
 use decnet_clusterd::store::Store;
 use serde_json::{json, Value};
@@ -60,7 +59,7 @@ pub fn explain(a: &str, b: &str, json: bool, config: Option<&Path>) -> Result<i3
                 clean(&rb, 64)
             ))
         })?;
-        let sources = handoff_sources(&snap.store, &why);
+        let sources = handoff_sources(&snap.store, &why.a, &why.b, &why.score);
         if json {
             let mut v = serde_json::to_value(&why).unwrap_or_default();
             if let (Some(d), Some((from, to))) = (
@@ -169,44 +168,6 @@ fn phases_line(store: &Store, observation: &str) -> String {
     } else {
         parts.join(", ")
     }
-}
-
-/// Where the hand-off's two phases came from: the sessions on the decky of
-/// the identity that handed off whose last phase is `from_phase`, and of the
-/// other whose first phase is `to_phase`. `sensor` when any such session has
-/// the sensor's phase, `inferred` when all were inferred.
-fn handoff_sources(store: &Store, w: &CampaignWhy) -> Option<(&'static str, &'static str)> {
-    let h = w.score.handoff_detail.as_ref()?;
-    let to = if h.from == w.a { &w.b } else { &w.a };
-    let source = |identity: &str, phase: &str, last: bool| -> &'static str {
-        let mut seen = None;
-        for o in store.observations.iter().filter_map(|(uuid, o)| {
-            (store.effective_identity(uuid).as_deref() == Some(identity)).then_some(o)
-        }) {
-            for s in o.sessions.values() {
-                let p = if last {
-                    s.last_phase()
-                } else {
-                    s.first_phase()
-                };
-                if s.decky_id.as_deref() != Some(h.decky.as_str())
-                    || p.map(|p| p.name()) != Some(phase)
-                {
-                    continue;
-                }
-                match s.phase_source() {
-                    Some(PhaseSource::Sensor) => return PhaseSource::Sensor.as_str(),
-                    Some(PhaseSource::Inferred) => seen = Some(PhaseSource::Inferred.as_str()),
-                    None => {}
-                }
-            }
-        }
-        seen.unwrap_or("unknown")
-    };
-    Some((
-        source(&h.from, &h.from_phase, true),
-        source(to, &h.to_phase, false),
-    ))
 }
 
 fn hours(ms: i64) -> String {

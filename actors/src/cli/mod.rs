@@ -180,6 +180,11 @@ pub enum Verb {
         /// Seconds of the latency phase.
         #[arg(long, default_value_t = 10)]
         seconds: u64,
+        /// Serve the console from each daemon and poll it as an open page
+        /// does (every second, with an event stream open); reports the
+        /// poller's requests, errors and latency beside the figures.
+        #[arg(long)]
+        console: bool,
         /// Redis to use (default: REDIS_URL or redis://127.0.0.1:6379).
         #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
         redis_url: String,
@@ -294,8 +299,9 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
             observations,
             rate,
             seconds,
+            console,
             redis_url,
-        } => bench_e2e::run(&redis_url, observations, rate, seconds),
+        } => bench_e2e::run(&redis_url, observations, rate, seconds, console),
         Verb::Inspect {
             kind,
             uuid,

@@ -2,10 +2,12 @@
 //! escaped (control characters, quotes) and shortened before printing.
 
 use decnet_clusterd::campaign::{CampaignGraph, CampaignPairScore};
+use decnet_clusterd::evidence::PhaseSource;
 use decnet_clusterd::identity::IdentityGraph;
 use decnet_clusterd::metrics::{format_table, Scores};
 use decnet_clusterd::phase::Phase;
 use decnet_clusterd::store::Store;
+use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
@@ -29,19 +31,34 @@ fn members_by_identity(store: &Store) -> BTreeMap<String, Vec<&str>> {
     by
 }
 
-/// ASNs and kill-chain phases (in chain order) of some observations.
+/// A phase as the CLI prints it wherever it prints one (SPEC §4): its name
+/// and where it came from, `discovery (sensor)`, `discovery (inferred)`, or
+/// both when sessions disagree, `discovery (sensor, inferred)`.
+pub fn phase_with_source(name: &str, sources: &BTreeSet<PhaseSource>) -> String {
+    let s: Vec<&str> = sources.iter().map(|s| s.as_str()).collect();
+    if s.is_empty() {
+        name.to_string()
+    } else {
+        format!("{name} ({})", s.join(", "))
+    }
+}
+
+/// ASNs and kill-chain phases (in chain order, each with its sources) of
+/// some observations.
 fn asns_and_phases(store: &Store, members: &[&str]) -> (String, String) {
     let obs: Vec<_> = members
         .iter()
         .filter_map(|m| store.observations.get(*m))
         .collect();
     let asns: BTreeSet<u32> = obs.iter().filter_map(|o| o.asn()).collect();
-    // Phase's Ord is kill-chain order, not alphabetical; a phase only ever
-    // inferred from commands says so.
-    let mut phases: BTreeMap<Phase, bool> = BTreeMap::new();
+    // Phase's Ord is kill-chain order, not alphabetical.
+    let mut phases: BTreeMap<Phase, BTreeSet<PhaseSource>> = BTreeMap::new();
     for sess in obs.iter().flat_map(|o| o.sessions.values()) {
+        let Some(source) = sess.phase_source() else {
+            continue;
+        };
         for p in sess.first_phase().into_iter().chain(sess.last_phase()) {
-            *phases.entry(p).or_insert(true) &= sess.phase_inferred;
+            phases.entry(p).or_default().insert(source);
         }
     }
     (
@@ -51,13 +68,81 @@ fn asns_and_phases(store: &Store, members: &[&str]) -> (String, String) {
             .join(" "),
         phases
             .iter()
-            .map(|(p, inferred)| match inferred {
-                true => format!("{} (inferred)", p.name()),
-                false => p.name().to_string(),
-            })
+            .map(|(p, sources)| phase_with_source(p.name(), sources))
             .collect::<Vec<_>>()
             .join(" → "),
     )
+}
+
+/// Where a campaign hand-off's two phases came from: the sessions on its
+/// decky of the identity that handed off whose last phase is `from_phase`,
+/// and of the other identity whose first phase is `to_phase`. `sensor` when
+/// any such session has the sensor's phase, `inferred` when all were
+/// inferred, `unknown` when none is stored any more. `a` and `b` are the
+/// pair's identities; `None` without a hand-off.
+pub fn handoff_sources(
+    store: &Store,
+    a: &str,
+    b: &str,
+    score: &CampaignPairScore,
+) -> Option<(&'static str, &'static str)> {
+    let h = score.handoff_detail.as_ref()?;
+    let to = if h.from == a { b } else { a };
+    let source = |identity: &str, phase: &str, last: bool| -> &'static str {
+        let mut seen = None;
+        for o in store.observations.iter().filter_map(|(uuid, o)| {
+            (store.effective_identity(uuid).as_deref() == Some(identity)).then_some(o)
+        }) {
+            for s in o.sessions.values() {
+                let p = if last {
+                    s.last_phase()
+                } else {
+                    s.first_phase()
+                };
+                if s.decky_id.as_deref() != Some(h.decky.as_str())
+                    || p.map(|p| p.name()) != Some(phase)
+                {
+                    continue;
+                }
+                match s.phase_source() {
+                    Some(PhaseSource::Sensor) => return PhaseSource::Sensor.as_str(),
+                    Some(PhaseSource::Inferred) => seen = Some(PhaseSource::Inferred.as_str()),
+                    None => {}
+                }
+            }
+        }
+        seen.unwrap_or("unknown")
+    };
+    Some((
+        source(&h.from, &h.from_phase, true),
+        source(to, &h.to_phase, false),
+    ))
+}
+
+/// Adds `from_phase_source` and `to_phase_source` to the `handoff_detail`
+/// of a campaign edge's evidence (JSON), as `--json` output carries them.
+pub fn with_handoff_sources(store: &Store, a: &str, b: &str, evidence: &mut Value) {
+    let Ok(score) = serde_json::from_value::<CampaignPairScore>(evidence.clone()) else {
+        return;
+    };
+    if let (Some(d), Some((from, to))) = (
+        evidence
+            .pointer_mut("/handoff_detail")
+            .and_then(Value::as_object_mut),
+        handoff_sources(store, a, b, &score),
+    ) {
+        d.insert("from_phase_source".into(), Value::from(from));
+        d.insert("to_phase_source".into(), Value::from(to));
+    }
+}
+
+/// The sources [`with_handoff_sources`] added to an edge's evidence.
+pub fn handoff_sources_of(evidence: &Value) -> Option<(&str, &str)> {
+    let d = evidence.get("handoff_detail")?;
+    Some((
+        d["from_phase_source"].as_str()?,
+        d["to_phase_source"].as_str()?,
+    ))
 }
 
 /// What holds an identity together, most frequent first.
@@ -76,12 +161,14 @@ fn identity_signals(graph: &IdentityGraph, member: &str) -> Vec<(String, usize)>
     v
 }
 
-/// One line per campaign edge: which signals tied the two identities.
-pub fn campaign_signal(s: &CampaignPairScore) -> String {
+/// One line per campaign edge: which signals tied the two identities;
+/// the hand-off's phases with their sources ([`handoff_sources`]).
+pub fn campaign_signal(s: &CampaignPairScore, sources: Option<(&str, &str)>) -> String {
     let mut parts = Vec::new();
     if let Some(h) = &s.handoff_detail {
+        let (from, to) = sources.unwrap_or(("unknown", "unknown"));
         parts.push(format!(
-            "hand-off on {} ({} → {}, {:.1} h later, weight {:.2})",
+            "hand-off on {}: {} ({from}) → {} ({to}), {:.1} h later, weight {:.2}",
             clean(&h.decky, 40),
             h.from_phase,
             h.to_phase,
@@ -167,7 +254,7 @@ pub fn summary(
                 "    …{} ↔ …{}: {}",
                 &a[a.len().saturating_sub(6)..],
                 &b[b.len().saturating_sub(6)..],
-                campaign_signal(&s)
+                campaign_signal(&s, handoff_sources(store, &a, &b, &s))
             );
         }
         for id in ids {
@@ -307,6 +394,92 @@ pub fn pair(e: &decnet_clusterd::identity::PairExplanation) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use decnet_clusterd::campaign::handoff::Handoff;
+    use decnet_clusterd::evidence::{Observation, Session};
+
+    /// Identity `i-a` (observation `o-a`: a sensor's phase on decky-1, an
+    /// inferred one elsewhere) and `i-b` (`o-b`: an inferred phase on
+    /// decky-1), one campaign.
+    fn store() -> Store {
+        let mut s = Store::default();
+        let session = |id: &str, decky: &str, phase: Phase, inferred: bool| Session {
+            session_id: id.into(),
+            decky_id: Some(decky.into()),
+            phase: Some(phase),
+            phase_inferred: inferred,
+            ..Default::default()
+        };
+        let mut a = Observation::new("o-a");
+        a.sessions
+            .join(session("s1", "decky-1", Phase::Discovery, false));
+        a.sessions
+            .join(session("s2", "decky-2", Phase::Exploitation, true));
+        a.sessions
+            .join(session("s3", "decky-3", Phase::Exploitation, false));
+        let mut b = Observation::new("o-b");
+        b.sessions
+            .join(session("s4", "decky-1", Phase::Persistence, true));
+        for (o, i) in [(a, "i-a"), (b, "i-b")] {
+            s.identity_groups.direct.insert(o.uuid.clone(), i.into());
+            s.identity_groups.groups.insert(i.into());
+            s.observations.insert(o.uuid.clone(), o);
+        }
+        s
+    }
+
+    #[test]
+    fn every_phase_printed_says_its_source() {
+        let s = store();
+        let (_, phases) = asns_and_phases(&s, &["o-a", "o-b"]);
+        assert_eq!(
+            phases,
+            "exploitation (sensor, inferred) → persistence (inferred) → discovery (sensor)"
+        );
+        let score = CampaignPairScore {
+            handoff: 0.5,
+            handoff_detail: Some(Handoff {
+                decky: "decky-1".into(),
+                from: "i-a".into(),
+                from_phase: "discovery".into(),
+                to_phase: "persistence".into(),
+                gap_ms: 3_600_000,
+                chance: 0.1,
+                discount: 0.9,
+                weight: 0.5,
+            }),
+            planted: 0.0,
+            planted_detail: None,
+            infra: 0.0,
+            shared_infra: Vec::new(),
+            overlap: 0.0,
+            overlap_share: 0.0,
+            cohort: 0.0,
+            shared_cohort: Vec::new(),
+            rhythm: 0.0,
+            hamming: None,
+            total: 0.5,
+            threshold: 0.4,
+            edge: true,
+        };
+        let sources = handoff_sources(&s, "i-b", "i-a", &score);
+        assert_eq!(sources, Some(("sensor", "inferred")));
+        assert_eq!(
+            campaign_signal(&score, sources),
+            "hand-off on decky-1: discovery (sensor) → persistence (inferred), 1.0 h later, weight 0.50"
+        );
+        // The JSON of an edge carries them, and the text read from it too.
+        let mut evidence = serde_json::to_value(&score).unwrap();
+        with_handoff_sources(&s, "i-a", "i-b", &mut evidence);
+        assert_eq!(evidence["handoff_detail"]["from_phase_source"], "sensor");
+        assert_eq!(handoff_sources_of(&evidence), Some(("sensor", "inferred")));
+        // A phase no stored session shows any more is said to be unknown.
+        let mut gone = score.clone();
+        gone.handoff_detail.as_mut().unwrap().from_phase = "collection".into();
+        assert_eq!(
+            handoff_sources(&s, "i-a", "i-b", &gone),
+            Some(("unknown", "inferred"))
+        );
+    }
 
     #[test]
     fn attacker_strings_are_escaped() {

@@ -5,7 +5,7 @@
 //! identities and each edge's signals; and the merge history as lines.
 //! Attacker strings are escaped and cut with an ellipsis.
 
-use super::render::{campaign_signal, clean};
+use super::render::{campaign_signal, clean, handoff_sources_of};
 use super::text::{count, iso, iso_str, table, Align};
 use super::watch::describe;
 use decnet_clusterd::campaign::CampaignPairScore;
@@ -300,7 +300,7 @@ fn campaign(out: &mut String, v: &Value, store: &Store) {
     }
     for e in edges {
         let signals = serde_json::from_value::<CampaignPairScore>(e["evidence"].clone())
-            .map(|sc| campaign_signal(&sc))
+            .map(|sc| campaign_signal(&sc, handoff_sources_of(&e["evidence"])))
             .unwrap_or_default();
         let _ = writeln!(
             out,

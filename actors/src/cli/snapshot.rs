@@ -5,7 +5,7 @@
 //! campaigns together — for a terminal, as JSON, or as Graphviz DOT. Every
 //! attacker-supplied string is escaped for the format it lands in.
 
-use super::render::clean;
+use super::render::{clean, handoff_sources_of, with_handoff_sources};
 use crate::repository::Keys;
 use crate::settings::Settings;
 use decnet_clusterd::campaign::clusterer::{campaign_clusterer, CampaignClusterer};
@@ -179,7 +179,11 @@ pub fn inspect(snap: &Snapshot, kind: &str, uuid: &str) -> Result<Value, String>
                 .map(|i| snap.campaigns.graph().explain_campaign(i))
                 .unwrap_or_default()
                 .into_iter()
-                .map(|(a, b, s)| json!({"a": a, "b": b, "evidence": s}))
+                .map(|(a, b, s)| {
+                    let mut evidence = json!(s);
+                    with_handoff_sources(store, &a, &b, &mut evidence);
+                    json!({"a": a, "b": b, "evidence": evidence})
+                })
                 .collect();
             Ok(json!({
                 "asked": uuid,
@@ -253,7 +257,11 @@ pub fn export_json(snap: &Snapshot, only: Option<&str>, min_identities: usize) -
             .graph()
             .explain_campaign(&ids[0])
             .into_iter()
-            .map(|(a, b, s)| json!({"a": a, "b": b, "weight": s.total, "evidence": s}))
+            .map(|(a, b, s)| {
+                let mut evidence = json!(s);
+                with_handoff_sources(store, &a, &b, &mut evidence);
+                json!({"a": a, "b": b, "weight": s.total, "evidence": evidence})
+            })
             .collect();
         let identities: Vec<Value> = ids
             .iter()
@@ -269,11 +277,15 @@ pub fn export_json(snap: &Snapshot, only: Option<&str>, min_identities: usize) -
     json!({"campaigns": out})
 }
 
-fn signal_label(s: &decnet_clusterd::campaign::CampaignPairScore) -> String {
+fn signal_label(
+    s: &decnet_clusterd::campaign::CampaignPairScore,
+    sources: Option<(&str, &str)>,
+) -> String {
     let mut parts = Vec::new();
     if let Some(h) = &s.handoff_detail {
+        let (from, to) = sources.unwrap_or(("unknown", "unknown"));
         parts.push(format!(
-            "hand-off {} {}→{}",
+            "hand-off {} {} ({from})→{} ({to})",
             cut(&h.decky, 24),
             h.from_phase,
             h.to_phase
@@ -348,7 +360,11 @@ pub fn export_dot(snap: &Snapshot, only: Option<&str>, min_identities: usize) ->
         for e in c["edges"].as_array().into_iter().flatten() {
             let s: Option<decnet_clusterd::campaign::CampaignPairScore> =
                 serde_json::from_value(e["evidence"].clone()).ok();
-            let label = s.as_ref().map(signal_label).unwrap_or_default();
+            let sources = handoff_sources_of(&e["evidence"]);
+            let label = s
+                .as_ref()
+                .map(|s| signal_label(s, sources))
+                .unwrap_or_default();
             let _ = writeln!(
                 out,
                 "  \"{}\" -> \"{}\" [label=\"{}\"];",

@@ -39,7 +39,7 @@ async fn asset(name: web::Path<String>) -> HttpResponse {
 
 /// Answers what no route matched: `{"error"}` 404 under `/api/`, and for
 /// any other path too (only the page paths below serve the console).
-async fn not_found() -> HttpResponse {
+pub async fn not_found() -> HttpResponse {
     super::error(actix_web::http::StatusCode::NOT_FOUND, "not found")
 }
 

@@ -5,6 +5,14 @@
 //! changed — at most once per [`MIN_AGE`], and at least every [`MAX_AGE`]
 //! while requests come — so a browser polling the API costs Redis one
 //! small pipeline per request, not a scan of the keyspace.
+//!
+//! A rebuild reads and re-clusters the whole repository: over 100,000
+//! observations it takes seconds of CPU, and in `clusterd run` that CPU is
+//! the daemon's. Measured with `clusterd bench-e2e --console`, rebuilding
+//! whenever the data moved took a third off the ingest rate. So a snapshot
+//! is also kept for [`REBUILD_SPACING`] times as long as it took to build:
+//! the console then spends at most about a tenth of one core on rebuilds,
+//! whatever the load, and is that much less fresh on a large, busy store.
 
 use crate::cli::snapshot::{load_parts, rebuild, Snapshot};
 use crate::daemon::connection::{connect, RESPONSE_TIMEOUT};
@@ -21,6 +29,8 @@ pub const MIN_AGE: Duration = Duration::from_millis(750);
 /// A snapshot older than this is rebuilt even when the version is the same
 /// (evidence folded into existing observations moves no index).
 pub const MAX_AGE: Duration = Duration::from_secs(30);
+/// A snapshot is served for at least this many times its build time.
+pub const REBUILD_SPACING: u32 = 10;
 
 /// One built snapshot (handlers lock it while they read it).
 pub type Shared = Arc<Mutex<Snapshot>>;
@@ -28,7 +38,21 @@ pub type Shared = Arc<Mutex<Snapshot>>;
 struct Built {
     version: String,
     built_at: Instant,
+    /// How long the build took (load and rebuild).
+    took: Duration,
     snapshot: Shared,
+}
+
+/// How long a snapshot that took `took` to build is served as is, without
+/// asking whether the data moved.
+pub fn keep_for(took: Duration) -> Duration {
+    MIN_AGE.max(took * REBUILD_SPACING).min(MAX_AGE)
+}
+
+impl Built {
+    fn fresh(&self) -> bool {
+        self.built_at.elapsed() < keep_for(self.took)
+    }
 }
 
 #[derive(Default)]
@@ -55,7 +79,7 @@ impl Cache {
     pub async fn get(&self, settings: &Settings, keys: &Keys) -> Result<Shared, String> {
         let mut inner = self.inner.lock().await;
         if let Some(b) = &inner.built {
-            if b.built_at.elapsed() < MIN_AGE {
+            if b.fresh() {
                 return Ok(b.snapshot.clone());
             }
         }
@@ -97,8 +121,21 @@ impl Cache {
         inner.built = Some(Built {
             version,
             built_at: Instant::now(),
+            took: t.elapsed(),
             snapshot: shared.clone(),
         });
         Ok(shared)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slow_builds_are_kept_longer() {
+        assert_eq!(keep_for(Duration::from_millis(20)), MIN_AGE);
+        assert_eq!(keep_for(Duration::from_millis(900)), Duration::from_secs(9));
+        assert_eq!(keep_for(Duration::from_secs(10)), MAX_AGE);
     }
 }

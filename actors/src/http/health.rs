@@ -67,6 +67,7 @@ pub async fn overview(state: web::Data<State>) -> HttpResponse {
             "campaigns": o.campaigns,
             "leader": o.leader,
             "workers": o.heartbeats,
+            "control": state.settings.http.allow_control,
         })),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, format!("redis: {e}")),
     }

@@ -124,9 +124,12 @@ fn obs_label(o: &Observation) -> String {
         parts.push(format!("AS{a}"));
     }
     if let Some(t) = o.last_seen {
-        parts.push(decnet_clusterd::evidence::time::format_timestamp(t));
+        parts.push(format!(
+            "last seen {}",
+            decnet_clusterd::evidence::time::format_timestamp(t)
+        ));
     }
-    parts.join(" ")
+    parts.join(" · ")
 }
 
 fn plural(n: usize, one: &str, many: &str) -> String {

@@ -1,8 +1,10 @@
 //! The HTTP server of SPEC §13 (`clusterd serve`, and `clusterd run` with
 //! `http.listen` set): its shared state, the server's start and stop, and
-//! the one table of routes. It only reads: the repository through its own
-//! pool and connections, the output streams through its own blocking reads,
-//! so a browser can never slow ingest.
+//! the one table of routes. It reads the repository through its own pool
+//! and connections, the output streams through its own blocking reads, so a
+//! browser can never slow ingest. It writes nothing: the one route that acts,
+//! `POST /api/control` (only with `http.allow_control` and its token),
+//! publishes on the control channel as `clusterd ctl` does.
 //!
 //! ```text
 //! mod.rs        State, serve(), routes() — every route is registered there
@@ -12,6 +14,7 @@
 //! cache.rs      the repository snapshot the API reads, rebuilt when it changed
 //! shapes.rs     the JSON shapes of docs/console-api.md built from a snapshot
 //! api.rs        /api/campaigns…, /api/identities/{uuid}
+//! control.rs    POST /api/control: operator decisions, only with http.allow_control
 //! lookup.rs     /api/observations…, /api/search, /api/explain
 //! events.rs     /api/events: server-sent events from the output streams
 //! ```
@@ -19,6 +22,7 @@
 pub mod api;
 pub mod assets;
 pub mod cache;
+pub mod control;
 pub mod events;
 pub mod health;
 pub mod lookup;
@@ -92,6 +96,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/api/search", web::get().to(lookup::search))
         .route("/api/explain", web::get().to(lookup::explain))
         .route("/api/events", web::get().to(events::events))
+        .route("/api/control", web::post().to(control::control))
         .route("/metrics", web::get().to(metrics::metrics));
     assets::routes(cfg);
 }

@@ -23,8 +23,13 @@
 //! prefix's keys afterwards; `--seconds 0` skips the latency phase (which
 //! would add observations to a kept store); `CLUSTERD_BENCH_E2E_LOG=<level>`
 //! sets the ingesting daemon's log level (default `warn`).
+//!
+//! `--console` runs every daemon with the console on a free loopback port
+//! and a poller beside it that does what an open page does (`console.rs`),
+//! reporting its requests, errors and latency beside the phase's figures.
 
 use crate::cli::out::outln;
+mod console;
 mod phases;
 mod probes;
 mod process;
@@ -52,8 +57,18 @@ impl Reuse {
 }
 
 /// Runs the benchmark.
-pub fn run(url: &str, observations: usize, rate: u32, seconds: u64) -> Result<i32, CliError> {
+pub fn run(
+    url: &str,
+    observations: usize,
+    rate: u32,
+    seconds: u64,
+    console: bool,
+) -> Result<i32, CliError> {
     let reuse = Reuse::from_env();
+    let console = match console {
+        true => Some(console::free_port().context("finding a free port for the console")?),
+        false => None,
+    };
     let prefix = reuse
         .prefix
         .clone()
@@ -65,7 +80,7 @@ pub fn run(url: &str, observations: usize, rate: u32, seconds: u64) -> Result<i3
     // A panic (printing to a closed stdout, say) still stops the daemon (its
     // guard) and deletes the prefix's keys before it goes on.
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        measure(url, &mut c, &keys, observations, rate, seconds)
+        measure(url, &mut c, &keys, observations, rate, seconds, console)
     }));
     if !reuse.keep {
         delete_prefix(&mut c, &prefix);

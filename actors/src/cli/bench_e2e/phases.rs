@@ -2,6 +2,7 @@
 //! start-up over the stored state, and latency at a fixed rate.
 
 use super::super::error::CliError;
+use super::console::Poller;
 use super::probes::*;
 use super::process::*;
 use crate::cli::out::outln;
@@ -40,6 +41,7 @@ pub(super) fn measure(
     observations: usize,
     rate: u32,
     seconds: u64,
+    console: Option<u16>,
 ) -> Result<i32, CliError> {
     outln!(
         "end-to-end benchmark on {} (prefix {})",
@@ -56,23 +58,32 @@ pub(super) fn measure(
             std::thread::available_parallelism().map_or(1, |n| n.get())
         );
     }
+    if let Some(port) = console {
+        outln!(
+            "  console open: each daemon serves http://127.0.0.1:{port}/ and a poller asks for the overview, the campaign list, the largest campaign and its first identity every {} s with an event stream open, during ingest and latency",
+            super::console::POLL_INTERVAL.as_secs()
+        );
+    }
     let stored: usize = c.scard(keys.attackers()).unwrap_or(0);
     let (observations, child) = if stored > 0 {
         outln!("  {stored} observations already stored: ingest skipped");
         (stored, None)
     } else {
-        (observations, Some(ingest(url, c, keys, observations)?))
+        (
+            observations,
+            Some(ingest(url, c, keys, observations, console)?),
+        )
     };
     if let Some(child) = child {
         // Start-up: stop the daemon, start another over the stored state.
         child.stop();
     }
-    let child = startup(url, c, keys, observations)?;
+    let child = startup(url, c, keys, observations, console)?;
     if seconds == 0 {
         child.stop();
         return Ok(0);
     }
-    let r = latency(c, url, keys, rate, seconds);
+    let r = latency(c, url, keys, rate, seconds, console);
     child.stop();
     r
 }
@@ -83,6 +94,7 @@ pub(super) fn ingest(
     c: &mut redis::Connection,
     keys: &Keys,
     observations: usize,
+    console: Option<u16>,
 ) -> Result<Daemon, CliError> {
     // Memory an earlier run freed stays resident in Redis's allocator, and
     // growing into it is far cheaper than into fresh pages (up to a fifth
@@ -110,8 +122,10 @@ pub(super) fn ingest(
         redis_cpu(c),
     );
     let ticks0 = machine_ticks();
-    let mut child = spawn_daemon(url, keys)?;
+    let mut child = spawn_daemon(url, keys, console)?;
     let started = Instant::now();
+    // The page is open from the daemon's start, as a person's would be.
+    let poller = console.map(Poller::start);
     // Sustained ingest is timed from the daemon's first read of the backlog;
     // process start, connecting, the lease and loading an empty store come
     // before it (start-up is timed on its own below).
@@ -137,6 +151,7 @@ pub(super) fn ingest(
     }
     let elapsed = reading.elapsed();
     let from_start = started.elapsed();
+    let polled = poller.map(Poller::finish);
     let daemon_cpu = process_cpu(child.id());
     let (daemon_peak, daemon_faults) = process_memory(child.id());
     let redis_cpu = redis_cpu(c) - redis0;
@@ -194,6 +209,9 @@ pub(super) fn ingest(
             100.0 * stolen as f64 / all as f64
         );
     }
+    if let Some(mut r) = polled {
+        outln!("          {}", r.line());
+    }
     Ok(child)
 }
 
@@ -204,9 +222,10 @@ pub(super) fn startup(
     c: &mut redis::Connection,
     keys: &Keys,
     observations: usize,
+    console: Option<u16>,
 ) -> Result<Daemon, CliError> {
     let started = Instant::now();
-    let (mut child, loaded) = spawn_logged_daemon(url, keys)?;
+    let (mut child, loaded) = spawn_logged_daemon(url, keys, console)?;
     let mut first_pass_ms = None;
     // Ready once both layers have passed over the stored state: the
     // identity pass, then the campaign pass it triggers.
@@ -258,7 +277,9 @@ pub(super) fn latency(
     keys: &Keys,
     rate: u32,
     seconds: u64,
+    console: Option<u16>,
 ) -> Result<i32, CliError> {
+    let poller = console.map(Poller::start);
     let tail_url = url.to_string();
     let tail_keys = keys.clone();
     let deadline = Instant::now() + Duration::from_secs(seconds + 5);
@@ -325,6 +346,7 @@ pub(super) fn latency(
         }
     }
     let seen = tail.join().unwrap_or_default();
+    let polled = poller.map(Poller::finish);
     let mut lat: Vec<Duration> = sent_at
         .iter()
         .filter_map(|(u, t)| seen.get(u).map(|s| s.saturating_duration_since(*t)))
@@ -344,5 +366,8 @@ pub(super) fn latency(
         q(0.99),
         q(1.0)
     );
+    if let Some(mut r) = polled {
+        outln!("          {}", r.line());
+    }
     Ok(0)
 }

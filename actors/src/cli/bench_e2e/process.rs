@@ -29,8 +29,13 @@ pub(super) const HEARTBEAT_MS: &str = "50";
 /// only setting changed is the heartbeat interval, the benchmark's clock
 /// (it does no work on the data path). Settings inherited from this
 /// command's environment (`CLUSTERD_*`) are cleared, so an operator's
-/// shell cannot tune the run by accident.
-pub(super) fn daemon_command(url: &str, keys: &Keys) -> Result<Command, CliError> {
+/// shell cannot tune the run by accident. With `console`, the daemon also
+/// serves the console on that loopback port (`http.listen`).
+pub(super) fn daemon_command(
+    url: &str,
+    keys: &Keys,
+    console: Option<u16>,
+) -> Result<Command, CliError> {
     let exe = std::env::current_exe().context("locating clusterd")?;
     let mut cmd = Command::new(exe);
     for (k, _) in std::env::vars_os() {
@@ -44,6 +49,9 @@ pub(super) fn daemon_command(url: &str, keys: &Keys) -> Result<Command, CliError
         .env("CLUSTERD_KEY_PREFIX", keys.prefix())
         .env("CLUSTERD_HEARTBEAT__INTERVAL_MS", HEARTBEAT_MS)
         .stdout(Stdio::null());
+    if let Some(port) = console {
+        cmd.env("CLUSTERD_HTTP__LISTEN", format!("127.0.0.1:{port}"));
+    }
     Ok(cmd)
 }
 
@@ -87,9 +95,13 @@ impl Drop for Daemon {
     }
 }
 
-pub(super) fn spawn_daemon(url: &str, keys: &Keys) -> Result<Daemon, CliError> {
+pub(super) fn spawn_daemon(
+    url: &str,
+    keys: &Keys,
+    console: Option<u16>,
+) -> Result<Daemon, CliError> {
     Ok(Daemon(
-        daemon_command(url, keys)?
+        daemon_command(url, keys, console)?
             .env("CLUSTERD_LOG__LEVEL", daemon_log_level())
             .spawn()
             .context("starting clusterd run")?,
@@ -101,8 +113,9 @@ pub(super) fn spawn_daemon(url: &str, keys: &Keys) -> Result<Daemon, CliError> {
 pub(super) fn spawn_logged_daemon(
     url: &str,
     keys: &Keys,
+    console: Option<u16>,
 ) -> Result<(Daemon, mpsc::Receiver<u64>), CliError> {
-    let mut child = daemon_command(url, keys)?
+    let mut child = daemon_command(url, keys, console)?
         .env("CLUSTERD_LOG__LEVEL", "warn,clusterd::daemon=info")
         .env("CLUSTERD_LOG__FORMAT", "json")
         .stderr(Stdio::piped())
