@@ -47,7 +47,6 @@ fn deckies<'a>(obs: impl Iterator<Item = &'a Observation>) -> Vec<String> {
 
 /// The campaign signal weights and details of one edge, heaviest first.
 pub fn campaign_signals(s: &CampaignPairScore) -> Vec<Value> {
-    let v = serde_json::to_value(s).unwrap_or(Value::Null);
     let mut out = Vec::new();
     if s.handoff > 0.0 {
         let d = s.handoff_detail.as_ref();
@@ -56,11 +55,11 @@ pub fn campaign_signals(s: &CampaignPairScore) -> Vec<Value> {
             |h| json!({"decky": h.decky, "from_phase": h.from_phase, "to_phase": h.to_phase}))}),
         );
     }
-    // The planted-key signal, when the campaign layer scores one.
-    if let Some(w) = v["planted_key"].as_f64().filter(|w| *w > 0.0) {
-        let d = &v["planted_key_detail"];
-        out.push(json!({"signal": "planted_key", "weight": w,
-            "detail": {"decky": d["decky"], "values": d["values"]}}));
+    if s.planted > 0.0 {
+        let d = s.planted_detail.as_ref();
+        out.push(json!({"signal": "planted_key", "weight": s.planted,
+            "detail": d.map_or(json!({}), |k| json!({"decky": k.decky, "values": [k.key],
+                "planted_by": k.planted_by, "used_by": k.used_by, "gap_ms": k.gap_ms}))}));
     }
     if s.infra > 0.0 {
         out.push(json!({"signal": "infrastructure", "weight": s.infra, "detail": {"values": s.shared_infra}}));
@@ -320,4 +319,37 @@ pub fn identity_verdict(e: &PairExplanation) -> (&'static str, Vec<String>) {
         notes.push(format!("operator decision: {d}"));
     }
     (verdict, notes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use decnet_clusterd::harness::quality::{run, QualityConfig};
+    use decnet_clusterd::scenario::builtin;
+
+    #[test]
+    fn a_planted_key_edge_names_its_signal_key_and_decky() {
+        let g = builtin("planted_key_handoff").unwrap().generate();
+        let out = run(&g, &QualityConfig::default()).unwrap();
+        let graph = out.campaigns.graph();
+        let ids: Vec<&String> = out.store.identities.keys().collect();
+        let mut found = None;
+        for a in &ids {
+            for b in &ids {
+                if let Some(s) = graph.explain(a, b).filter(|s| s.planted > 0.0) {
+                    found = Some(s);
+                }
+            }
+        }
+        let s = found.expect("the scenario has a planted-key edge");
+        let signals = campaign_signals(&s);
+        let planted = signals
+            .iter()
+            .find(|v| v["signal"] == "planted_key")
+            .unwrap_or_else(|| panic!("no planted_key signal in {signals:?}"));
+        let d = s.planted_detail.as_ref().unwrap();
+        assert_eq!(planted["weight"], s.planted);
+        assert_eq!(planted["detail"]["decky"], d.decky.as_str());
+        assert_eq!(planted["detail"]["values"][0], d.key.as_str());
+    }
 }
