@@ -132,15 +132,19 @@ fn metrics_validate_with_promtool_and_move_when_events_flow() {
         &[("CLUSTERD_HTTP__LISTEN", format!("127.0.0.1:{port}"))],
     ));
     let mut text = String::new();
-    eventually("/metrics to answer", 30, || {
-        match get(port, "/metrics", "text/plain") {
-            Some((200, body)) => {
+    // /metrics answers as soon as the server is up; the lease is taken a
+    // moment later, so wait for the leader state too.
+    eventually(
+        "/metrics to answer with the daemon leading",
+        30,
+        || match get(port, "/metrics", "text/plain") {
+            Some((200, body)) if sample(&body, "clusterd_leader") == Some(1.0) => {
                 text = body;
                 true
             }
             _ => false,
-        }
-    });
+        },
+    );
     promtool(&text);
     assert_eq!(sample(&text, "clusterd_leader"), Some(1.0), "{text}");
     let before = sample(&text, "clusterd_entries_ingested_total").unwrap();
