@@ -132,6 +132,18 @@ proptest! {
     }
 
     #[test]
+    fn stored_evidence_reads_back_as_written_in_both_forms(
+        events in proptest::collection::vec(event(), 1..8),
+    ) {
+        let o = fold(&events, &(0..events.len()).collect::<Vec<_>>());
+        let compact = decnet_clusterd::evidence::stored::encode(&o);
+        prop_assert_eq!(decnet_clusterd::evidence::stored::decode(compact.as_bytes()).unwrap(), o.clone());
+        let earlier = serde_json::to_string(&o).unwrap();
+        prop_assert!(compact.len() <= earlier.len());
+        prop_assert_eq!(decnet_clusterd::evidence::stored::decode(earlier.as_bytes()).unwrap(), o);
+    }
+
+    #[test]
     fn a_parsed_observation_is_what_merging_it_into_nothing_gives(e in event()) {
         // The store keeps a new observation as parsed, without merging it.
         let fields = [("topic", e.0.clone()), ("payload", e.1.to_string())];

@@ -2,8 +2,9 @@
 //! the fleet) has accumulated. Input events (SPEC §4) are parsed in
 //! [`event`] into *partial* observations, and every partial observation is
 //! folded into the stored one with [`Observation::merge`]. Beside the
-//! parser: [`time`] (the timestamp codec, both ways) and [`publish`] (an
-//! observation written back out as an input payload).
+//! parser: [`time`] (the timestamp codec, both ways), [`publish`] (an
+//! observation written back out as an input payload) and [`stored`] (how
+//! the evidence is stored, both ways).
 //!
 //! `merge` is a join on a semilattice: commutative, associative and
 //! idempotent, so replaying any events, in any order, any number of times,
@@ -16,6 +17,7 @@ pub mod event;
 pub mod json;
 pub mod publish;
 pub mod sessions;
+pub mod stored;
 pub mod time;
 
 use crate::phase::Phase;

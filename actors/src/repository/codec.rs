@@ -4,6 +4,7 @@
 //! decoding here, beside it; the writes (`write.rs`) and the load
 //! (`load.rs`) go through this module rather than spelling them again.
 
+use decnet_clusterd::evidence::stored;
 use decnet_clusterd::evidence::time::{format_timestamp, parse_timestamp};
 use decnet_clusterd::evidence::{Millis, Observation};
 use decnet_clusterd::identity::Decision;
@@ -28,14 +29,16 @@ pub fn json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "null".into())
 }
 
-/// The internal `evidence` field of an observation's hash.
+/// The internal `evidence` field of an observation's hash, in the compact
+/// form (`decnet_clusterd::evidence::stored`).
 pub fn evidence(o: &Observation) -> String {
-    json(o)
+    stored::encode(o)
 }
 
-/// An `evidence` field read back.
-pub fn parse_evidence(raw: &[u8]) -> Result<Observation, serde_json::Error> {
-    serde_json::from_slice(raw)
+/// An `evidence` field read back: the compact form, or the JSON every
+/// version before it wrote.
+pub fn parse_evidence(raw: &[u8]) -> Result<Observation, stored::StoredEvidenceError> {
+    stored::decode(raw)
 }
 
 /// A decision's pair in the order it is stored: the smaller uuid first.

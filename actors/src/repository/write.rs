@@ -34,7 +34,7 @@ pub fn observation_op(
     identity: Option<&str>,
     evidence: Option<String>,
 ) -> Op {
-    debug_assert!(evidence.as_ref().is_none_or(|e| *e == json(o)));
+    debug_assert!(evidence.as_ref().is_none_or(|e| *e == evidence_json(o)));
     let mut args = vec![
         keys.attacker(&o.uuid),
         "uuid".into(),
@@ -48,7 +48,7 @@ pub fn observation_op(
         "last_seen".into(),
         ts(o.last_seen),
         "evidence".into(),
-        evidence.unwrap_or_else(|| json(o)),
+        evidence.unwrap_or_else(|| evidence_json(o)),
     ];
     if let Some(i) = identity {
         args.extend(["identity_id".to_string(), i.to_string()]);
