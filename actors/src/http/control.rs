@@ -18,6 +18,7 @@
 use super::{assets, error, State};
 use crate::cli::ctl::{command, no_listener, resolve_pair, validate};
 use crate::cli::error::CliError;
+use crate::daemon::control::command::kind;
 use crate::repository::control::{request, Answer};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -54,18 +55,6 @@ fn bearer(header: &[u8]) -> Option<&[u8]> {
     scheme
         .eq_ignore_ascii_case(b"bearer ")
         .then(|| header[7..].trim_ascii())
-}
-
-/// The JSON type of a value, for error messages.
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 /// A decision as asked: the verb and the two observation arguments (not

@@ -81,8 +81,9 @@ fn pair(v: &Value) -> Result<(String, String), String> {
 /// Longest `request_id` or `requested_by` accepted (characters).
 pub const MAX_ID_CHARS: usize = 128;
 
-/// The JSON type of a value, for error messages.
-fn kind(v: &Value) -> &'static str {
+/// The JSON type of a value, for error messages (also the HTTP control
+/// route's).
+pub(crate) fn kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
