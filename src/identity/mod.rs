@@ -2,7 +2,8 @@
 //!
 //! `catalogue` holds what says nothing about who (library fingerprints,
 //! stock behaviour), `features` interns evidence into compact ids,
-//! `similarity` scores a pair (tiers, veto, rarity), `index` finds candidate pairs without an all-pairs
+//! `similarity` scores a pair (tiers, veto, rarity) and `explanation`
+//! spells a pair's evidence out, `index` finds candidate pairs without an all-pairs
 //! pass, `graph` keeps components incrementally with operator `decisions`
 //! applied, and `clusterer` runs it as the seed shape of SPEC §2. The naive
 //! all-pairs clustering the tests compare against is in
@@ -11,6 +12,7 @@
 pub mod catalogue;
 pub mod clusterer;
 pub mod decisions;
+pub mod explanation;
 pub mod features;
 pub mod graph;
 pub mod index;
