@@ -3,7 +3,7 @@
 //! becomes a handful of sorted id slices. Similarity (`similarity.rs`) and the
 //! candidate index (`index.rs`) work only on these.
 
-use super::catalogue::password_strength;
+use super::catalogue::{password_strength, CatalogueRef};
 use super::similarity::IdentityWeights;
 use crate::evidence::{Observation, TOOLING_KINDS};
 use rustc_hash::FxHashMap;
@@ -77,7 +77,10 @@ pub struct Vocabulary {
     /// Distinct tooling profiles (the exact set of tool ids), so that the
     /// veto between two observations can be decided once per profile pair.
     pub profiles: FxHashMap<Box<[u32]>, u32>,
-    weights: IdentityWeights,
+    /// What judges values when they are first seen.
+    catalogue: CatalogueRef,
+    /// `password_weak_bits`, `password_strong_bits`.
+    strength_bits: (f64, f64),
 }
 
 /// Which kind of SSH key a key id is.
@@ -112,7 +115,8 @@ impl Vocabulary {
             credential_prior: Vec::new(),
             keys: Interner::default(),
             profiles: FxHashMap::default(),
-            weights: weights.clone(),
+            catalogue: weights.catalogue.clone(),
+            strength_bits: (weights.password_weak_bits, weights.password_strong_bits),
         }
     }
 
@@ -122,7 +126,7 @@ impl Vocabulary {
         let id = self.tools.intern(&key);
         if id as usize == self.tool_kind.len() {
             self.tool_kind.push(kind_index as u8);
-            let label = self.weights.catalogue.library(kind, value).map(|libs| {
+            let label = self.catalogue.library(kind, value).map(|libs| {
                 libs.iter()
                     .map(|l| l.label())
                     .collect::<Vec<_>>()
@@ -138,7 +142,7 @@ impl Vocabulary {
         let id = self.commands.intern(command);
         if id as usize == self.command_stock.len() {
             self.command_stock
-                .push(self.weights.catalogue.stock_command(command));
+                .push(self.catalogue.stock_command(command));
         }
         id
     }
@@ -146,11 +150,11 @@ impl Vocabulary {
     fn credential_id(&mut self, key: &str, user: &str, password: &str) -> u32 {
         let id = self.credentials.intern(key);
         if id as usize == self.credential_prior.len() {
-            let w = &self.weights;
-            let prior = if w.catalogue.stock_credential(user, password) {
+            let (weak, strong) = self.strength_bits;
+            let prior = if self.catalogue.stock_credential(user, password) {
                 0.0
             } else {
-                password_strength(user, password, w.password_weak_bits, w.password_strong_bits)
+                password_strength(user, password, weak, strong)
             };
             self.credential_prior.push(prior as f32);
         }
