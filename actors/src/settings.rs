@@ -104,6 +104,8 @@ pub struct IngestSettings {
     pub block_ms: u64,
     pub max_deliveries: u64,
     pub claim_idle_ms: u64,
+    /// Trim the input stream of entries every consumer group has acked.
+    pub trim_acked: bool,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -548,6 +550,15 @@ mod tests {
             assert_eq!(e.key, "redis.key_prefix", "{bad}");
         }
         assert_eq!(s.ingest.batch, 7);
+        assert!(s.ingest.trim_acked, "trimming is the default");
+        let s = Settings::load(None, env(&[("CLUSTERD_INGEST__TRIM_ACKED", "false")])).unwrap();
+        assert!(!s.ingest.trim_acked);
+        let e =
+            Settings::load(None, env(&[("CLUSTERD_INGEST__TRIM_ACKED", "sometimes")])).unwrap_err();
+        assert!(
+            e.key.contains("ingest.trim_acked") && e.problem.contains("boolean"),
+            "{e}"
+        );
         let e = Settings::load(None, env(&[("CLUSTERD_INGEST__BATCH", "0")])).unwrap_err();
         assert_eq!(e.key, "ingest.batch");
         let e = Settings::load(None, env(&[("CLUSTERD_INGEST__NOPE", "1")])).unwrap_err();

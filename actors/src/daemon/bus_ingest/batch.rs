@@ -2,7 +2,9 @@
 //! over a dead consumer's), validate each entry on a blocking thread,
 //! merge the good ones into the store with the engine held, and hand the
 //! writes (changed observation hashes, dead letters, the ack of every
-//! entry) to the Publisher, to be awaited apart from the loop.
+//! entry) to the Publisher, to be awaited apart from the loop. About once a
+//! second a batch first trims the input stream of what every consumer
+//! group has acked (`ingest.trim_acked`).
 
 use crate::daemon::engine::Shared;
 use crate::daemon::error::{panicked, WorkError};
@@ -11,7 +13,8 @@ use crate::daemon::metrics::{DeadCounts, DeadReason};
 use crate::daemon::outbox;
 use crate::daemon::pass::ensure_loaded;
 use crate::repository::stream::{
-    ack_op, claim_stale, dead_letter_op, delivery_counts, group_lag, read_group, RawEntry,
+    ack_op, claim_stale, dead_letter_op, delivery_counts, group_lag, read_group, trim_acked,
+    RawEntry, Trimmed,
 };
 use crate::repository::{evidence, index_op, observation_op, Keys, Op};
 use decnet_clusterd::evidence::event::{parse_entry_with, Limits, Topic};
@@ -40,6 +43,9 @@ pub(super) struct Batch {
     pub(super) claimed: usize,
     pub(super) reloaded: bool,
     pub(super) lag: Option<i64>,
+    /// The trim of what every group acked, when this batch ran one (its
+    /// failure is reported, never the batch's).
+    pub(super) trimmed: Option<Result<Trimmed, redis::RedisError>>,
 }
 
 /// Everything a batch needs, moved into its future.
@@ -51,6 +57,8 @@ pub(super) struct Job {
     pub(super) count: usize,
     pub(super) claim: bool,
     pub(super) lag: bool,
+    /// Trim the input stream of what every group acked, before the read.
+    pub(super) trim: bool,
     pub(super) fail: bool,
 }
 
@@ -75,6 +83,12 @@ pub(super) async fn run_batch(
     }
     if job.lag {
         b.lag = group_lag(writer, &shared.keys).await;
+    }
+    if job.trim {
+        // After the acks of the batches committed so far (and bounded by
+        // what is pending, so a batch read and not yet committed stays):
+        // a kill -9 at any point leaves every unacked entry in the stream.
+        b.trimmed = Some(trim_acked(writer, &shared.keys).await);
     }
     let entries = read_group(
         reader,

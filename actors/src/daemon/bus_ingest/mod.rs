@@ -15,6 +15,13 @@
 //! over with XAUTOCLAIM once idle for `ingest.claim_idle_ms`, at start and
 //! periodically. An entry delivered more than `ingest.max_deliveries` times
 //! is dead-lettered instead of retried forever.
+//!
+//! With `ingest.trim_acked`, at most once every [`TRIM_EVERY`] a batch
+//! first trims the input stream of the entries every consumer group on it
+//! has acknowledged (`repository::stream::trim_acked`): what any group
+//! still has pending or has not read stays, so a kill -9 between an ack
+//! and the trim loses nothing. A failed trim is warned about (once, until
+//! one succeeds) and never stops ingest.
 
 mod batch;
 
@@ -30,13 +37,19 @@ use redis::aio::MultiplexedConnection;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tracing::warn;
+use tracing::{info, warn};
 
 const WORKER: &str = workers::BUS_INGEST;
 
 /// Commits in flight at most: one being applied while the next batch is
 /// merged and handed over.
 const MAX_COMMITTING: usize = 2;
+
+/// How often the input stream is trimmed of what every group acked (the
+/// loop runs at least every `ingest.block_ms`, so an idle stream is
+/// trimmed too): often enough that the stream holds about a second of
+/// input, rarely enough that its three commands cost nothing.
+pub(super) const TRIM_EVERY: Duration = Duration::from_secs(1);
 
 /// The fewest entries a read asks for (or `ingest.batch`, when smaller).
 const MIN_READ: usize = 64;
@@ -74,6 +87,9 @@ pub struct BusIngest {
     pending_first: bool,
     last_claim: Option<Instant>,
     last_lag: Option<Instant>,
+    last_trim: Option<Instant>,
+    /// The last trim failed (warned once until one succeeds).
+    trim_failing: bool,
     busy_since: Option<Instant>,
     in_flight: Arc<AtomicBool>,
     /// Entries the next read asks for (adapts to the backlog: see
@@ -88,6 +104,8 @@ pub struct BusIngest {
     dead_lettered: u64,
     unknown_topics: u64,
     lag: i64,
+    /// Input entries removed by trims of what every group acked.
+    trimmed: u64,
 }
 
 impl BusIngest {
@@ -104,6 +122,8 @@ impl BusIngest {
             pending_first: true,
             last_claim: None,
             last_lag: None,
+            last_trim: None,
+            trim_failing: false,
             busy_since: None,
             in_flight: Arc::new(AtomicBool::new(false)),
             count,
@@ -114,6 +134,7 @@ impl BusIngest {
             dead_lettered: 0,
             unknown_topics: 0,
             lag: 0,
+            trimmed: 0,
         }
     }
 }
@@ -166,6 +187,7 @@ impl Handler<Next> for BusIngest {
         let lag = self
             .last_lag
             .is_none_or(|t| t.elapsed() >= Duration::from_millis(s.heartbeat.interval_ms));
+        let trim = s.ingest.trim_acked && self.last_trim.is_none_or(|t| t.elapsed() >= TRIM_EVERY);
         let fail = self.faults > 0;
         self.faults = self.faults.saturating_sub(1);
         let job = Job {
@@ -181,6 +203,7 @@ impl Handler<Next> for BusIngest {
             },
             claim,
             lag,
+            trim,
             fail,
         };
         let conns = self.conns.take();
@@ -217,6 +240,10 @@ impl Handler<Next> for BusIngest {
                         act.backoff.reset();
                         if claim {
                             act.last_claim = Some(Instant::now());
+                        }
+                        if let Some(t) = b.trimmed.take() {
+                            act.last_trim = Some(Instant::now());
+                            act.trim_done(t);
                         }
                         if let Some(l) = b.lag {
                             act.lag = l;
@@ -261,6 +288,24 @@ impl Handler<Next> for BusIngest {
 }
 
 impl BusIngest {
+    /// Counts a trim's removed entries, or warns of its failure (once, until
+    /// a trim succeeds again).
+    fn trim_done(&mut self, t: Result<crate::repository::stream::Trimmed, redis::RedisError>) {
+        match t {
+            Ok(t) => {
+                self.trimmed += t.removed;
+                if std::mem::take(&mut self.trim_failing) {
+                    info!("trimming the input stream works again");
+                }
+            }
+            Err(e) => {
+                if !std::mem::replace(&mut self.trim_failing, true) {
+                    warn!(error = %e, "cannot trim the input stream of acked entries; it keeps growing (retried every second)");
+                }
+            }
+        }
+    }
+
     /// Awaits a batch's commit apart from the loop, which goes on reading.
     fn await_commit(&mut self, commit: PendingCommit, ctx: &mut Context<Self>) {
         self.committing.fetch_add(1, Ordering::SeqCst);
@@ -355,6 +400,7 @@ impl Handler<Ping> for BusIngest {
             ("dead_lettered", self.dead_lettered.into()),
             ("unknown_topics", self.unknown_topics.into()),
             ("lag", self.lag.into()),
+            ("trimmed", self.trimmed.into()),
         ]))
     }
 }
