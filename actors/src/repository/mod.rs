@@ -13,6 +13,7 @@
 //! rows.rs     one stored hash → a row, or why it cannot be read
 //! stream.rs   the input stream: the consumer group, XREADGROUP, XAUTOCLAIM,
 //!             XPENDING, the ack and the dead letter; publishing into it
+//! trim.rs     trimming the input stream of what every consumer group acked
 //! health.rs   heartbeat keys and the queue figures of `status`
 //! control.rs  the control channel: the re-subscribing listener, replies
 //! events.rs   the lifecycle events of the output streams, read back
@@ -32,6 +33,7 @@ pub mod lease;
 pub mod load;
 pub mod rows;
 pub mod stream;
+pub mod trim;
 pub mod write;
 
 pub use keys::{Keys, CONSUMER_GROUP};

@@ -13,9 +13,9 @@ use crate::daemon::metrics::{DeadCounts, DeadReason};
 use crate::daemon::outbox;
 use crate::daemon::pass::ensure_loaded;
 use crate::repository::stream::{
-    ack_op, claim_stale, dead_letter_op, delivery_counts, group_lag, read_group, trim_acked,
-    RawEntry, Trimmed,
+    ack_op, claim_stale, dead_letter_op, delivery_counts, group_lag, read_group, RawEntry,
 };
+use crate::repository::trim::{trim_acked, Trimmed};
 use crate::repository::{evidence, index_op, observation_op, Keys, Op};
 use decnet_clusterd::evidence::event::{parse_entry_with, Limits, Topic};
 use decnet_clusterd::evidence::Observation;

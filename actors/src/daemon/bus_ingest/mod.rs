@@ -18,7 +18,7 @@
 //!
 //! With `ingest.trim_acked`, at most once every [`TRIM_EVERY`] a batch
 //! first trims the input stream of the entries every consumer group on it
-//! has acknowledged (`repository::stream::trim_acked`): what any group
+//! has acknowledged (`repository::trim`): what any group
 //! still has pending or has not read stays, so a kill -9 between an ack
 //! and the trim loses nothing. A failed trim is warned about (once, until
 //! one succeeds) and never stops ingest.
@@ -290,7 +290,7 @@ impl Handler<Next> for BusIngest {
 impl BusIngest {
     /// Counts a trim's removed entries, or warns of its failure (once, until
     /// a trim succeeds again).
-    fn trim_done(&mut self, t: Result<crate::repository::stream::Trimmed, redis::RedisError>) {
+    fn trim_done(&mut self, t: Result<crate::repository::trim::Trimmed, redis::RedisError>) {
         match t {
             Ok(t) => {
                 self.trimmed += t.removed;
