@@ -234,3 +234,57 @@ fn entries_pending_in_our_group_are_never_trimmed() {
     assert_eq!(pending(p), 30);
     assert_eq!(daemon.stop(), 0);
 }
+
+#[test]
+fn kill_9_while_trimming_loses_nothing_for_either_group() {
+    const N: usize = 1500;
+    const CHUNK: usize = 150;
+    let prefix = Prefix::new("trim-kill");
+    let p = prefix.0.as_str();
+    create_group(p, "siem", "0");
+    let ids = publish_n(p, "k", N);
+    // A SIEM that fetched the whole backlog at once and acks as it goes:
+    // everything is pending in its group.
+    let siem = read_as(p, "siem", "s1", N);
+    assert_eq!(siem, ids);
+    // Small reads, so the kills land part way through the backlog; what a
+    // killed instance read and never acked is claimed after a second.
+    let small = [
+        ("CLUSTERD_INGEST__BATCH", "32"),
+        ("CLUSTERD_INGEST__CLAIM_IDLE_MS", "1000"),
+    ];
+    let mut daemon = start_with(p, &small);
+    // The daemon is killed -9 three times part way through the backlog
+    // (each restart trims at once); the SIEM acks a chunk each time.
+    let mut acked = 0;
+    for kill in 0..3 {
+        let goal = (kill + 1) * N / 4;
+        eventually(&format!("progress before kill {kill}"), 60, || {
+            stored(p) >= goal
+        });
+        ack(p, "siem", &siem[acked..acked + CHUNK]);
+        acked += CHUNK;
+        kill9(&mut daemon);
+        daemon = start_with(p, &small);
+    }
+    // Every entry read and not acked by a killed instance was still there
+    // to be read again: the daemon stores the whole backlog.
+    eventually("the daemon to store the whole backlog", 60, || {
+        stored(p) == N && pending(p) == 0
+    });
+    let dead: usize = conn().xlen(Keys::new(p).deadletter()).unwrap_or(0);
+    assert_eq!(dead, 0, "no entry came back empty");
+    // What the SIEM acked goes, and nothing after it: its pending entries
+    // are all there, with their fields.
+    trimmed_to(p, &ids, acked, "the SIEM acked some");
+    let rest: redis::streams::StreamRangeReply = conn().xrange_all(Keys::new(p).input()).unwrap();
+    assert_eq!(
+        rest.ids.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
+        ids[acked..]
+    );
+    assert!(rest.ids.iter().all(|e| e.map.contains_key("payload")));
+    // Both groups have acked everything: the stream empties.
+    ack(p, "siem", &siem[acked..]);
+    trimmed_to(p, &ids, N, "both groups acked everything");
+    assert_eq!(daemon.stop(), 0);
+}
