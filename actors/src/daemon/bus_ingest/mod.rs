@@ -37,7 +37,7 @@ use redis::aio::MultiplexedConnection;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 const WORKER: &str = workers::BUS_INGEST;
 
@@ -293,6 +293,10 @@ impl BusIngest {
     fn trim_done(&mut self, t: Result<crate::repository::trim::Trimmed, redis::RedisError>) {
         match t {
             Ok(t) => {
+                if t.removed > 0 {
+                    let minid = t.minid.map(|m| m.to_string()).unwrap_or_default();
+                    debug!(removed = t.removed, %minid, "trimmed the input stream of acked entries");
+                }
                 self.trimmed += t.removed;
                 if std::mem::take(&mut self.trim_failing) {
                     info!("trimming the input stream works again");
