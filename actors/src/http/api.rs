@@ -5,7 +5,7 @@
 
 use super::shapes::{self, campaign_members, identity_members, ts};
 use super::{error, State};
-use crate::cli::snapshot::Snapshot;
+use super::view::{with_view, View};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use decnet_clusterd::reconcile::effective_root;
@@ -14,23 +14,6 @@ use std::collections::{BTreeMap, HashMap};
 
 /// Largest page of `/api/campaigns`.
 pub const MAX_CAMPAIGN_PAGE: usize = 500;
-
-/// Runs `f` on the current snapshot, or answers 503 when it cannot be read.
-pub async fn with_snapshot(
-    state: &State,
-    f: impl FnOnce(&Snapshot) -> HttpResponse,
-) -> HttpResponse {
-    match state.cache.get(&state.settings, &state.keys).await {
-        Ok(shared) => match shared.lock() {
-            Ok(snap) => f(&snap),
-            Err(_) => error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "the snapshot is unusable",
-            ),
-        },
-        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
-    }
-}
 
 /// A non-negative integer query parameter (`default` when absent); the
 /// error is the 400 message.
@@ -58,8 +41,8 @@ pub async fn campaigns(
             format!("limit must be between 1 and {MAX_CAMPAIGN_PAGE}"),
         );
     }
-    with_snapshot(&state, |snap| {
-        let members = campaign_members(&snap.store);
+    with_view(&state, |snap| {
+        let members = campaign_members(snap.store);
         let mut ranked: Vec<(&String, &Vec<String>)> = members
             .iter()
             .filter(|(c, _)| snap.store.campaigns.contains_key(*c))
@@ -84,8 +67,8 @@ pub async fn campaigns(
 }
 
 /// The timeline: one row per identity and decky, sessions by start.
-fn timeline(snap: &Snapshot, identities: &[String]) -> Vec<Value> {
-    let store = &snap.store;
+fn timeline(snap: &View, identities: &[String]) -> Vec<Value> {
+    let store = snap.store;
     let mut out = Vec::new();
     for id in identities {
         let mut rows: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
@@ -116,8 +99,8 @@ fn timeline(snap: &Snapshot, identities: &[String]) -> Vec<Value> {
 /// `GET /api/campaigns/{uuid}`.
 pub async fn campaign(state: web::Data<State>, uuid: web::Path<String>) -> HttpResponse {
     let asked = uuid.into_inner();
-    with_snapshot(&state, |snap| {
-        let store = &snap.store;
+    with_view(&state, |snap| {
+        let store = snap.store;
         if !store.campaigns.contains_key(&asked) {
             return error(StatusCode::NOT_FOUND, format!("no campaign {asked}"));
         }
@@ -126,7 +109,7 @@ pub async fn campaign(state: web::Data<State>, uuid: web::Path<String>) -> HttpR
         let edges = shapes::campaign_edges(snap, &ids);
         let mut v = json!({
             "campaign": shapes::campaign(snap, &root, &ids, &edges),
-            "identities": ids.iter().map(|i| shapes::identity_summary(store, i)).collect::<Vec<_>>(),
+            "identities": ids.iter().map(|i| shapes::identity_summary(snap, i)).collect::<Vec<_>>(),
             "edges": edges,
             "timeline": timeline(snap, &ids),
         });
@@ -139,7 +122,7 @@ pub async fn campaign(state: web::Data<State>, uuid: web::Path<String>) -> HttpR
 }
 
 /// Each member's strongest tie to another member (the explain of that pair).
-fn why(snap: &Snapshot, members: &[String]) -> HashMap<String, Value> {
+fn why(snap: &View, members: &[String]) -> HashMap<String, Value> {
     let mut best: HashMap<String, (f64, Value)> = HashMap::new();
     let Some(first) = members.first() else {
         return HashMap::new();
@@ -168,8 +151,8 @@ fn why(snap: &Snapshot, members: &[String]) -> HashMap<String, Value> {
 /// `GET /api/identities/{uuid}`.
 pub async fn identity(state: web::Data<State>, uuid: web::Path<String>) -> HttpResponse {
     let asked = uuid.into_inner();
-    with_snapshot(&state, |snap| {
-        let store = &snap.store;
+    with_view(&state, |snap| {
+        let store = snap.store;
         if !store.identities.contains_key(&asked) {
             return error(StatusCode::NOT_FOUND, format!("no identity {asked}"));
         }
@@ -191,7 +174,7 @@ pub async fn identity(state: web::Data<State>, uuid: web::Path<String>) -> HttpR
                 .cmp(&b["first_seen"].as_str())
                 .then(a["uuid"].as_str().cmp(&b["uuid"].as_str()))
         });
-        let mut v = json!({"identity": shapes::identity_detail(store, &root), "members": rows});
+        let mut v = json!({"identity": shapes::identity_detail(snap, &root), "members": rows});
         if root != asked {
             v["followed_from"] = asked.into();
         }

@@ -3,7 +3,8 @@
 //! fingerprint or other evidence value, ASN) and `/api/explain?a=&b=` (two
 //! observations: identity level; two identities: campaign level).
 
-use super::api::{param, with_snapshot};
+use super::api::param;
+use super::view::with_view;
 use super::shapes::{self, campaign_members, identity_members};
 use super::{error, State};
 use actix_web::http::StatusCode;
@@ -71,8 +72,8 @@ pub async fn observations(
             "give at least one of ip, asn, fingerprint, decky",
         );
     }
-    with_snapshot(&state, |snap| {
-        let store = &snap.store;
+    with_view(&state, |snap| {
+        let store = snap.store;
         let hits: Vec<&Observation> = store
             .observations
             .values()
@@ -102,10 +103,10 @@ pub async fn observations(
 
 /// `GET /api/observations/{uuid}`.
 pub async fn observation(state: web::Data<State>, uuid: web::Path<String>) -> HttpResponse {
-    with_snapshot(&state, |snap| {
+    with_view(&state, |snap| {
         match snap.store.observations.get(uuid.as_str()) {
             Some(o) => HttpResponse::Ok()
-                .json(json!({"observation": shapes::observation_detail(&snap.store, o)})),
+                .json(json!({"observation": shapes::observation_detail(snap.store, o)})),
             None => error(
                 StatusCode::NOT_FOUND,
                 format!("no observation {}", uuid.as_str()),
@@ -149,8 +150,8 @@ pub async fn search(
     if query.is_empty() {
         return error(StatusCode::BAD_REQUEST, "q must not be empty");
     }
-    with_snapshot(&state, |snap| {
-        let store = &snap.store;
+    with_view(&state, |snap| {
+        let store = snap.store;
         let mut matches = Vec::new();
         let lower = query.to_lowercase();
         if lower.len() >= 4 {
@@ -195,8 +196,8 @@ pub async fn explain(
             "give a and b: two observation uuids or two identity uuids",
         );
     };
-    with_snapshot(&state, |snap| {
-        let store = &snap.store;
+    with_view(&state, |snap| {
+        let store = snap.store;
         let obs = |u: &str| store.observations.contains_key(u);
         let ident = |u: &str| store.identities.contains_key(u);
         if obs(&a) && obs(&b) {
