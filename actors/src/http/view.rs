@@ -92,7 +92,8 @@ pub async fn read_view<T>(state: &State, f: impl FnOnce(&View) -> T) -> Result<T
     match state.cache.get(&state.settings, &state.keys).await {
         Ok(shared) => match shared.lock() {
             Ok(snap) => Ok(f(&View {
-                store: snap.store,
+                source: SNAPSHOT,
+                store: &snap.store,
                 identities: snap.identities.as_ref(),
                 campaigns: snap.campaigns.as_ref(),
                 catalogue,
