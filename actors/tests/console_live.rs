@@ -100,7 +100,10 @@ fn the_in_process_console_reads_the_engine_and_agrees_with_the_repository() {
         both.is_some()
     });
     let (live, snap) = both.unwrap();
-    assert!(live.len() > 1, "campaigns and identities to compare: {live:?}");
+    assert!(
+        live.len() > 1,
+        "campaigns and identities to compare: {live:?}"
+    );
     assert_eq!(live.len(), snap.len());
     for ((lp, lv, ls), (sp, sv, ss)) in live.iter().zip(&snap) {
         assert_eq!(ls, "engine", "{lp} in `clusterd run`");

@@ -3,9 +3,10 @@
 //! `/api/identities/{uuid}` (roll-ups, members and why each belongs).
 //! Merged-out uuids are followed to the winner (`followed_from`).
 
-use super::shapes::{self, campaign_members, identity_members, ts};
-use super::{error, State};
+use super::members;
+use super::shapes::{self, identity_members, ts};
 use super::view::{with_view, View};
+use super::{error, State};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use decnet_clusterd::reconcile::effective_root;
@@ -42,23 +43,20 @@ pub async fn campaigns(
         );
     }
     with_view(&state, |snap| {
-        let members = campaign_members(snap.store);
-        let mut ranked: Vec<(&String, &Vec<String>)> = members
+        let index = state.members.get(snap);
+        let ranked: Vec<&String> = index
+            .ranked
             .iter()
-            .filter(|(c, _)| snap.store.campaigns.contains_key(*c))
+            .filter(|c| members::still_ranked(snap.store, c))
             .collect();
-        let last = |c: &str| snap.store.campaigns[c].last_seen_at;
-        ranked.sort_by(|a, b| {
-            b.1.len()
-                .cmp(&a.1.len())
-                .then(last(b.0).cmp(&last(a.0)))
-                .then(a.0.cmp(b.0))
-        });
         let items: Vec<Value> = ranked
             .iter()
             .skip(offset)
             .take(limit)
-            .map(|(c, ids)| shapes::campaign(snap, c, ids, &shapes::campaign_edges(snap, ids)))
+            .map(|c| {
+                let ids = members::current_members(snap.store, c, index.of(c));
+                shapes::campaign(snap, c, &ids, &shapes::campaign_edges(snap, &ids))
+            })
             .collect();
         HttpResponse::Ok()
             .json(json!({"total": ranked.len(), "offset": offset, "limit": limit, "items": items}))
@@ -105,7 +103,7 @@ pub async fn campaign(state: web::Data<State>, uuid: web::Path<String>) -> HttpR
             return error(StatusCode::NOT_FOUND, format!("no campaign {asked}"));
         }
         let root = effective_root(&store.campaign_groups, &asked);
-        let ids = campaign_members(store).remove(&root).unwrap_or_default();
+        let ids = members::current_members(store, &root, state.members.get(snap).of(&root));
         let edges = shapes::campaign_edges(snap, &ids);
         let mut v = json!({
             "campaign": shapes::campaign(snap, &root, &ids, &edges),

@@ -15,8 +15,8 @@
 //! applied the decision, 422 when it refused it, 503 when no daemon
 //! listens, 504 when none answered within [`REPLY_TIMEOUT`].
 
-use super::{assets, error, State};
 use super::view::read_view;
+use super::{assets, error, State};
 use crate::cli::ctl::{command, no_listener, resolve_pair, validate};
 use crate::cli::error::CliError;
 use crate::daemon::control::command::kind;

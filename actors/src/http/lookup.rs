@@ -4,8 +4,9 @@
 //! observations: identity level; two identities: campaign level).
 
 use super::api::param;
+use super::members;
+use super::shapes::{self, identity_members};
 use super::view::with_view;
-use super::shapes::{self, campaign_members, identity_members};
 use super::{error, State};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
@@ -155,9 +156,10 @@ pub async fn search(
         let mut matches = Vec::new();
         let lower = query.to_lowercase();
         if lower.len() >= 4 {
-            let members = campaign_members(store);
+            let members = state.members.get(snap);
             for c in store.campaigns.keys().filter(|c| c.to_lowercase().starts_with(&lower)) {
-                let n = members.get(&effective_root(&store.campaign_groups, c)).map_or(0, Vec::len);
+                let root = effective_root(&store.campaign_groups, c);
+                let n = members::current_members(store, &root, members.of(&root)).len();
                 matches.push(json!({"kind": "campaign", "uuid": c, "label": plural(n, "identity", "identities")}));
             }
             for i in store.identities.keys().filter(|i| i.to_lowercase().starts_with(&lower)) {

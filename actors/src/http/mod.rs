@@ -15,6 +15,7 @@
 //! metrics.rs    /metrics: the daemon's registry, or the leader's last rendering
 //! view.rs       what an answer reads: the live engine, or the snapshot
 //! cache.rs      the repository snapshot when no engine is at hand, rebuilt when it changed
+//! members.rs    campaign → identities and the campaign ranking, kept a few seconds
 //! shapes.rs     the JSON shapes of docs/console-api.md built from a snapshot
 //! api.rs        /api/campaigns…, /api/identities/{uuid}
 //! control.rs    POST /api/control: operator decisions, only with http.allow_control
@@ -29,6 +30,7 @@ pub mod control;
 pub mod events;
 pub mod health;
 pub mod lookup;
+pub mod members;
 pub mod metrics;
 pub mod shapes;
 pub mod view;
@@ -53,6 +55,8 @@ pub struct State {
     /// Short commands (heartbeats, counts, version probes).
     pub pool: Pool,
     pub cache: cache::Cache,
+    /// Campaign → identities, rebuilt at most every few seconds.
+    pub members: members::MembersCache,
     /// Open event streams (each holds its own Redis connection), bounded.
     pub event_slots: std::sync::Arc<tokio::sync::Semaphore>,
     /// The daemon's registry when it runs in this process; `None` in a
@@ -74,6 +78,7 @@ impl State {
         Ok(State {
             keys: Keys::new(&settings.redis.key_prefix),
             cache: cache::Cache::new(client.clone()),
+            members: members::MembersCache::default(),
             event_slots: std::sync::Arc::new(tokio::sync::Semaphore::new(events::MAX_CLIENTS)),
             client,
             pool,

@@ -10,24 +10,11 @@ use decnet_clusterd::evidence::{Millis, Observation};
 use decnet_clusterd::identity::similarity::PairExplanation;
 use decnet_clusterd::store::Store;
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 /// An RFC 3339 UTC time, or `null`.
 pub fn ts(ms: Option<Millis>) -> Value {
     ms.map(format_timestamp).map_or(Value::Null, Value::from)
-}
-
-/// Effective campaign → its live identities (sorted), for every campaign.
-pub fn campaign_members(store: &Store) -> BTreeMap<String, Vec<String>> {
-    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (id, row) in &store.identities {
-        if row.merged_into_uuid.is_none() {
-            if let Some(c) = store.effective_campaign(id) {
-                out.entry(c).or_default().push(id.clone());
-            }
-        }
-    }
-    out
 }
 
 /// The member observations of an effective identity.
