@@ -262,6 +262,17 @@ impl Catalogue {
             .map(Vec::as_slice)
     }
 
+    /// A tooling value as a person reads it: the catalogued libraries that
+    /// send it by name (`paramiko 5.1.0`), `None` for an uncatalogued one.
+    pub fn library_label(&self, kind: &str, value: &str) -> Option<String> {
+        self.library(kind, value).map(|libs| {
+            libs.iter()
+                .map(|l| l.label())
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+    }
+
     /// Whether a credential pair is stock (its password or the pair is
     /// catalogued).
     pub fn stock_credential(&self, user: &str, password: &str) -> bool {

@@ -144,6 +144,9 @@
     return h('a', { href: pathFor(kind, uuid), 'data-nav': true, class: 'uuid', title: vis(uuid) },
       text === undefined ? short(uuid) : text);
   }
+  // Tooling as a person reads it: catalogued libraries by name
+  // (`paramiko 2.12.0`), anything else as `kind:value`.
+  const toolingOf = (i) => (i.tooling_labels !== undefined ? i.tooling_labels : i.tooling);
   const chips = (values, max = 6, cls = 'chip') => {
     const v = list(values);
     if (!v.length) return h('span', { class: 'none' }, '–');
@@ -603,7 +606,7 @@
         g = s('a', { href: pathFor('identity', i.uuid), 'data-nav': true, class: 'node', 'data-uuid': vis(i.uuid) },
           s('title', null, `identity ${vis(i.uuid)}\n${plural(i.observation_count, 'observation')} · ${plural(i.ip_count, 'IP')}\n` +
             `confidence ${wt(i.confidence)}\n${plural(model.degree.get(i.uuid) || 0, 'link')}\n` +
-            `IPs: ${list(i.ips).map((x) => clip(x, 40)).join(', ')}\ntooling: ${list(i.tooling).map((x) => clip(x, 40)).join(', ')}`),
+            `IPs: ${list(i.ips).map((x) => clip(x, 40)).join(', ')}\ntooling: ${list(toolingOf(i)).map((x) => clip(x, 40)).join(', ')}`),
           s('circle', { cx: n.x.toFixed(1), cy: n.y.toFixed(1), r: n.r.toFixed(1) }),
           s('text', { x: n.x.toFixed(1), y: (n.y + n.r + 11).toFixed(1), 'text-anchor': 'middle', class: 'nlabel' }, short(i.uuid)),
           s('text', { x: n.x.toFixed(1), y: (n.y + 4).toFixed(1), 'text-anchor': 'middle', class: 'ncount' }, num(i.observation_count)));
@@ -820,7 +823,7 @@
       h('td', null, confidenceBar(i.confidence)),
       h('td', null, chips(i.ips, 3, 'chip mono'), Number(i.ip_count) > list(i.ips).length ? h('span', { class: 'more' }, ` of ${num(i.ip_count)}`) : null),
       h('td', null, chips(list(i.asns).map((a) => `AS${vis(a)}`), 3)),
-      h('td', null, chips(i.tooling, 2)),
+      h('td', null, chips(toolingOf(i), 2)),
       h('td', null, timeCell(i.first_seen_at)),
       h('td', null, timeCell(i.last_seen_at))));
     const where = group ? (group.other ? `${num(group.other)} smaller deckies` : group.decky === null ? 'no decky' : clip(group.decky, 30)) : null;
@@ -926,7 +929,7 @@
         h('section', { class: 'card', id: 'identity-rollups' },
           h('h2', null, 'Evidence rolled up over its members'),
           h('div', { class: 'rollups' },
-            rollup('Tooling', i.tooling, false, 'tooling'),
+            rollup('Tooling', toolingOf(i), false, 'tooling'),
             rollup('JA3', i.ja3_hashes, true, 'ja3'),
             rollup('HASSH', i.hassh_hashes, true, 'hassh'),
             rollup('Payload hashes', i.payload_hashes, true, 'payloads'),

@@ -170,14 +170,7 @@ fn tooling_labels<'a>(
     values: impl Iterator<Item = (&'static str, &'a String)>,
 ) -> BTreeSet<String> {
     values
-        .map(|(kind, v)| match cat.library(kind, v) {
-            Some(libs) => libs
-                .iter()
-                .map(|l| l.label())
-                .collect::<Vec<_>>()
-                .join(", "),
-            None => v.clone(),
-        })
+        .map(|(kind, v)| cat.library_label(kind, v).unwrap_or_else(|| v.clone()))
         .collect()
 }
 

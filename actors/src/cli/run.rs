@@ -83,13 +83,16 @@ pub fn run(config: Option<&Path>) -> Result<i32, CliError> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let mut server_rx = stop_rx.clone();
         let metrics = std::sync::Arc::new(crate::daemon::metrics::Metrics::new());
-        let server = actix_rt::spawn(crate::http::serve_with_metrics(
+        // While this process leads, the console reads the engine itself.
+        let live = std::sync::Arc::new(crate::daemon::engine::LiveEngine::default());
+        let server = actix_rt::spawn(crate::http::serve_in_process(
             s.clone(),
             addr,
             async move {
                 let _ = server_rx.wait_for(|stop| *stop).await;
             },
-            Some(metrics.clone()),
+            metrics.clone(),
+            live.clone(),
         ));
         let mut daemon_rx = stop_rx;
         let signal = async move {
@@ -98,7 +101,7 @@ pub fn run(config: Option<&Path>) -> Result<i32, CliError> {
                 _ = daemon_rx.wait_for(|stop| *stop) => {}
             }
         };
-        let daemon = crate::daemon::run_with_metrics(s, signal, metrics).await;
+        let daemon = crate::daemon::run_with_metrics(s, signal, metrics, live).await;
         let _ = stop_tx.send(true);
         let served = server.await;
         daemon.context("the daemon failed")?;

@@ -44,6 +44,26 @@ pub struct Engine {
 
 pub type SharedEngine = Arc<tokio::sync::Mutex<Engine>>;
 
+/// The leader's engine, offered to an HTTP server in the same process
+/// (`clusterd run` with `http.listen`) so the console answers from the live
+/// state instead of reloading and re-clustering the repository; empty while
+/// this process is standby or stopping.
+#[derive(Default)]
+pub struct LiveEngine(std::sync::Mutex<Option<SharedEngine>>);
+
+impl LiveEngine {
+    pub fn set(&self, engine: Option<SharedEngine>) {
+        if let Ok(mut slot) = self.0.lock() {
+            *slot = engine;
+        }
+    }
+
+    /// The engine while this process leads.
+    pub fn get(&self) -> Option<SharedEngine> {
+        self.0.lock().ok().and_then(|slot| slot.clone())
+    }
+}
+
 impl Engine {
     pub fn new(settings: &Settings) -> Result<Engine, String> {
         Ok(Engine {

@@ -60,7 +60,7 @@ use bus_ingest::{BusIngest, Drain};
 use campaign_clusterer::CampaignClusterer;
 use connection::{cluster_misfit, Backoff, Pool, CONNECT_TIMEOUT};
 use control::Control;
-use engine::{Engine, Shared};
+use engine::{Engine, LiveEngine, Shared};
 use error::Exit;
 use error::WorkError;
 use heartbeat::{Halt, Heartbeat};
@@ -231,15 +231,22 @@ pub async fn run(
     settings: Settings,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), DaemonError> {
-    run_with_metrics(settings, shutdown, Arc::new(Metrics::new())).await
+    run_with_metrics(
+        settings,
+        shutdown,
+        Arc::new(Metrics::new()),
+        Arc::new(LiveEngine::default()),
+    )
+    .await
 }
 
-/// [`run`], updating `metrics` (which an HTTP server in the same process
-/// may serve).
+/// [`run`], updating `metrics` and offering the engine through `live` while
+/// leading (an HTTP server in the same process serves both).
 pub async fn run_with_metrics(
     settings: Settings,
     shutdown: impl std::future::Future<Output = ()>,
     metrics: Arc<Metrics>,
+    live: Arc<LiveEngine>,
 ) -> Result<(), DaemonError> {
     let started = std::time::Instant::now();
     let client = redis::Client::open(settings.redis.url.as_str())?;
@@ -327,10 +334,12 @@ pub async fn run_with_metrics(
         heartbeat,
         control,
     });
+    live.set(Some(shared.engine.clone()));
     let why = tokio::select! {
         why = exit_rx.recv() => why.unwrap_or(Exit::Stop),
         _ = &mut shutdown => Exit::Stop,
     };
+    live.set(None);
     telemetry.notifier.stopping();
     let result = match why {
         Exit::Stop => {

@@ -3,9 +3,10 @@
 //! `/api/identities/{uuid}` (roll-ups, members and why each belongs).
 //! Merged-out uuids are followed to the winner (`followed_from`).
 
-use super::shapes::{self, campaign_members, identity_members, ts};
+use super::members;
+use super::shapes::{self, identity_members, ts};
+use super::view::{with_view, View};
 use super::{error, State};
-use crate::cli::snapshot::Snapshot;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use decnet_clusterd::reconcile::effective_root;
@@ -14,23 +15,6 @@ use std::collections::{BTreeMap, HashMap};
 
 /// Largest page of `/api/campaigns`.
 pub const MAX_CAMPAIGN_PAGE: usize = 500;
-
-/// Runs `f` on the current snapshot, or answers 503 when it cannot be read.
-pub async fn with_snapshot(
-    state: &State,
-    f: impl FnOnce(&Snapshot) -> HttpResponse,
-) -> HttpResponse {
-    match state.cache.get(&state.settings, &state.keys).await {
-        Ok(shared) => match shared.lock() {
-            Ok(snap) => f(&snap),
-            Err(_) => error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "the snapshot is unusable",
-            ),
-        },
-        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
-    }
-}
 
 /// A non-negative integer query parameter (`default` when absent); the
 /// error is the 400 message.
@@ -58,24 +42,21 @@ pub async fn campaigns(
             format!("limit must be between 1 and {MAX_CAMPAIGN_PAGE}"),
         );
     }
-    with_snapshot(&state, |snap| {
-        let members = campaign_members(&snap.store);
-        let mut ranked: Vec<(&String, &Vec<String>)> = members
+    with_view(&state, |snap| {
+        let index = state.members.get(snap);
+        let ranked: Vec<&String> = index
+            .ranked
             .iter()
-            .filter(|(c, _)| snap.store.campaigns.contains_key(*c))
+            .filter(|c| members::still_ranked(snap.store, c))
             .collect();
-        let last = |c: &str| snap.store.campaigns[c].last_seen_at;
-        ranked.sort_by(|a, b| {
-            b.1.len()
-                .cmp(&a.1.len())
-                .then(last(b.0).cmp(&last(a.0)))
-                .then(a.0.cmp(b.0))
-        });
         let items: Vec<Value> = ranked
             .iter()
             .skip(offset)
             .take(limit)
-            .map(|(c, ids)| shapes::campaign(snap, c, ids, &shapes::campaign_edges(snap, ids)))
+            .map(|c| {
+                let ids = members::current_members(snap.store, c, index.of(c));
+                shapes::campaign(snap, c, &ids, &shapes::campaign_edges(snap, &ids))
+            })
             .collect();
         HttpResponse::Ok()
             .json(json!({"total": ranked.len(), "offset": offset, "limit": limit, "items": items}))
@@ -84,8 +65,8 @@ pub async fn campaigns(
 }
 
 /// The timeline: one row per identity and decky, sessions by start.
-fn timeline(snap: &Snapshot, identities: &[String]) -> Vec<Value> {
-    let store = &snap.store;
+fn timeline(snap: &View, identities: &[String]) -> Vec<Value> {
+    let store = snap.store;
     let mut out = Vec::new();
     for id in identities {
         let mut rows: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
@@ -116,17 +97,17 @@ fn timeline(snap: &Snapshot, identities: &[String]) -> Vec<Value> {
 /// `GET /api/campaigns/{uuid}`.
 pub async fn campaign(state: web::Data<State>, uuid: web::Path<String>) -> HttpResponse {
     let asked = uuid.into_inner();
-    with_snapshot(&state, |snap| {
-        let store = &snap.store;
+    with_view(&state, |snap| {
+        let store = snap.store;
         if !store.campaigns.contains_key(&asked) {
             return error(StatusCode::NOT_FOUND, format!("no campaign {asked}"));
         }
         let root = effective_root(&store.campaign_groups, &asked);
-        let ids = campaign_members(store).remove(&root).unwrap_or_default();
+        let ids = members::current_members(store, &root, state.members.get(snap).of(&root));
         let edges = shapes::campaign_edges(snap, &ids);
         let mut v = json!({
             "campaign": shapes::campaign(snap, &root, &ids, &edges),
-            "identities": ids.iter().map(|i| shapes::identity_summary(store, i)).collect::<Vec<_>>(),
+            "identities": ids.iter().map(|i| shapes::identity_summary(snap, i)).collect::<Vec<_>>(),
             "edges": edges,
             "timeline": timeline(snap, &ids),
         });
@@ -139,7 +120,7 @@ pub async fn campaign(state: web::Data<State>, uuid: web::Path<String>) -> HttpR
 }
 
 /// Each member's strongest tie to another member (the explain of that pair).
-fn why(snap: &Snapshot, members: &[String]) -> HashMap<String, Value> {
+fn why(snap: &View, members: &[String]) -> HashMap<String, Value> {
     let mut best: HashMap<String, (f64, Value)> = HashMap::new();
     let Some(first) = members.first() else {
         return HashMap::new();
@@ -168,8 +149,8 @@ fn why(snap: &Snapshot, members: &[String]) -> HashMap<String, Value> {
 /// `GET /api/identities/{uuid}`.
 pub async fn identity(state: web::Data<State>, uuid: web::Path<String>) -> HttpResponse {
     let asked = uuid.into_inner();
-    with_snapshot(&state, |snap| {
-        let store = &snap.store;
+    with_view(&state, |snap| {
+        let store = snap.store;
         if !store.identities.contains_key(&asked) {
             return error(StatusCode::NOT_FOUND, format!("no identity {asked}"));
         }
@@ -191,7 +172,7 @@ pub async fn identity(state: web::Data<State>, uuid: web::Path<String>) -> HttpR
                 .cmp(&b["first_seen"].as_str())
                 .then(a["uuid"].as_str().cmp(&b["uuid"].as_str()))
         });
-        let mut v = json!({"identity": shapes::identity_detail(store, &root), "members": rows});
+        let mut v = json!({"identity": shapes::identity_detail(snap, &root), "members": rows});
         if root != asked {
             v["followed_from"] = asked.into();
         }

@@ -6,13 +6,15 @@
 //! while requests come — so a browser polling the API costs Redis one
 //! small pipeline per request, not a scan of the keyspace.
 //!
-//! A rebuild reads and re-clusters the whole repository: over 100,000
-//! observations it takes seconds of CPU, and in `clusterd run` that CPU is
-//! the daemon's. Measured with `clusterd bench-e2e --console`, rebuilding
-//! whenever the data moved took a third off the ingest rate. So a snapshot
-//! is also kept for [`REBUILD_SPACING`] times as long as it took to build:
-//! the console then spends at most about a tenth of one core on rebuilds,
-//! whatever the load, and is that much less fresh on a large, busy store.
+//! It serves `clusterd serve` and a standby `clusterd run`; the leader's
+//! own server reads its engine instead (`view.rs`). A rebuild reads and
+//! re-clusters the whole repository: over 100,000 observations it takes
+//! seconds of CPU. Measured with `clusterd bench-e2e --console` when the
+//! leader still rebuilt it, rebuilding whenever the data moved took a
+//! third off the ingest rate. So a snapshot is also kept for
+//! [`REBUILD_SPACING`] times as long as it took to build: the server then
+//! spends at most about a tenth of one core on rebuilds, whatever the
+//! load, and is that much less fresh on a large, busy store.
 
 use crate::cli::snapshot::{load_parts, rebuild, Snapshot};
 use crate::daemon::connection::{connect, RESPONSE_TIMEOUT};

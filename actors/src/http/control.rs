@@ -15,6 +15,7 @@
 //! applied the decision, 422 when it refused it, 503 when no daemon
 //! listens, 504 when none answered within [`REPLY_TIMEOUT`].
 
+use super::view::read_view;
 use super::{assets, error, State};
 use crate::cli::ctl::{command, no_listener, resolve_pair, validate};
 use crate::cli::error::CliError;
@@ -170,17 +171,9 @@ pub async fn control(
         Ok(d) => d,
         Err(m) => return error(StatusCode::BAD_REQUEST, m),
     };
-    let resolved = match state.cache.get(&state.settings, &state.keys).await {
-        Ok(shared) => match shared.lock() {
-            Ok(snap) => resolve_pair(&snap.store, &observations),
-            Err(_) => {
-                return error(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "the snapshot is unusable",
-                )
-            }
-        },
-        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, e),
+    let resolved = match read_view(&state, |v| resolve_pair(v.store, &observations)).await {
+        Ok(r) => r,
+        Err(answer) => return answer,
     };
     let uuids = match resolved {
         Ok(u) => u,

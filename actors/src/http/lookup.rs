@@ -3,8 +3,10 @@
 //! fingerprint or other evidence value, ASN) and `/api/explain?a=&b=` (two
 //! observations: identity level; two identities: campaign level).
 
-use super::api::{param, with_snapshot};
-use super::shapes::{self, campaign_members, identity_members};
+use super::api::param;
+use super::members;
+use super::shapes::{self, identity_members};
+use super::view::with_view;
 use super::{error, State};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
@@ -71,8 +73,8 @@ pub async fn observations(
             "give at least one of ip, asn, fingerprint, decky",
         );
     }
-    with_snapshot(&state, |snap| {
-        let store = &snap.store;
+    with_view(&state, |snap| {
+        let store = snap.store;
         let hits: Vec<&Observation> = store
             .observations
             .values()
@@ -102,10 +104,10 @@ pub async fn observations(
 
 /// `GET /api/observations/{uuid}`.
 pub async fn observation(state: web::Data<State>, uuid: web::Path<String>) -> HttpResponse {
-    with_snapshot(&state, |snap| {
+    with_view(&state, |snap| {
         match snap.store.observations.get(uuid.as_str()) {
             Some(o) => HttpResponse::Ok()
-                .json(json!({"observation": shapes::observation_detail(&snap.store, o)})),
+                .json(json!({"observation": shapes::observation_detail(snap.store, o)})),
             None => error(
                 StatusCode::NOT_FOUND,
                 format!("no observation {}", uuid.as_str()),
@@ -149,14 +151,15 @@ pub async fn search(
     if query.is_empty() {
         return error(StatusCode::BAD_REQUEST, "q must not be empty");
     }
-    with_snapshot(&state, |snap| {
-        let store = &snap.store;
+    with_view(&state, |snap| {
+        let store = snap.store;
         let mut matches = Vec::new();
         let lower = query.to_lowercase();
         if lower.len() >= 4 {
-            let members = campaign_members(store);
+            let members = state.members.get(snap);
             for c in store.campaigns.keys().filter(|c| c.to_lowercase().starts_with(&lower)) {
-                let n = members.get(&effective_root(&store.campaign_groups, c)).map_or(0, Vec::len);
+                let root = effective_root(&store.campaign_groups, c);
+                let n = members::current_members(store, &root, members.of(&root)).len();
                 matches.push(json!({"kind": "campaign", "uuid": c, "label": plural(n, "identity", "identities")}));
             }
             for i in store.identities.keys().filter(|i| i.to_lowercase().starts_with(&lower)) {
@@ -195,8 +198,8 @@ pub async fn explain(
             "give a and b: two observation uuids or two identity uuids",
         );
     };
-    with_snapshot(&state, |snap| {
-        let store = &snap.store;
+    with_view(&state, |snap| {
+        let store = snap.store;
         let obs = |u: &str| store.observations.contains_key(u);
         let ident = |u: &str| store.identities.contains_key(u);
         if obs(&a) && obs(&b) {

@@ -1,8 +1,10 @@
 //! The HTTP server of SPEC §13 (`clusterd serve`, and `clusterd run` with
 //! `http.listen` set): its shared state, the server's start and stop, and
-//! the one table of routes. It reads the repository through its own pool
-//! and connections, the output streams through its own blocking reads, so a
-//! browser can never slow ingest. It writes nothing: the one route that acts,
+//! the one table of routes. In `clusterd run`, while the process leads, the
+//! API answers from the daemon's engine itself (a lock held for the time one
+//! answer takes); standby, and in `clusterd serve`, from a snapshot of the
+//! repository read on its own connection and re-clustered. The output
+//! streams are read through its own blocking reads. It writes nothing: the one route that acts,
 //! `POST /api/control` (only with `http.allow_control` and its token),
 //! publishes on the control channel as `clusterd ctl` does.
 //!
@@ -11,7 +13,9 @@
 //! assets.rs     the console's files, compiled into the binary, and its pages
 //! health.rs     /health and /api/overview (heartbeat keys)
 //! metrics.rs    /metrics: the daemon's registry, or the leader's last rendering
-//! cache.rs      the repository snapshot the API reads, rebuilt when it changed
+//! view.rs       what an answer reads: the live engine, or the snapshot
+//! cache.rs      the repository snapshot when no engine is at hand, rebuilt when it changed
+//! members.rs    campaign → identities and the campaign ranking, kept a few seconds
 //! shapes.rs     the JSON shapes of docs/console-api.md built from a snapshot
 //! api.rs        /api/campaigns…, /api/identities/{uuid}
 //! control.rs    POST /api/control: operator decisions, only with http.allow_control
@@ -26,10 +30,13 @@ pub mod control;
 pub mod events;
 pub mod health;
 pub mod lookup;
+pub mod members;
 pub mod metrics;
 pub mod shapes;
+pub mod view;
 
 use crate::daemon::connection::{Pool, CONNECT_TIMEOUT};
+use crate::daemon::engine::LiveEngine;
 use crate::daemon::metrics::Metrics;
 use crate::repository::Keys;
 use crate::settings::Settings;
@@ -48,11 +55,16 @@ pub struct State {
     /// Short commands (heartbeats, counts, version probes).
     pub pool: Pool,
     pub cache: cache::Cache,
+    /// Campaign → identities, rebuilt at most every few seconds.
+    pub members: members::MembersCache,
     /// Open event streams (each holds its own Redis connection), bounded.
     pub event_slots: std::sync::Arc<tokio::sync::Semaphore>,
     /// The daemon's registry when it runs in this process; `None` in a
     /// standalone `serve`, which serves the leader's from Redis.
     pub metrics: Option<Arc<Metrics>>,
+    /// The daemon's engine when it runs in this process (set while it
+    /// leads); `None` in a standalone `serve`.
+    pub live: Option<Arc<LiveEngine>>,
 }
 
 impl State {
@@ -66,11 +78,13 @@ impl State {
         Ok(State {
             keys: Keys::new(&settings.redis.key_prefix),
             cache: cache::Cache::new(client.clone()),
+            members: members::MembersCache::default(),
             event_slots: std::sync::Arc::new(tokio::sync::Semaphore::new(events::MAX_CLIENTS)),
             client,
             pool,
             settings,
             metrics: None,
+            live: None,
         })
     }
 }
@@ -107,21 +121,34 @@ pub async fn serve(
     addr: SocketAddr,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    serve_with_metrics(settings, addr, shutdown, None).await
+    serve_with(settings, addr, shutdown, None, None).await
 }
 
-/// [`serve`], with `/metrics` from the daemon's registry in this process.
-pub async fn serve_with_metrics(
+/// [`serve`] beside the daemon in this process: `/metrics` from its
+/// registry, and the API from its engine while it leads.
+pub async fn serve_in_process(
+    settings: Settings,
+    addr: SocketAddr,
+    shutdown: impl Future<Output = ()>,
+    metrics: Arc<Metrics>,
+    live: Arc<LiveEngine>,
+) -> anyhow::Result<()> {
+    serve_with(settings, addr, shutdown, Some(metrics), Some(live)).await
+}
+
+async fn serve_with(
     settings: Settings,
     addr: SocketAddr,
     shutdown: impl Future<Output = ()>,
     metrics: Option<Arc<Metrics>>,
+    live: Option<Arc<LiveEngine>>,
 ) -> anyhow::Result<()> {
     if !addr.ip().is_loopback() {
         warn!(%addr, "serving the console on a non-loopback address (http.public = true): anyone who reaches it reads attacker data");
     }
     let mut state = State::new(settings)?;
     state.metrics = metrics;
+    state.live = live;
     let state = web::Data::new(state);
     let server = HttpServer::new(move || App::new().app_data(state.clone()).configure(routes))
         .workers(2)

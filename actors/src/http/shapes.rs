@@ -3,31 +3,18 @@
 //! signals of a campaign edge and of an identity edge. Strings are sent as
 //! stored (the console displays them as text).
 
-use crate::cli::snapshot::Snapshot;
+use super::view::View;
 use decnet_clusterd::campaign::CampaignPairScore;
 use decnet_clusterd::evidence::time::format_timestamp;
 use decnet_clusterd::evidence::{Millis, Observation};
 use decnet_clusterd::identity::similarity::PairExplanation;
 use decnet_clusterd::store::Store;
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 /// An RFC 3339 UTC time, or `null`.
 pub fn ts(ms: Option<Millis>) -> Value {
     ms.map(format_timestamp).map_or(Value::Null, Value::from)
-}
-
-/// Effective campaign → its live identities (sorted), for every campaign.
-pub fn campaign_members(store: &Store) -> BTreeMap<String, Vec<String>> {
-    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (id, row) in &store.identities {
-        if row.merged_into_uuid.is_none() {
-            if let Some(c) = store.effective_campaign(id) {
-                out.entry(c).or_default().push(id.clone());
-            }
-        }
-    }
-    out
 }
 
 /// The member observations of an effective identity.
@@ -85,7 +72,7 @@ pub fn campaign_signals(s: &CampaignPairScore) -> Vec<Value> {
 }
 
 /// The campaign's edges (the maximum spanning tree that holds it together).
-pub fn campaign_edges(snap: &Snapshot, identities: &[String]) -> Vec<Value> {
+pub fn campaign_edges(snap: &View, identities: &[String]) -> Vec<Value> {
     let Some(first) = identities.first() else {
         return Vec::new();
     };
@@ -106,8 +93,8 @@ pub fn campaign_edges(snap: &Snapshot, identities: &[String]) -> Vec<Value> {
 }
 
 /// A Campaign (with its signal counts over `edges`).
-pub fn campaign(snap: &Snapshot, uuid: &str, identities: &[String], edges: &[Value]) -> Value {
-    let store = &snap.store;
+pub fn campaign(snap: &View, uuid: &str, identities: &[String], edges: &[Value]) -> Value {
+    let store = snap.store;
     let row = store.campaigns.get(uuid).cloned().unwrap_or_default();
     let obs: Vec<&Observation> = identities
         .iter()
@@ -145,7 +132,8 @@ pub fn campaign(snap: &Snapshot, uuid: &str, identities: &[String], edges: &[Val
 }
 
 /// An IdentitySummary.
-pub fn identity_summary(store: &Store, uuid: &str) -> Value {
+pub fn identity_summary(v: &View, uuid: &str) -> Value {
+    let store = v.store;
     let row = store.identities.get(uuid).cloned().unwrap_or_default();
     let obs: Vec<&Observation> = identity_members(store, uuid)
         .iter()
@@ -153,22 +141,35 @@ pub fn identity_summary(store: &Store, uuid: &str) -> Value {
         .collect();
     let ips: BTreeSet<&str> = obs.iter().filter_map(|o| o.ip()).collect();
     let asns: BTreeSet<u32> = obs.iter().filter_map(|o| o.asn()).collect();
-    let tooling: BTreeSet<String> = obs
+    let fingerprints: BTreeSet<(&str, &str)> = obs
         .iter()
         .flat_map(|o| o.fingerprints.iter().filter(|f| f.is_tooling()))
-        .map(|f| format!("{}:{}", f.kind, f.value))
+        .map(|f| (f.kind.as_str(), f.value.as_str()))
+        .collect();
+    let tooling: BTreeSet<String> = fingerprints
+        .iter()
+        .map(|(k, val)| format!("{k}:{val}"))
+        .collect();
+    let labels: BTreeSet<String> = fingerprints
+        .iter()
+        .map(|(k, val)| {
+            v.catalogue
+                .library_label(k, val)
+                .unwrap_or_else(|| format!("{k}:{val}"))
+        })
         .collect();
     json!({
         "uuid": uuid, "observation_count": obs.len(), "confidence": row.confidence,
         "first_seen_at": ts(row.first_seen_at), "last_seen_at": ts(row.last_seen_at),
         "ips": ips.iter().take(10).collect::<Vec<_>>(), "ip_count": ips.len(),
-        "asns": asns, "tooling": tooling, "campaign_id": store.effective_campaign(uuid),
+        "asns": asns, "tooling": tooling, "tooling_labels": labels, "campaign_id": store.effective_campaign(uuid),
     })
 }
 
 /// The identity details beyond the summary.
-pub fn identity_detail(store: &Store, uuid: &str) -> Value {
-    let mut v = identity_summary(store, uuid);
+pub fn identity_detail(view: &View, uuid: &str) -> Value {
+    let store = view.store;
+    let mut v = identity_summary(view, uuid);
     let row = store.identities.get(uuid).cloned().unwrap_or_default();
     let obs = identity_members(store, uuid)
         .iter()

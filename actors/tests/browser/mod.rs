@@ -39,6 +39,33 @@ pub fn request(
     headers: &[(&str, &str)],
     payload: &[u8],
 ) -> std::io::Result<(u16, String)> {
+    exchange(method, port, path, headers, payload).map(|a| (a.status, a.body))
+}
+
+/// An answer with its headers (names lowercased).
+pub struct Answer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Answer {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// [`request`], keeping the answer's headers.
+pub fn exchange(
+    method: &str,
+    port: u16,
+    path: &str,
+    headers: &[(&str, &str)],
+    payload: &[u8],
+) -> std::io::Result<Answer> {
     let mut s = TcpStream::connect(("127.0.0.1", port))?;
     s.set_read_timeout(Some(Duration::from_secs(60)))?;
     let mut head = format!(
@@ -60,12 +87,16 @@ pub fn request(
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
     let (mut length, mut chunked) = (None, false);
+    let mut kept = Vec::new();
     loop {
         let mut line = String::new();
         r.read_line(&mut line)?;
         let line = line.trim_end();
         if line.is_empty() {
             break;
+        }
+        if let Some((k, v)) = line.split_once(':') {
+            kept.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
         }
         let lower = line.to_ascii_lowercase();
         if let Some(v) = lower.strip_prefix("content-length:") {
@@ -94,7 +125,11 @@ pub fn request(
     } else {
         r.read_to_end(&mut out)?;
     }
-    Ok((status, String::from_utf8_lossy(&out).into_owned()))
+    Ok(Answer {
+        status,
+        headers: kept,
+        body: String::from_utf8_lossy(&out).into_owned(),
+    })
 }
 
 /// A GET answered with JSON.
