@@ -42,17 +42,19 @@ pub async fn campaigns(
             format!("limit must be between 1 and {MAX_CAMPAIGN_PAGE}"),
         );
     }
+    let index = match state.members.get(&state).await {
+        Ok(i) => i,
+        Err(answer) => return answer,
+    };
     with_view(&state, |snap| {
-        let index = state.members.get(snap);
-        let ranked: Vec<&String> = index
-            .ranked
-            .iter()
-            .filter(|c| members::still_ranked(snap.store, c))
-            .collect();
+        // The ranking as indexed; a campaign merged away since is left
+        // out of the page (and counted until the index is rebuilt).
+        let ranked = &index.ranked;
         let items: Vec<Value> = ranked
             .iter()
             .skip(offset)
             .take(limit)
+            .filter(|c| members::still_ranked(snap.store, c))
             .map(|c| {
                 let ids = members::current_members(snap.store, c, index.of(c));
                 shapes::campaign(snap, c, &ids, &shapes::campaign_edges(snap, &ids))
@@ -97,13 +99,17 @@ fn timeline(snap: &View, identities: &[String]) -> Vec<Value> {
 /// `GET /api/campaigns/{uuid}`.
 pub async fn campaign(state: web::Data<State>, uuid: web::Path<String>) -> HttpResponse {
     let asked = uuid.into_inner();
+    let index = match state.members.get(&state).await {
+        Ok(i) => i,
+        Err(answer) => return answer,
+    };
     with_view(&state, |snap| {
         let store = snap.store;
         if !store.campaigns.contains_key(&asked) {
             return error(StatusCode::NOT_FOUND, format!("no campaign {asked}"));
         }
         let root = effective_root(&store.campaign_groups, &asked);
-        let ids = members::current_members(store, &root, state.members.get(snap).of(&root));
+        let ids = members::current_members(store, &root, index.of(&root));
         let edges = shapes::campaign_edges(snap, &ids);
         let mut v = json!({
             "campaign": shapes::campaign(snap, &root, &ids, &edges),

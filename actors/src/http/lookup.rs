@@ -151,12 +151,20 @@ pub async fn search(
     if query.is_empty() {
         return error(StatusCode::BAD_REQUEST, "q must not be empty");
     }
+    let lower = query.to_lowercase();
+    // The campaign index only for a query that can name one by prefix.
+    let index = if lower.len() >= 4 {
+        match state.members.get(&state).await {
+            Ok(i) => Some(i),
+            Err(answer) => return answer,
+        }
+    } else {
+        None
+    };
     with_view(&state, |snap| {
         let store = snap.store;
         let mut matches = Vec::new();
-        let lower = query.to_lowercase();
-        if lower.len() >= 4 {
-            let members = state.members.get(snap);
+        if let Some(members) = &index {
             for c in store.campaigns.keys().filter(|c| c.to_lowercase().starts_with(&lower)) {
                 let root = effective_root(&store.campaign_groups, c);
                 let n = members::current_members(store, &root, members.of(&root)).len();
