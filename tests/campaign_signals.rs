@@ -44,9 +44,9 @@ fn identity(sessions: Vec<S>) -> IdentityRollup {
             phase: x.phase.map(|p| p.0),
             last_phase: x.phase.and_then(|p| (p.1 != p.0).then_some(p.1)),
             phase_inferred: true,
-            commands: x.commands.iter().map(|c| c.to_string()).collect(),
-            planted_keys: x.planted.into_iter().map(String::from).collect(),
-            auth_keys: x.auth.into_iter().map(String::from).collect(),
+            commands: x.commands.iter().map(|c| (*c).into()).collect(),
+            planted_keys: x.planted.into_iter().map(Into::into).collect(),
+            auth_keys: x.auth.into_iter().map(Into::into).collect(),
             ..Default::default()
         });
     }

@@ -221,7 +221,7 @@ mod tests {
     fn session(id: u8, command: u8) -> Session {
         Session {
             session_id: format!("s{id:03}"),
-            commands: [format!("c{command}")].into(),
+            commands: [format!("c{command}").into()].into(),
             ..Default::default()
         }
     }
