@@ -19,15 +19,16 @@ pub struct Sessions(Repr);
 
 #[derive(Clone)]
 enum Repr {
-    /// Sorted by `session_id`, ids distinct, at most `LARGE`.
-    Small(Vec<Session>),
+    /// Sorted by `session_id`, ids distinct, at most `LARGE`: exactly its
+    /// sessions (boxed slice and boxed map keep `Sessions` at two words).
+    Small(Box<[Session]>),
     /// More than `LARGE` (never shrinks back).
-    Large(BTreeMap<String, Box<Session>>),
+    Large(Box<BTreeMap<String, Box<Session>>>),
 }
 
 impl Default for Sessions {
     fn default() -> Self {
-        Sessions(Repr::Small(Vec::new()))
+        Sessions(Repr::Small(Box::default()))
     }
 }
 
@@ -105,18 +106,19 @@ impl Sessions {
     fn add(&mut self, at: Option<usize>, session: Session) {
         match (&mut self.0, at) {
             (Repr::Small(v), Some(at)) if v.len() < Self::LARGE => {
-                if v.len() < 8 {
-                    v.reserve_exact(1);
-                }
-                v.insert(at, session);
+                let mut grown = std::mem::take(v).into_vec();
+                grown.reserve_exact(1);
+                grown.insert(at, session);
+                *v = grown.into_boxed_slice();
             }
             (Repr::Small(v), _) => {
                 let mut m: BTreeMap<String, Box<Session>> = std::mem::take(v)
+                    .into_vec()
                     .into_iter()
                     .map(|s| (s.session_id.clone(), Box::new(s)))
                     .collect();
                 m.insert(session.session_id.clone(), Box::new(session));
-                self.0 = Repr::Large(m);
+                self.0 = Repr::Large(Box::new(m));
             }
             (Repr::Large(m), _) => {
                 m.insert(session.session_id.clone(), Box::new(session));
