@@ -53,7 +53,7 @@ fn observation() -> impl Strategy<Value = Observation> {
             sessions.into_iter().enumerate()
         {
             let s = Session {
-                session_id: format!("s{i}"),
+                session_id: format!("s{i}").into(),
                 decky_id: Some(format!("decky-{decky}").into()),
                 started_at: Some(start * HOUR),
                 ended_at: Some((start + len) * HOUR),
@@ -191,7 +191,7 @@ fn busy_identity() -> impl Strategy<Value = IdentityRollup> {
             for (i, &(phase, k)) in phases.iter().enumerate() {
                 let at = (start + k * gap) * HOUR;
                 let s = Session {
-                    session_id: format!("s{i}"),
+                    session_id: format!("s{i}").into(),
                     decky_id: Some("decky-busy".into()),
                     started_at: Some(at),
                     ended_at: Some(at + HOUR),

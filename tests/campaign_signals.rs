@@ -37,7 +37,7 @@ fn identity(sessions: Vec<S>) -> IdentityRollup {
     let mut o = Observation::new("o");
     for (i, x) in sessions.into_iter().enumerate() {
         o.sessions.join(Session {
-            session_id: format!("s{i}"),
+            session_id: format!("s{i}").into(),
             decky_id: Some(x.decky.into()),
             started_at: Some(x.at * HOUR),
             ended_at: Some(x.at * HOUR + HOUR / 2),

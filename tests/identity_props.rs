@@ -54,7 +54,7 @@ fn partial(uuid_count: usize) -> impl Strategy<Value = Observation> {
             }
             for (sid, payload, c2, cmds, creds, phase, keys) in sessions {
                 let mut s = Session {
-                    session_id: format!("s{sid}"),
+                    session_id: format!("s{sid}").into(),
                     phase,
                     // cmd0 is stock (`uname -a`), the others not.
                     commands: cmds

@@ -61,7 +61,8 @@ impl Fingerprint {
 /// observation. Reports of the same session are merged field by field.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {
-    pub session_id: String,
+    /// Not interned: ids are mostly unique (a boxed `str`, 16 bytes).
+    pub session_id: Box<str>,
     pub decky_id: Option<Sym>,
     pub started_at: Option<Millis>,
     pub ended_at: Option<Millis>,

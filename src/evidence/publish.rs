@@ -46,7 +46,7 @@ pub fn observed_payload(o: &Observation) -> Value {
         );
         for i in 0..n {
             let mut v = Map::new();
-            v.insert("session_id".into(), Value::from(s.session_id.clone()));
+            v.insert("session_id".into(), Value::from(&*s.session_id));
             if let Some(d) = &s.decky_id {
                 v.insert("decky_id".into(), Value::from(d.as_str()));
             }

@@ -23,7 +23,7 @@ enum Repr {
     /// sessions (boxed slice and boxed map keep `Sessions` at two words).
     Small(Box<[Session]>),
     /// More than `LARGE` (never shrinks back).
-    Large(Box<BTreeMap<String, Box<Session>>>),
+    Large(Box<BTreeMap<Box<str>, Box<Session>>>),
 }
 
 impl Default for Sessions {
@@ -51,7 +51,7 @@ impl Sessions {
     pub fn get(&self, id: &str) -> Option<&Session> {
         match &self.0 {
             Repr::Small(v) => v
-                .binary_search_by(|s| s.session_id.as_str().cmp(id))
+                .binary_search_by(|s| (*s.session_id).cmp(id))
                 .ok()
                 .map(|i| &v[i]),
             Repr::Large(m) => m.get(id).map(|s| &**s),
@@ -94,7 +94,7 @@ impl Sessions {
     fn find(&mut self, id: &str) -> Result<&mut Session, Option<usize>> {
         match &mut self.0 {
             Repr::Large(m) => m.get_mut(id).map(|s| &mut **s).ok_or(None),
-            Repr::Small(v) => match v.binary_search_by(|s| s.session_id.as_str().cmp(id)) {
+            Repr::Small(v) => match v.binary_search_by(|s| (*s.session_id).cmp(id)) {
                 Ok(i) => Ok(&mut v[i]),
                 Err(i) => Err(Some(i)),
             },
@@ -112,7 +112,7 @@ impl Sessions {
                 *v = grown.into_boxed_slice();
             }
             (Repr::Small(v), _) => {
-                let mut m: BTreeMap<String, Box<Session>> = std::mem::take(v)
+                let mut m: BTreeMap<Box<str>, Box<Session>> = std::mem::take(v)
                     .into_vec()
                     .into_iter()
                     .map(|s| (s.session_id.clone(), Box::new(s)))
@@ -185,7 +185,7 @@ impl<'de> Deserialize<'de> for Sessions {
 /// The sessions of a [`Sessions`] in ascending order of id.
 pub enum Values<'a> {
     Small(std::slice::Iter<'a, Session>),
-    Large(btree_map::Values<'a, String, Box<Session>>),
+    Large(btree_map::Values<'a, Box<str>, Box<Session>>),
 }
 
 impl<'a> Iterator for Values<'a> {
@@ -222,7 +222,7 @@ mod tests {
 
     fn session(id: u8, command: u8) -> Session {
         Session {
-            session_id: format!("s{id:03}"),
+            session_id: format!("s{id:03}").into(),
             commands: [format!("c{command}").into()].into(),
             ..Default::default()
         }
@@ -239,9 +239,9 @@ mod tests {
             for (i, (id, c)) in reports.iter().enumerate() {
                 let x = session(*id, *c);
                 let changed = if i % 2 == 0 { s.join(x.clone()) } else { s.join_ref(&x) };
-                let expected = match model.get_mut(&x.session_id) {
+                let expected = match model.get_mut(&*x.session_id) {
                     Some(m) => m.merge(&x),
-                    None => { model.insert(x.session_id.clone(), x); true }
+                    None => { model.insert(x.session_id.to_string(), x); true }
                 };
                 prop_assert_eq!(changed, expected);
             }

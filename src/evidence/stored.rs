@@ -168,7 +168,7 @@ struct ObservationIn {
 #[derive(Deserialize)]
 struct SessionIn {
     #[serde(rename = "i")]
-    id: String,
+    id: Box<str>,
     #[serde(rename = "d", default)]
     decky: Option<Sym>,
     #[serde(rename = "b", default)]

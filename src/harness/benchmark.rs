@@ -297,7 +297,7 @@ impl SettledStore {
                 let mut o = Observation::new(format!("obs-{index:08}"));
                 let id = format!("bench-s{b}-{i}");
                 o.sessions.join(Session {
-                    session_id: id,
+                    session_id: id.into(),
                     decky_id: Some(decky.into()),
                     started_at: Some(t),
                     ended_at: Some(t + 120_000),

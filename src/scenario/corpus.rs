@@ -28,7 +28,7 @@ fn fp(kind: &str, value: String) -> Fingerprint {
 
 fn session(id: &str, decky: u32, at: i64, phase: Phase) -> Session {
     Session {
-        session_id: id.to_string(),
+        session_id: id.into(),
         decky_id: Some(format!("decky-{decky:03}").into()),
         started_at: Some(at),
         ended_at: Some(at + 120_000),

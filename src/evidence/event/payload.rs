@@ -126,7 +126,7 @@ pub(super) fn session(
     let id = present(obj, "session_id").ok_or_else(|| invalid(id_path, "is missing"))?;
     let id = check_id(id_path, string(id_path, id, limits)?, limits)?;
     let mut s = Session {
-        session_id: id.to_string(),
+        session_id: id.into(),
         ..Default::default()
     };
     if let Some(d) = present(obj, "decky_id") {
