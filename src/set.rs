@@ -31,7 +31,9 @@ pub struct SortedSet<T>(Repr<T>);
 enum Repr<T> {
     /// Sorted ascending, no duplicates, at most `LARGE` values.
     Small(Box<[T]>),
-    /// More than `LARGE` values (a set never shrinks back).
+    /// More than `LARGE` values (a set never shrinks back). Boxed so that
+    /// the set is two words: the rare large set pays one allocation more.
+    #[allow(clippy::box_collection)]
     Large(Box<BTreeSet<T>>),
 }
 

@@ -23,6 +23,7 @@ enum Repr {
     /// sessions (boxed slice and boxed map keep `Sessions` at two words).
     Small(Box<[Session]>),
     /// More than `LARGE` (never shrinks back).
+    #[allow(clippy::box_collection)]
     Large(Box<BTreeMap<Box<str>, Box<Session>>>),
 }
 
