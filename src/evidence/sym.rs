@@ -24,13 +24,16 @@
 //! strings and a hostile stream of unique values is not kept forever.
 //! The sweep cannot race a new holder: only the table can hand out a
 //! reference to a string whose count is one, and it does so under the
-//! shard's lock.
+//! shard's lock. In front of the table each thread keeps a small cache of
+//! the strings it interned last (a hit takes no lock); a cached string has
+//! a count of two at least, so it is never swept while cached.
 
 use arcstr::ArcStr;
 use hashbrown::HashTable;
 use serde::de::{Deserialize, Deserializer, Visitor};
 use serde::{Serialize, Serializer};
 use std::borrow::Borrow;
+use std::cell::RefCell;
 use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::hash::BuildHasher;
@@ -47,6 +50,19 @@ pub const SHARDS: usize = 32;
 
 /// Entries a shard holds before its first sweep.
 const FIRST_SWEEP_AT: usize = 1024;
+
+/// Slots of each thread's cache of recently interned strings.
+const RECENT_SLOTS: usize = 1024;
+
+thread_local! {
+    /// The strings this thread interned last, by hash: most are asked for
+    /// again soon (a fingerprint kind, a decky id, a stock command), and a
+    /// hit here takes no lock and probes no shared table. Each slot holds
+    /// one reference, so at most `RECENT_SLOTS` strings per thread outlive
+    /// their last holder until overwritten.
+    static RECENT: RefCell<Vec<Option<(u64, ArcStr)>>> =
+        RefCell::new(vec![None; RECENT_SLOTS]);
+}
 
 struct Shard {
     table: HashTable<ArcStr>,
@@ -72,8 +88,8 @@ static INTERNER: LazyLock<Interner> = LazyLock::new(|| Interner {
 });
 
 impl Interner {
-    fn intern(&self, s: &str) -> ArcStr {
-        let hash = self.hasher.hash_one(s);
+    /// The interned `s`, whose hash is `hash`.
+    fn intern(&self, s: &str, hash: u64) -> ArcStr {
         // The low bits pick the table's bucket; the high ones the shard.
         let shard = (hash >> (64 - SHARDS.trailing_zeros())) as usize;
         let mut guard = self.shards[shard]
@@ -115,7 +131,19 @@ impl Sym {
         if s.is_empty() {
             return Sym::default();
         }
-        Sym(INTERNER.intern(s))
+        let hash = INTERNER.hasher.hash_one(s);
+        let slot = hash as usize % RECENT_SLOTS;
+        RECENT.with(|recent| {
+            let mut recent = recent.borrow_mut();
+            if let Some((h, a)) = &recent[slot] {
+                if *h == hash && a.as_str() == s {
+                    return Sym(a.clone());
+                }
+            }
+            let a = INTERNER.intern(s, hash);
+            recent[slot] = Some((hash, a.clone()));
+            Sym(a)
+        })
     }
 
     pub fn as_str(&self) -> &str {
