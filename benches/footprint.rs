@@ -9,6 +9,7 @@
 //! `cargo bench --bench footprint` (200,000 observations);
 //! `cargo bench --bench footprint -- 1000000` for another size.
 
+use decnet_clusterd::evidence::{Fingerprint, Observation, Session, Sym};
 use decnet_clusterd::harness::benchmark::SettledStore;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -74,16 +75,54 @@ fn main() {
         per(earlier)
     );
 
+    let obs = s.store.observations.values();
+    let (mut sessions, mut fps, mut nonempty) = (0usize, 0usize, [0usize; 7]);
+    for o in obs {
+        fps += o.fingerprints.len();
+        for x in o.sessions.values() {
+            sessions += 1;
+            let sets = [
+                x.commands.len(),
+                x.credentials.len(),
+                x.payload_hashes.len(),
+                x.c2_endpoints.len(),
+                x.auth_keys.len(),
+                x.planted_keys.len(),
+                usize::from(x.decky_id.is_some()),
+            ];
+            for (n, len) in nonempty.iter_mut().zip(sets) {
+                *n += usize::from(len > 0);
+            }
+        }
+    }
+    println!(
+        "  per observation: {:.2} sessions, {:.2} fingerprints; sessions with commands, credentials, payloads, C2, auth keys, planted keys, decky: {:?} %",
+        sessions as f64 / n as f64,
+        fps as f64 / n as f64,
+        nonempty.map(|k| (100 * k).checked_div(sessions).unwrap_or(0))
+    );
+    println!(
+        "  sizes: Observation {} B, Session {} B, Fingerprint {} B, SortedSet {} B, Sym {} B; {} strings interned",
+        std::mem::size_of::<Observation>(),
+        std::mem::size_of::<Session>(),
+        std::mem::size_of::<Fingerprint>(),
+        std::mem::size_of::<decnet_clusterd::set::SortedSet<Sym>>(),
+        std::mem::size_of::<Sym>(),
+        Sym::interned()
+    );
+
     let SettledStore {
         mut store,
         identities,
         campaigns,
         ..
     } = s;
-    let part = |name: &str, drop_it: &mut dyn FnMut()| {
+    let mut parts = 0usize;
+    let mut part = |name: &str, drop_it: &mut dyn FnMut()| {
         let at = live();
         drop_it();
         let freed = at.saturating_sub(live());
+        parts += freed;
         println!(
             "  {name:<34} {:>7.1} MiB {:>6.0} B/obs {:>5.1} %",
             freed as f64 / 1048576.0,
@@ -114,4 +153,15 @@ fn main() {
     });
     let mut campaigns = Some(campaigns);
     part("campaign graph + roll-ups", &mut || drop(campaigns.take()));
+    // What no part frees: the interner's table and the strings it still
+    // holds (they go when the next sweep finds them unheld), and whatever
+    // the bench itself keeps.
+    let left = total.saturating_sub(parts);
+    println!(
+        "  {:<34} {:>7.1} MiB {:>6.0} B/obs {:>5.1} %",
+        "left (interner table, strings)",
+        left as f64 / 1048576.0,
+        per(left),
+        100.0 * left as f64 / total as f64
+    );
 }

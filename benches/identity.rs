@@ -51,7 +51,7 @@ fn incremental_1m(c: &mut Criterion) {
             };
             o.fingerprints.insert(Fingerprint {
                 kind: "ja3".into(),
-                value,
+                value: value.into(),
             });
             g.upsert(&o);
             g.settle().len()

@@ -7,7 +7,10 @@
 //! bulk of the daemon's memory; a vector holds exactly what it has. Past
 //! [`SortedSet::LARGE`] values the set turns into a `BTreeSet`, so that a
 //! hostile source piling thousands of distinct values onto one observation
-//! costs logarithmic, not linear, time per insert.
+//! costs logarithmic, not linear, time per insert. The small form is a
+//! boxed slice of exactly its values and the large one a boxed tree, so a
+//! set is 16 bytes (two words), not the 32 of a vector beside a tree: a
+//! session alone holds six sets, most of them empty.
 //!
 //! It behaves as a `BTreeSet`: iteration in ascending order, no duplicates,
 //! and it is written to JSON as the same array (input is sorted and
@@ -27,14 +30,16 @@ pub struct SortedSet<T>(Repr<T>);
 #[derive(Clone)]
 enum Repr<T> {
     /// Sorted ascending, no duplicates, at most `LARGE` values.
-    Small(Vec<T>),
-    /// More than `LARGE` values (a set never shrinks back).
-    Large(BTreeSet<T>),
+    Small(Box<[T]>),
+    /// More than `LARGE` values (a set never shrinks back). Boxed so that
+    /// the set is two words: the rare large set pays one allocation more.
+    #[allow(clippy::box_collection)]
+    Large(Box<BTreeSet<T>>),
 }
 
 impl<T> Default for SortedSet<T> {
     fn default() -> Self {
-        SortedSet(Repr::Small(Vec::new()))
+        SortedSet(Repr::Small(Box::default()))
     }
 }
 
@@ -92,18 +97,18 @@ impl<T: Ord> SortedSet<T> {
             Repr::Small(v) => match v.binary_search(&value) {
                 Ok(_) => false,
                 Err(_) if v.len() >= Self::LARGE => {
-                    let mut s: BTreeSet<T> = std::mem::take(v).into_iter().collect();
+                    let mut s: BTreeSet<T> = std::mem::take(v).into_vec().into_iter().collect();
                     s.insert(value);
-                    self.0 = Repr::Large(s);
+                    self.0 = Repr::Large(Box::new(s));
                     true
                 }
                 Err(at) => {
-                    // Most sets stay at one to three values: grow them one
-                    // slot at a time rather than doubling.
-                    if v.len() < 8 {
-                        v.reserve_exact(1);
-                    }
-                    v.insert(at, value);
+                    // Grown one slot at a time (the slice holds exactly its
+                    // values; at most `LARGE` are moved).
+                    let mut grown = std::mem::take(v).into_vec();
+                    grown.reserve_exact(1);
+                    grown.insert(at, value);
+                    *v = grown.into_boxed_slice();
                     true
                 }
             },
@@ -111,12 +116,11 @@ impl<T: Ord> SortedSet<T> {
     }
 
     /// The set of `values` in a vector already sorted and de-duplicated.
-    fn from_sorted(mut v: Vec<T>) -> Self {
+    fn from_sorted(v: Vec<T>) -> Self {
         if v.len() > Self::LARGE {
-            SortedSet(Repr::Large(v.into_iter().collect()))
+            SortedSet(Repr::Large(Box::new(v.into_iter().collect())))
         } else {
-            v.shrink_to_fit();
-            SortedSet(Repr::Small(v))
+            SortedSet(Repr::Small(v.into_boxed_slice()))
         }
     }
 }
@@ -152,7 +156,7 @@ impl<T: Ord + Clone> SortedSet<T> {
             return false;
         }
         let mut joined = Vec::with_capacity(mine.len() + new);
-        let mut a = std::mem::take(mine).into_iter().peekable();
+        let mut a = std::mem::take(mine).into_vec().into_iter().peekable();
         let mut b = theirs.iter().peekable();
         loop {
             match (a.peek(), b.peek()) {
@@ -325,7 +329,7 @@ impl<T> IntoIterator for SortedSet<T> {
 
     fn into_iter(self) -> IntoIter<T> {
         match self.0 {
-            Repr::Small(v) => IntoIter::Small(v.into_iter()),
+            Repr::Small(v) => IntoIter::Small(v.into_vec().into_iter()),
             Repr::Large(s) => IntoIter::Large(s.into_iter()),
         }
     }
@@ -403,7 +407,15 @@ mod tests {
         assert_eq!(large, grown);
         assert!(matches!(large.0, Repr::Large(_)));
         let small: SortedSet<u32> = [3, 1, 2, 1].into();
-        assert!(matches!(small.0, Repr::Small(ref v) if v == &[1, 2, 3]));
+        assert!(matches!(small.0, Repr::Small(ref v) if **v == [1, 2, 3]));
         assert_ne!(small, large);
+    }
+
+    #[test]
+    fn a_set_is_two_words() {
+        assert_eq!(
+            std::mem::size_of::<SortedSet<String>>(),
+            2 * std::mem::size_of::<usize>()
+        );
     }
 }

@@ -26,8 +26,8 @@ fn obs(uuid: &str, ja3: &str, c2: &str, phase: Phase, at: i64) -> Observation {
         started_at: Some(at),
         ended_at: Some(at + HOUR / 4),
         phase: Some(phase),
-        c2_endpoints: [c2.to_string()].into(),
-        payload_hashes: ["shared-payload".to_string()].into(),
+        c2_endpoints: [c2.into()].into(),
+        payload_hashes: ["shared-payload".into()].into(),
         ..Default::default()
     };
     o.sessions.join(s);

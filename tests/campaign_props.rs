@@ -9,7 +9,7 @@
 //! and some uses come before the planting).
 
 use decnet_clusterd::campaign::{CampaignGraph, CampaignWeights, IdentityRollup};
-use decnet_clusterd::evidence::{Observation, Session};
+use decnet_clusterd::evidence::{Observation, Session, Sym};
 use decnet_clusterd::harness::reference::all_pairs_campaigns;
 use decnet_clusterd::identity::catalogue::Catalogue;
 use decnet_clusterd::phase::Phase;
@@ -26,8 +26,8 @@ const PHASES: [Phase; 5] = [
 
 const COMMANDS: [&str; 3] = ["uname -a", "cat /etc/passwd", "ps aux"];
 
-fn key(k: u8) -> String {
-    format!("SHA256:key{k}")
+fn key(k: u8) -> Sym {
+    format!("SHA256:key{k}").into()
 }
 
 fn observation() -> impl Strategy<Value = Observation> {
@@ -53,18 +53,18 @@ fn observation() -> impl Strategy<Value = Observation> {
             sessions.into_iter().enumerate()
         {
             let s = Session {
-                session_id: format!("s{i}"),
-                decky_id: Some(format!("decky-{decky}")),
+                session_id: format!("s{i}").into(),
+                decky_id: Some(format!("decky-{decky}").into()),
                 started_at: Some(start * HOUR),
                 ended_at: Some((start + len) * HOUR),
                 phase: Some(PHASES[phase]),
-                payload_hashes: infra.into_iter().map(|p| format!("p{p}")).collect(),
+                payload_hashes: infra.into_iter().map(|p| format!("p{p}").into()).collect(),
                 kd_digraph_simhash: simhash.map(|(base, flip)| {
                     [0x5a5a_3c3c_f0f0_0ff0u64, 0x1234_5678_9abc_def0][base as usize]
                         ^ (1u64 << flip)
                         ^ if flip > 9 { 0xff } else { 0 }
                 }),
-                commands: COMMANDS[..commands].iter().map(|c| c.to_string()).collect(),
+                commands: COMMANDS[..commands].iter().map(|c| (*c).into()).collect(),
                 planted_keys: planted.into_iter().map(key).collect(),
                 auth_keys: auth.into_iter().map(key).collect(),
                 ..Default::default()
@@ -191,13 +191,13 @@ fn busy_identity() -> impl Strategy<Value = IdentityRollup> {
             for (i, &(phase, k)) in phases.iter().enumerate() {
                 let at = (start + k * gap) * HOUR;
                 let s = Session {
-                    session_id: format!("s{i}"),
+                    session_id: format!("s{i}").into(),
                     decky_id: Some("decky-busy".into()),
                     started_at: Some(at),
                     ended_at: Some(at + HOUR),
                     phase: Some(phase),
-                    payload_hashes: infra.into_iter().map(|p| format!("p{p}")).collect(),
-                    commands: COMMANDS[..commands].iter().map(|c| c.to_string()).collect(),
+                    payload_hashes: infra.into_iter().map(|p| format!("p{p}").into()).collect(),
+                    commands: COMMANDS[..commands].iter().map(|c| (*c).into()).collect(),
                     ..Default::default()
                 };
                 o.sessions.join(s);

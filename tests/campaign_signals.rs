@@ -37,16 +37,16 @@ fn identity(sessions: Vec<S>) -> IdentityRollup {
     let mut o = Observation::new("o");
     for (i, x) in sessions.into_iter().enumerate() {
         o.sessions.join(Session {
-            session_id: format!("s{i}"),
+            session_id: format!("s{i}").into(),
             decky_id: Some(x.decky.into()),
             started_at: Some(x.at * HOUR),
             ended_at: Some(x.at * HOUR + HOUR / 2),
             phase: x.phase.map(|p| p.0),
             last_phase: x.phase.and_then(|p| (p.1 != p.0).then_some(p.1)),
             phase_inferred: true,
-            commands: x.commands.iter().map(|c| c.to_string()).collect(),
-            planted_keys: x.planted.into_iter().map(String::from).collect(),
-            auth_keys: x.auth.into_iter().map(String::from).collect(),
+            commands: x.commands.iter().map(|c| (*c).into()).collect(),
+            planted_keys: x.planted.into_iter().map(Into::into).collect(),
+            auth_keys: x.auth.into_iter().map(Into::into).collect(),
             ..Default::default()
         });
     }

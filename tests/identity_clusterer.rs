@@ -16,7 +16,7 @@ fn obs(uuid: &str, ja3: &str, payload: Option<&str>) -> Observation {
     if let Some(p) = payload {
         let s = Session {
             session_id: "s1".into(),
-            payload_hashes: [p.to_string()].into(),
+            payload_hashes: [p.into()].into(),
             ..Default::default()
         };
         o.sessions.join(s);

@@ -3,7 +3,7 @@
 //! rarity, big-value grouping and operator decisions), and incremental
 //! settling equals a full rebuild.
 
-use decnet_clusterd::evidence::{Fingerprint, Observation, Session, Stamped};
+use decnet_clusterd::evidence::{Fingerprint, Observation, Session, Stamped, Sym};
 use decnet_clusterd::harness::reference::all_pairs_components;
 use decnet_clusterd::identity::{
     Decision, DecisionKind, Decisions, IdentityGraph, IdentityWeights,
@@ -48,13 +48,13 @@ fn partial(uuid_count: usize) -> impl Strategy<Value = Observation> {
                     format!("v{v}")
                 };
                 o.fingerprints.insert(Fingerprint {
-                    kind: ["ja3", "ja4", "hassh"][k].to_string(),
-                    value,
+                    kind: ["ja3", "ja4", "hassh"][k].into(),
+                    value: value.into(),
                 });
             }
             for (sid, payload, c2, cmds, creds, phase, keys) in sessions {
                 let mut s = Session {
-                    session_id: format!("s{sid}"),
+                    session_id: format!("s{sid}").into(),
                     phase,
                     // cmd0 is stock (`uname -a`), the others not.
                     commands: cmds
@@ -63,7 +63,7 @@ fn partial(uuid_count: usize) -> impl Strategy<Value = Observation> {
                             if c == 0 {
                                 "uname -a".into()
                             } else {
-                                format!("cmd{c}")
+                                format!("cmd{c}").into()
                             }
                         })
                         .collect(),
@@ -77,19 +77,22 @@ fn partial(uuid_count: usize) -> impl Strategy<Value = Observation> {
                             } else {
                                 "pw".into()
                             };
-                            (format!("u{c}"), pw)
+                            (format!("u{c}").into(), Sym::from(pw))
                         })
                         .collect(),
-                    payload_hashes: payload.into_iter().map(|p| format!("p{p}")).collect(),
-                    c2_endpoints: c2.into_iter().map(|c| format!("c{c}")).collect(),
+                    payload_hashes: payload
+                        .into_iter()
+                        .map(|p| format!("p{p}").into())
+                        .collect(),
+                    c2_endpoints: c2.into_iter().map(|c| format!("c{c}").into()).collect(),
                     ..Default::default()
                 };
                 for (k, planted) in keys {
                     let key = format!("SHA256:{}", KEYS[k as usize]);
                     if planted {
-                        s.planted_keys.insert(key);
+                        s.planted_keys.insert(key.into());
                     } else {
-                        s.auth_keys.insert(key);
+                        s.auth_keys.insert(key.into());
                     }
                 }
                 o.sessions.join(s);

@@ -27,7 +27,7 @@ fn obs(uuid: &str, fingerprints: &[&str], payloads: &[&str]) -> Observation {
     if !payloads.is_empty() {
         o.sessions.join(Session {
             session_id: "s1".into(),
-            payload_hashes: payloads.iter().map(|p| p.to_string()).collect(),
+            payload_hashes: payloads.iter().map(|p| (*p).into()).collect(),
             ..Default::default()
         });
     }
@@ -320,7 +320,7 @@ fn operator(uuid: &str, c2: &[&str]) -> Observation {
         started_at: Some(0),
         ended_at: Some(1_000),
         phase: Some(Phase::CommandAndControl),
-        c2_endpoints: c2.iter().map(|c| c.to_string()).collect(),
+        c2_endpoints: c2.iter().map(|c| (*c).into()).collect(),
         ..Default::default()
     });
     o

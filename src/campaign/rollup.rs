@@ -4,7 +4,7 @@
 //! or evidence simply gets its roll-up recomputed from its members (only
 //! changed identities are recomputed).
 
-use crate::evidence::{Millis, Observation};
+use crate::evidence::{Millis, Observation, Sym};
 use crate::identity::catalogue::Catalogue;
 use crate::identity::clusterer::simhash_centroid;
 use crate::phase::Phase;
@@ -237,7 +237,7 @@ fn decky_activity(group: &[DeckySession], stock: &Catalogue) -> DeckyActivity {
             s.session
                 .commands
                 .iter()
-                .map(String::as_str)
+                .map(Sym::as_str)
                 .filter(|c| !stock.stock_command(c)),
         );
         planted.extend(s.session.planted_keys.iter().map(|k| (k.as_str(), s.start)));

@@ -18,12 +18,14 @@ pub mod json;
 pub mod publish;
 pub mod sessions;
 pub mod stored;
+pub mod sym;
 pub mod time;
 
 use crate::phase::Phase;
 use crate::set::SortedSet;
 use serde::{Deserialize, Serialize};
 pub use sessions::Sessions;
+pub use sym::Sym;
 
 /// Unix time in milliseconds (UTC). Every timestamp in the core is one.
 pub type Millis = i64;
@@ -44,8 +46,8 @@ pub struct Stamped<T> {
 /// One client fingerprint (`ja3`, `hassh`, `jarm`, ...).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Fingerprint {
-    pub kind: String,
-    pub value: String,
+    pub kind: Sym,
+    pub value: Sym,
 }
 
 impl Fingerprint {
@@ -59,8 +61,9 @@ impl Fingerprint {
 /// observation. Reports of the same session are merged field by field.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {
-    pub session_id: String,
-    pub decky_id: Option<String>,
+    /// Not interned: ids are mostly unique (a boxed `str`, 16 bytes).
+    pub session_id: Box<str>,
+    pub decky_id: Option<Sym>,
     pub started_at: Option<Millis>,
     pub ended_at: Option<Millis>,
     /// The session's (first) UKC phase: from the sensor's `phase` or mapped
@@ -78,21 +81,21 @@ pub struct Session {
     pub phase_inferred: bool,
     /// Commands typed, as a set (clustering compares sets; order is not
     /// evidence that survives partial, reordered reports).
-    pub commands: SortedSet<String>,
+    pub commands: SortedSet<Sym>,
     /// Credential pairs tried, `(username, password)`.
-    pub credentials: SortedSet<(String, String)>,
-    pub payload_hashes: SortedSet<String>,
-    pub c2_endpoints: SortedSet<String>,
+    pub credentials: SortedSet<(Sym, Sym)>,
+    pub payload_hashes: SortedSet<Sym>,
+    pub c2_endpoints: SortedSet<Sym>,
     /// 64-bit keystroke digraph SimHash.
     pub kd_digraph_simhash: Option<u64>,
     /// `SHA256:` fingerprints of the public keys the session authenticated
     /// with on its decky (SPEC §4 `auth_key`; a set, so reports merge).
     #[serde(default, skip_serializing_if = "SortedSet::is_empty")]
-    pub auth_keys: SortedSet<String>,
+    pub auth_keys: SortedSet<Sym>,
     /// `SHA256:` fingerprints of public keys the session added to an
     /// `authorized_keys` file on its decky (SPEC §4 `planted_keys`).
     #[serde(default, skip_serializing_if = "SortedSet::is_empty")]
-    pub planted_keys: SortedSet<String>,
+    pub planted_keys: SortedSet<Sym>,
 }
 
 /// Where a session's phase came from, as shown wherever the phase is shown

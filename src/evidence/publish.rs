@@ -46,9 +46,9 @@ pub fn observed_payload(o: &Observation) -> Value {
         );
         for i in 0..n {
             let mut v = Map::new();
-            v.insert("session_id".into(), Value::from(s.session_id.clone()));
+            v.insert("session_id".into(), Value::from(&*s.session_id));
             if let Some(d) = &s.decky_id {
-                v.insert("decky_id".into(), Value::from(d.clone()));
+                v.insert("decky_id".into(), Value::from(d.as_str()));
             }
             if let Some(t) = s.started_at {
                 v.insert("started_at".into(), Value::from(format_timestamp(t)));
@@ -65,15 +65,15 @@ pub fn observed_payload(o: &Observation) -> Value {
                 v.insert("planted_keys".into(), serde_json::json!(s.planted_keys));
             }
             if let Some(k) = s.auth_keys.iter().nth(i) {
-                v.insert("auth_key".into(), Value::from(k.clone()));
+                v.insert("auth_key".into(), Value::from(k.as_str()));
             }
             v.insert("commands".into(), serde_json::json!(s.commands));
             v.insert("credentials".into(), serde_json::json!(s.credentials));
             if let Some(p) = payloads.get(i) {
-                v.insert("payload_hash".into(), Value::from((*p).clone()));
+                v.insert("payload_hash".into(), Value::from(p.as_str()));
             }
             if let Some(c) = c2s.get(i) {
-                v.insert("c2_callback".into(), Value::from((*c).clone()));
+                v.insert("c2_callback".into(), Value::from(c.as_str()));
             }
             if let Some(h) = s.kd_digraph_simhash {
                 v.insert(

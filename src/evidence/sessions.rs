@@ -19,15 +19,17 @@ pub struct Sessions(Repr);
 
 #[derive(Clone)]
 enum Repr {
-    /// Sorted by `session_id`, ids distinct, at most `LARGE`.
-    Small(Vec<Session>),
+    /// Sorted by `session_id`, ids distinct, at most `LARGE`: exactly its
+    /// sessions (boxed slice and boxed map keep `Sessions` at two words).
+    Small(Box<[Session]>),
     /// More than `LARGE` (never shrinks back).
-    Large(BTreeMap<String, Box<Session>>),
+    #[allow(clippy::box_collection)]
+    Large(Box<BTreeMap<Box<str>, Box<Session>>>),
 }
 
 impl Default for Sessions {
     fn default() -> Self {
-        Sessions(Repr::Small(Vec::new()))
+        Sessions(Repr::Small(Box::default()))
     }
 }
 
@@ -50,7 +52,7 @@ impl Sessions {
     pub fn get(&self, id: &str) -> Option<&Session> {
         match &self.0 {
             Repr::Small(v) => v
-                .binary_search_by(|s| s.session_id.as_str().cmp(id))
+                .binary_search_by(|s| (*s.session_id).cmp(id))
                 .ok()
                 .map(|i| &v[i]),
             Repr::Large(m) => m.get(id).map(|s| &**s),
@@ -93,7 +95,7 @@ impl Sessions {
     fn find(&mut self, id: &str) -> Result<&mut Session, Option<usize>> {
         match &mut self.0 {
             Repr::Large(m) => m.get_mut(id).map(|s| &mut **s).ok_or(None),
-            Repr::Small(v) => match v.binary_search_by(|s| s.session_id.as_str().cmp(id)) {
+            Repr::Small(v) => match v.binary_search_by(|s| (*s.session_id).cmp(id)) {
                 Ok(i) => Ok(&mut v[i]),
                 Err(i) => Err(Some(i)),
             },
@@ -105,18 +107,19 @@ impl Sessions {
     fn add(&mut self, at: Option<usize>, session: Session) {
         match (&mut self.0, at) {
             (Repr::Small(v), Some(at)) if v.len() < Self::LARGE => {
-                if v.len() < 8 {
-                    v.reserve_exact(1);
-                }
-                v.insert(at, session);
+                let mut grown = std::mem::take(v).into_vec();
+                grown.reserve_exact(1);
+                grown.insert(at, session);
+                *v = grown.into_boxed_slice();
             }
             (Repr::Small(v), _) => {
-                let mut m: BTreeMap<String, Box<Session>> = std::mem::take(v)
+                let mut m: BTreeMap<Box<str>, Box<Session>> = std::mem::take(v)
+                    .into_vec()
                     .into_iter()
                     .map(|s| (s.session_id.clone(), Box::new(s)))
                     .collect();
                 m.insert(session.session_id.clone(), Box::new(session));
-                self.0 = Repr::Large(m);
+                self.0 = Repr::Large(Box::new(m));
             }
             (Repr::Large(m), _) => {
                 m.insert(session.session_id.clone(), Box::new(session));
@@ -183,7 +186,7 @@ impl<'de> Deserialize<'de> for Sessions {
 /// The sessions of a [`Sessions`] in ascending order of id.
 pub enum Values<'a> {
     Small(std::slice::Iter<'a, Session>),
-    Large(btree_map::Values<'a, String, Box<Session>>),
+    Large(btree_map::Values<'a, Box<str>, Box<Session>>),
 }
 
 impl<'a> Iterator for Values<'a> {
@@ -220,8 +223,8 @@ mod tests {
 
     fn session(id: u8, command: u8) -> Session {
         Session {
-            session_id: format!("s{id:03}"),
-            commands: [format!("c{command}")].into(),
+            session_id: format!("s{id:03}").into(),
+            commands: [format!("c{command}").into()].into(),
             ..Default::default()
         }
     }
@@ -237,9 +240,9 @@ mod tests {
             for (i, (id, c)) in reports.iter().enumerate() {
                 let x = session(*id, *c);
                 let changed = if i % 2 == 0 { s.join(x.clone()) } else { s.join_ref(&x) };
-                let expected = match model.get_mut(&x.session_id) {
+                let expected = match model.get_mut(&*x.session_id) {
                     Some(m) => m.merge(&x),
-                    None => { model.insert(x.session_id.clone(), x); true }
+                    None => { model.insert(x.session_id.to_string(), x); true }
                 };
                 prop_assert_eq!(changed, expected);
             }

@@ -18,7 +18,7 @@
 //! Relative times use wrapping arithmetic, so any `i64` a hostile source
 //! managed to store reads back exactly as it was.
 
-use super::{Fingerprint, Millis, Observation, Session, Sessions, Stamped};
+use super::{Fingerprint, Millis, Observation, Session, Sessions, Stamped, Sym};
 use crate::phase::Phase;
 use crate::set::SortedSet;
 use serde::{Deserialize, Serialize};
@@ -132,19 +132,19 @@ struct SessionOut<'a> {
     #[serde(rename = "n", skip_serializing_if = "is_false")]
     inferred: bool,
     #[serde(rename = "c", skip_serializing_if = "SortedSet::is_empty")]
-    commands: &'a SortedSet<String>,
+    commands: &'a SortedSet<Sym>,
     #[serde(rename = "r", skip_serializing_if = "SortedSet::is_empty")]
-    credentials: &'a SortedSet<(String, String)>,
+    credentials: &'a SortedSet<(Sym, Sym)>,
     #[serde(rename = "h", skip_serializing_if = "SortedSet::is_empty")]
-    payloads: &'a SortedSet<String>,
+    payloads: &'a SortedSet<Sym>,
     #[serde(rename = "x", skip_serializing_if = "SortedSet::is_empty")]
-    c2: &'a SortedSet<String>,
+    c2: &'a SortedSet<Sym>,
     #[serde(rename = "k", skip_serializing_if = "Option::is_none")]
     simhash: Option<u64>,
     #[serde(rename = "ak", skip_serializing_if = "SortedSet::is_empty")]
-    auth_keys: &'a SortedSet<String>,
+    auth_keys: &'a SortedSet<Sym>,
     #[serde(rename = "pk", skip_serializing_if = "SortedSet::is_empty")]
-    planted_keys: &'a SortedSet<String>,
+    planted_keys: &'a SortedSet<Sym>,
 }
 
 #[derive(Deserialize)]
@@ -160,7 +160,7 @@ struct ObservationIn {
     #[serde(rename = "l", default)]
     last_seen: Option<Millis>,
     #[serde(rename = "p", default)]
-    fingerprints: Vec<(String, String)>,
+    fingerprints: Vec<(Sym, Sym)>,
     #[serde(rename = "s", default)]
     sessions: Vec<SessionIn>,
 }
@@ -168,9 +168,9 @@ struct ObservationIn {
 #[derive(Deserialize)]
 struct SessionIn {
     #[serde(rename = "i")]
-    id: String,
+    id: Box<str>,
     #[serde(rename = "d", default)]
-    decky: Option<String>,
+    decky: Option<Sym>,
     #[serde(rename = "b", default)]
     started: Option<Millis>,
     #[serde(rename = "e", default)]
@@ -182,19 +182,19 @@ struct SessionIn {
     #[serde(rename = "n", default)]
     inferred: bool,
     #[serde(rename = "c", default)]
-    commands: SortedSet<String>,
+    commands: SortedSet<Sym>,
     #[serde(rename = "r", default)]
-    credentials: SortedSet<(String, String)>,
+    credentials: SortedSet<(Sym, Sym)>,
     #[serde(rename = "h", default)]
-    payloads: SortedSet<String>,
+    payloads: SortedSet<Sym>,
     #[serde(rename = "x", default)]
-    c2: SortedSet<String>,
+    c2: SortedSet<Sym>,
     #[serde(rename = "k", default)]
     simhash: Option<u64>,
     #[serde(rename = "ak", default)]
-    auth_keys: SortedSet<String>,
+    auth_keys: SortedSet<Sym>,
     #[serde(rename = "pk", default)]
-    planted_keys: SortedSet<String>,
+    planted_keys: SortedSet<Sym>,
 }
 
 impl ObservationIn {
@@ -261,7 +261,7 @@ mod tests {
             },
             Fingerprint {
                 kind: "hassh".into(),
-                value: String::new(),
+                value: Sym::default(),
             },
         ]);
         o.sessions.join(Session {
@@ -272,13 +272,13 @@ mod tests {
             phase: Some(Phase::Discovery),
             last_phase: Some(Phase::Persistence),
             phase_inferred: true,
-            commands: SortedSet::from(["uname -a\n".to_string()]),
-            credentials: SortedSet::from([("root".to_string(), String::new())]),
-            payload_hashes: SortedSet::from(["p".to_string()]),
-            c2_endpoints: SortedSet::from(["c2:443".to_string()]),
+            commands: SortedSet::from(["uname -a\n".into()]),
+            credentials: SortedSet::from([("root".into(), Sym::default())]),
+            payload_hashes: SortedSet::from(["p".into()]),
+            c2_endpoints: SortedSet::from(["c2:443".into()]),
             kd_digraph_simhash: Some(u64::MAX),
-            auth_keys: SortedSet::from(["SHA256:a".to_string()]),
-            planted_keys: SortedSet::from(["SHA256:b".to_string()]),
+            auth_keys: SortedSet::from(["SHA256:a".into()]),
+            planted_keys: SortedSet::from(["SHA256:b".into()]),
         });
         o.sessions.join(Session {
             session_id: "s0".into(),

@@ -71,7 +71,7 @@ pub fn run(
         };
         o.fingerprints.insert(Fingerprint {
             kind: "ja3".into(),
-            value,
+            value: value.into(),
         });
         let t = Instant::now();
         graph.upsert(&o);
@@ -220,7 +220,7 @@ impl SettledStore {
                 .expect("default weights are valid"),
             campaigns: CampaignComponents::new(CampaignWeights::default())
                 .expect("default weights are valid"),
-            actor_ja3: actor_ja3.into_iter().collect(),
+            actor_ja3: actor_ja3.into_iter().map(String::from).collect(),
             observations,
             next_id: 0,
             next_batch: 0,
@@ -297,12 +297,12 @@ impl SettledStore {
                 let mut o = Observation::new(format!("obs-{index:08}"));
                 let id = format!("bench-s{b}-{i}");
                 o.sessions.join(Session {
-                    session_id: id,
-                    decky_id: Some(decky),
+                    session_id: id.into(),
+                    decky_id: Some(decky.into()),
                     started_at: Some(t),
                     ended_at: Some(t + 120_000),
                     phase: Some(Phase::Discovery),
-                    commands: ["uname -a".to_string()].into_iter().collect(),
+                    commands: ["uname -a".into()].into_iter().collect(),
                     ..Default::default()
                 });
                 out.push(o);
@@ -321,7 +321,7 @@ impl SettledStore {
             });
             let mut s = Session {
                 session_id: "s0".into(),
-                decky_id: Some(decky),
+                decky_id: Some(decky.into()),
                 started_at: Some(t),
                 ended_at: Some(t + 120_000),
                 phase: Some(Phase::Discovery),
@@ -333,7 +333,7 @@ impl SettledStore {
                 Some(ja3) => {
                     o.fingerprints.insert(Fingerprint {
                         kind: "ja3".into(),
-                        value: ja3,
+                        value: ja3.into(),
                     });
                     s.commands.insert("id".into());
                 }
@@ -346,16 +346,16 @@ impl SettledStore {
                     };
                     o.fingerprints.insert(Fingerprint {
                         kind: "ja3".into(),
-                        value: ja3,
+                        value: ja3.into(),
                     });
                     o.fingerprints.insert(Fingerprint {
                         kind: "hassh".into(),
-                        value: hassh,
+                        value: hassh.into(),
                     });
                     for _ in 0..3 {
                         let w = rng.random_range(0..200u32);
                         s.credentials
-                            .insert((format!("user{}", w % 20), format!("pass{w}")));
+                            .insert((format!("user{}", w % 20).into(), format!("pass{w}").into()));
                     }
                     s.commands.insert("uname -a".into());
                 }

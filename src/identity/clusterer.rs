@@ -11,7 +11,7 @@
 use super::graph::{ComputedIdentity, IdentityGraph};
 use super::similarity::{IdentityWeights, WeightError};
 use crate::evidence::time::format_timestamp;
-use crate::evidence::{Millis, Observation};
+use crate::evidence::{Millis, Observation, Sym};
 use crate::reconcile::{self, ChangeSet};
 use crate::set::SortedSet;
 use crate::store::{IdentityRow, OutEvent, OutStream, Store, SCHEMA_VERSION};
@@ -490,8 +490,8 @@ fn identity_row(
             }
         }
         for s in o.sessions.values() {
-            payloads.extend(s.payload_hashes.iter().map(String::as_str));
-            c2.extend(s.c2_endpoints.iter().map(String::as_str));
+            payloads.extend(s.payload_hashes.iter().map(Sym::as_str));
+            c2.extend(s.c2_endpoints.iter().map(Sym::as_str));
             simhashes.extend(s.kd_digraph_simhash);
         }
     }

@@ -21,15 +21,15 @@ const T0: i64 = 1_767_225_600_000; // 2026-01-01
 
 fn fp(kind: &str, value: String) -> Fingerprint {
     Fingerprint {
-        kind: kind.to_string(),
-        value,
+        kind: kind.into(),
+        value: value.into(),
     }
 }
 
 fn session(id: &str, decky: u32, at: i64, phase: Phase) -> Session {
     Session {
-        session_id: id.to_string(),
-        decky_id: Some(format!("decky-{decky:03}")),
+        session_id: id.into(),
+        decky_id: Some(format!("decky-{decky:03}").into()),
         started_at: Some(at),
         ended_at: Some(at + 120_000),
         phase: Some(phase),
@@ -128,11 +128,11 @@ fn noise(rng: &mut ChaCha8Rng, index: usize) -> Observation {
     for _ in 0..3 {
         let w = rng.random_range(0..WORDLIST);
         s.credentials
-            .insert((format!("user{}", w % 20), format!("pass{w}")));
+            .insert((format!("user{}", w % 20).into(), format!("pass{w}").into()));
     }
-    s.commands.insert("uname -a".to_string());
+    s.commands.insert("uname -a".into());
     s.commands
-        .insert(format!("cat /proc/cpuinfo #{}", rng.random_range(0..20)));
+        .insert(format!("cat /proc/cpuinfo #{}", rng.random_range(0..20)).into());
     o.sessions.join(s);
     o
 }
@@ -174,12 +174,14 @@ fn actor(
             {
                 let id = format!("s{j}");
                 let mut s = session(&id, decky, t + j as i64 * 300_000, phase);
-                s.commands.insert(format!("./stage{j}-{group}"));
-                s.commands.insert("id".to_string());
+                s.commands.insert(format!("./stage{j}-{group}").into());
+                s.commands.insert("id".into());
                 s.kd_digraph_simhash = Some(simhash);
                 if j == 2 {
-                    s.payload_hashes.insert(format!("payload-{c2_group}"));
-                    s.c2_endpoints.insert(format!("c2-{c2_group}.example"));
+                    s.payload_hashes
+                        .insert(format!("payload-{c2_group}").into());
+                    s.c2_endpoints
+                        .insert(format!("c2-{c2_group}.example").into());
                 }
                 o.sessions.join(s);
             }
@@ -197,8 +199,10 @@ fn botnet(rng: &mut ChaCha8Rng, group: u64, index: usize) -> Vec<Observation> {
             o.fingerprints.insert(fp("ja3", format!("bot-ja3-{group}")));
             let t = o.first_seen.unwrap_or(T0);
             let mut s = session("s0", rng.random_range(0..DECKIES), t, Phase::Execution);
-            s.payload_hashes.insert(format!("bot-payload-{group}"));
-            s.c2_endpoints.insert(format!("bot-c2-{group}.example"));
+            s.payload_hashes
+                .insert(format!("bot-payload-{group}").into());
+            s.c2_endpoints
+                .insert(format!("bot-c2-{group}.example").into());
             o.sessions.join(s);
             o
         })

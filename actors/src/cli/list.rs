@@ -141,8 +141,12 @@ fn asns<'a>(obs: impl Iterator<Item = &'a Observation>) -> BTreeSet<String> {
 }
 
 fn deckies<'a>(obs: impl Iterator<Item = &'a Observation>) -> BTreeSet<String> {
-    obs.flat_map(|o| o.sessions.values().filter_map(|s| s.decky_id.clone()))
-        .collect()
+    obs.flat_map(|o| {
+        o.sessions
+            .values()
+            .filter_map(|s| s.decky_id.clone().map(String::from))
+    })
+    .collect()
 }
 
 fn seen<'a>(

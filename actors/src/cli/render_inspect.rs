@@ -20,8 +20,11 @@ fn s(v: &Value) -> String {
 }
 
 /// Escaped values joined, or `none`.
-fn join<'a>(values: impl IntoIterator<Item = &'a String>, width: usize) -> String {
-    let v: Vec<String> = values.into_iter().map(|x| clean(x, width)).collect();
+fn join<'a, S: AsRef<str> + 'a>(values: impl IntoIterator<Item = &'a S>, width: usize) -> String {
+    let v: Vec<String> = values
+        .into_iter()
+        .map(|x| clean(x.as_ref(), width))
+        .collect();
     if v.is_empty() {
         "none".into()
     } else {

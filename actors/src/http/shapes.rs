@@ -26,10 +26,10 @@ pub fn identity_members<'a>(store: &'a Store, identity: &str) -> &'a [String] {
 }
 
 fn deckies<'a>(obs: impl Iterator<Item = &'a Observation>) -> Vec<String> {
-    let set: BTreeSet<&String> = obs
-        .flat_map(|o| o.sessions.values().filter_map(|s| s.decky_id.as_ref()))
+    let set: BTreeSet<&str> = obs
+        .flat_map(|o| o.sessions.values().filter_map(|s| s.decky_id.as_deref()))
         .collect();
-    set.into_iter().cloned().collect()
+    set.into_iter().map(String::from).collect()
 }
 
 /// The campaign signal weights and details of one edge, heaviest first.

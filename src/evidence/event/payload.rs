@@ -6,7 +6,7 @@
 use super::fields::{check_id, invalid, list, nonempty, present, string, time, Path};
 use super::{EntryError, Limits};
 use crate::evidence::json::{preview, Json, Object};
-use crate::evidence::{Fingerprint, Millis, Observation, Session, Stamped};
+use crate::evidence::{Fingerprint, Millis, Observation, Session, Stamped, Sym};
 use crate::phase::Phase;
 use crate::phase_rules::PhaseRules;
 
@@ -107,8 +107,8 @@ pub(super) fn fingerprint(
         limits,
     )?;
     Ok(Fingerprint {
-        kind: k.to_lowercase(),
-        value: v.to_string(),
+        kind: Sym::from(k.to_lowercase()),
+        value: Sym::new(v),
     })
 }
 
@@ -126,11 +126,11 @@ pub(super) fn session(
     let id = present(obj, "session_id").ok_or_else(|| invalid(id_path, "is missing"))?;
     let id = check_id(id_path, string(id_path, id, limits)?, limits)?;
     let mut s = Session {
-        session_id: id.to_string(),
+        session_id: id.into(),
         ..Default::default()
     };
     if let Some(d) = present(obj, "decky_id") {
-        s.decky_id = Some(nonempty(p("decky_id"), d, limits)?.to_string());
+        s.decky_id = Some(Sym::new(nonempty(p("decky_id"), d, limits)?));
     }
     s.started_at = time(obj, "started_at", p("started_at"))?;
     s.ended_at = time(obj, "ended_at", p("ended_at"))?;
@@ -180,7 +180,7 @@ pub(super) fn session(
             }
         }
         for c in ordered {
-            s.commands.insert(c.to_string());
+            s.commands.insert(Sym::new(c));
         }
     }
     if let Some(v) = present(obj, "credentials") {
@@ -193,16 +193,16 @@ pub(super) fn session(
                 .ok_or_else(|| invalid(cp, "must be a [user, password] pair"))?;
             let user = string(Path::Index(&cp, 0), &pair[0], limits)?;
             let pass = string(Path::Index(&cp, 1), &pair[1], limits)?;
-            s.credentials.insert((user.to_string(), pass.to_string()));
+            s.credentials.insert((Sym::new(user), Sym::new(pass)));
         }
     }
     if let Some(v) = present(obj, "payload_hash") {
         s.payload_hashes
-            .insert(nonempty(p("payload_hash"), v, limits)?.to_string());
+            .insert(Sym::new(nonempty(p("payload_hash"), v, limits)?));
     }
     if let Some(v) = present(obj, "c2_callback") {
         s.c2_endpoints
-            .insert(nonempty(p("c2_callback"), v, limits)?.to_string());
+            .insert(Sym::new(nonempty(p("c2_callback"), v, limits)?));
     }
     if let Some(v) = present(obj, "auth_key") {
         let kp = p("auth_key");
@@ -234,7 +234,7 @@ pub(super) fn session(
 /// An SSH public key fingerprint as OpenSSH prints it: `SHA256:` and the
 /// unpadded base64 of the key's SHA-256 digest (43 characters). Trailing
 /// `=` padding is accepted and removed, so one key has one spelling.
-pub(super) fn key_fingerprint(path: Path, v: &str) -> Result<String, EntryError> {
+pub(super) fn key_fingerprint(path: Path, v: &str) -> Result<Sym, EntryError> {
     let body = v
         .strip_prefix("SHA256:")
         .ok_or_else(|| invalid(path, "must be a `SHA256:` key fingerprint"))?
@@ -246,5 +246,5 @@ pub(super) fn key_fingerprint(path: Path, v: &str) -> Result<String, EntryError>
             "must be `SHA256:` and 43 base64 characters (a key fingerprint)",
         ));
     }
-    Ok(format!("SHA256:{body}"))
+    Ok(Sym::from(format!("SHA256:{body}")))
 }
