@@ -24,28 +24,65 @@ fn corrupt_rows_are_quarantined_and_the_rest_clusters() {
         ("q-c", "j-2"),
         ("q-d", "j-3"),
         ("q-e", "j-4"),
+        ("q-g", "j-5"),
+        ("q-h", "j-6"),
     ] {
         observe(p, o, j);
     }
-    eventually("five identities with campaigns", 30, || settled(p, 5));
+    eventually("seven identities with campaigns", 30, || settled(p, 7));
     assert_eq!(daemon.stop(), 0);
 
     let identity_c = identity_of(p, "q-c").unwrap();
     let identity_d = identity_of(p, "q-d").unwrap();
     let campaign: String = c.hget(keys.identity(&identity_d), "campaign_id").unwrap();
-    // q-e's hash holding another observation's (valid) evidence.
-    let q_e: String = c.hget(keys.attacker("q-e"), "evidence").unwrap();
+    // q-e's evidence key holding another observation's (valid) evidence.
+    let q_e: String = c.get(keys.evidence("q-e")).unwrap();
     let q_e_as_q_z = q_e.replacen("\"q-e\"", "\"q-z\"", 1);
     assert_ne!(q_e, q_e_as_q_z);
-    let corrupt: [(String, &str, &str); 5] = [
-        (keys.attacker("q-a"), "evidence", "{}"),
-        (keys.attacker("q-b"), "evidence", "not json"),
-        (keys.attacker("q-e"), "evidence", &q_e_as_q_z),
-        (keys.identity(&identity_c), "observation_count", "many"),
-        (keys.campaign(&campaign), "confidence", "[]"),
+    // (the row's key, the key written, its field or None for a string key,
+    // the value: None deletes it)
+    let corrupt: [(String, String, Option<&str>, Option<&str>); 7] = [
+        (keys.attacker("q-a"), keys.evidence("q-a"), None, Some("{}")),
+        (
+            keys.attacker("q-b"),
+            keys.evidence("q-b"),
+            None,
+            Some("not json"),
+        ),
+        (
+            keys.attacker("q-e"),
+            keys.evidence("q-e"),
+            None,
+            Some(&q_e_as_q_z),
+        ),
+        // No evidence at all.
+        (keys.attacker("q-g"), keys.evidence("q-g"), None, None),
+        // The `evidence` field of an earlier version, corrupt.
+        (
+            keys.attacker("q-h"),
+            keys.attacker("q-h"),
+            Some("evidence"),
+            Some("~2{"),
+        ),
+        (
+            keys.identity(&identity_c),
+            keys.identity(&identity_c),
+            Some("observation_count"),
+            Some("many"),
+        ),
+        (
+            keys.campaign(&campaign),
+            keys.campaign(&campaign),
+            Some("confidence"),
+            Some("[]"),
+        ),
     ];
-    for (key, field, value) in &corrupt {
-        let _: () = c.hset(key, field, value).unwrap();
+    for (_, key, field, value) in &corrupt {
+        let _: () = match (field, value) {
+            (Some(f), Some(v)) => c.hset(key, f, v).unwrap(),
+            (None, Some(v)) => c.set(key, v).unwrap(),
+            (_, None) => c.del(key).unwrap(),
+        };
     }
     let daemon = Daemon::start(p);
     eventually(
@@ -62,27 +99,31 @@ fn corrupt_rows_are_quarantined_and_the_rest_clusters() {
         .iter()
         .map(|e| (e.get("key").unwrap(), e.get("reason").unwrap()))
         .collect();
-    for (key, field, _) in &corrupt {
+    for (key, _, field, value) in &corrupt {
         let reason = named
             .iter()
             .find(|(k, _)| k == key)
             .map(|(_, r)| r.clone())
             .unwrap_or_else(|| panic!("{key} not quarantined: {named:?}"));
-        let expected = match (key.ends_with("q-e"), *field) {
-            (true, _) => "names uuid `q-z`",
-            (false, "evidence") => "`evidence` is not valid",
-            (false, f) => f,
+        let expected = match (key.ends_with("q-e"), field, value) {
+            (true, _, _) => "names uuid `q-z`",
+            (false, None, None) => "its evidence key is missing",
+            (false, None, Some(_)) => "its evidence key is not valid",
+            (false, Some(f), _) if *f == "evidence" => "`evidence` is not valid",
+            (false, Some(f), _) => f,
         };
         assert!(reason.contains(expected), "{key}: {reason}");
     }
-    assert_eq!(named.len(), corrupt.len(), "each row named once: {named:?}");
     eventually("the heartbeat counting them", 20, || {
         health_of(p, "clusterer")["quarantined"] == corrupt.len() as u64
     });
     // The rows are kept as they were.
-    for (key, field, value) in &corrupt {
-        let now: String = c.hget(key, field).unwrap();
-        assert_eq!(&now, value, "{key} was rewritten");
+    for (_, key, field, value) in &corrupt {
+        let now: Option<String> = match field {
+            Some(f) => c.hget(key, f).unwrap(),
+            None => c.get(key).unwrap(),
+        };
+        assert_eq!(now.as_deref(), *value, "{key} was rewritten");
     }
     // The rest loads and clusters: new evidence joins an intact identity.
     observe(p, "q-f", "j-3");

@@ -1,7 +1,8 @@
 //! `repository::load` against the real Redis at 127.0.0.1:6379: rows written
 //! the way the daemon writes them (several load chunks' worth, so replies
 //! come back from concurrent pipelines) load back equal and in full, and a
-//! corrupt evidence field is quarantined by its key, the rest loaded. Each test uses its own
+//! corrupt evidence (in its key, or in the hash field of an earlier version)
+//! is quarantined by the hash's key, the rest loaded. Each test uses its own
 //! key prefix and deletes its keys at the end.
 
 mod common;
@@ -68,7 +69,7 @@ async fn stored_rows_load_back_equal() {
         if let Some(id) = &identity {
             direct.insert(o.uuid.clone(), id.clone());
         }
-        ops.push(observation_op(&keys, o, identity.as_deref(), None));
+        ops.extend(observation_op(&keys, o, identity.as_deref(), None));
     }
     ops.extend(index_op(
         keys.attackers(),
@@ -179,31 +180,46 @@ async fn corrupt_evidence_is_quarantined_by_key() {
     stream_corpus(1_200, 4, |o, _, _| observations.push(o));
     let mut ops = Vec::new();
     for o in &observations {
-        ops.push(observation_op(&keys, o, None, None));
+        ops.extend(observation_op(&keys, o, None, None));
     }
     ops.extend(index_op(
         keys.attackers(),
         observations.iter().map(|o| &o.uuid),
     ));
+    // Corrupt evidence in its key, and in the hash field of an earlier
+    // version (read in preference to the key).
     let bad = keys.attacker(&observations[1_100].uuid);
     ops.push(Op {
+        cmd: "SET",
+        args: vec![keys.evidence(&observations[1_100].uuid), "{not json".into()],
+    });
+    let old = keys.attacker(&observations[5].uuid);
+    ops.push(Op {
         cmd: "HSET",
-        args: vec![bad.clone(), "evidence".into(), "{not json".into()],
+        args: vec![old.clone(), "evidence".into(), "{not json".into()],
     });
     apply(&mut c, &ops);
     let client = redis::Client::open(URL).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let (store, quarantined) = load_checked(&mut conn, &keys, |_, _| {})
         .await
-        .expect("one corrupt row does not fail the load");
-    assert_eq!(quarantined.len(), 1, "{quarantined:?}");
-    assert_eq!(quarantined[0].key, bad);
+        .expect("corrupt rows do not fail the load");
+    assert_eq!(quarantined.len(), 2, "{quarantined:?}");
+    let named: BTreeMap<&str, &str> = quarantined
+        .iter()
+        .map(|q| (q.key.as_str(), q.reason.as_str()))
+        .collect();
     assert!(
-        quarantined[0].reason.contains("evidence"),
+        named[bad.as_str()].contains("evidence key is not valid"),
         "{quarantined:?}"
     );
-    assert_eq!(store.observations.len(), observations.len() - 1);
+    assert!(
+        named[old.as_str()].contains("`evidence` is not valid"),
+        "{quarantined:?}"
+    );
+    assert_eq!(store.observations.len(), observations.len() - 2);
     assert!(!store.observations.contains_key(&observations[1_100].uuid));
+    assert!(!store.observations.contains_key(&observations[5].uuid));
 }
 
 #[tokio::test]

@@ -1,5 +1,6 @@
 //! How values are spelled inside Redis (SPEC §3, §5): timestamps of the
-//! hashes and events, JSON-encoded fields, the internal `evidence` field,
+//! hashes and events, JSON-encoded fields, an observation's internal
+//! evidence (`{p}:evidence:{uuid}`),
 //! and the `{lo}|{hi}` field of an operator decision. Every encoding has its
 //! decoding here, beside it; the writes (`write.rs`) and the load
 //! (`load.rs`) go through this module rather than spelling them again.
@@ -29,14 +30,15 @@ pub fn json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "null".into())
 }
 
-/// The internal `evidence` field of an observation's hash, in the compact
-/// form (`decnet_clusterd::evidence::stored`).
+/// An observation's internal evidence, in the compact form
+/// (`decnet_clusterd::evidence::stored`).
 pub fn evidence(o: &Observation) -> String {
     stored::encode(o)
 }
 
-/// An `evidence` field read back: the compact form, or the JSON every
-/// version before it wrote.
+/// Stored evidence read back (the evidence key, or the hash's `evidence`
+/// field of earlier versions): the compact form, or the JSON every version
+/// before it wrote.
 pub fn parse_evidence(raw: &[u8]) -> Result<Observation, stored::StoredEvidenceError> {
     stored::decode(raw)
 }

@@ -35,6 +35,13 @@ impl Keys {
     pub fn attacker(&self, uuid: &str) -> String {
         format!("{}:attacker:{uuid}", self.prefix)
     }
+    /// An observation's internal evidence (the compact form of
+    /// `src/evidence/stored.rs`), a string beside its hash: kept out of the
+    /// hash so that the hash's public fields fit a listpack. Same prefix, so
+    /// a hash-tagged prefix keeps both in one Redis Cluster slot.
+    pub fn evidence(&self, uuid: &str) -> String {
+        format!("{}:evidence:{uuid}", self.prefix)
+    }
     pub fn identity(&self, uuid: &str) -> String {
         format!("{}:identity:{uuid}", self.prefix)
     }

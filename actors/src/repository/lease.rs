@@ -21,7 +21,7 @@ use redis::aio::MultiplexedConnection;
 use std::future::Future;
 
 /// Operations a commit may carry.
-const ALLOWED: &[&str] = &["HSET", "SADD", "XADD", "XACK", "HDEL", "SREM", "DEL"];
+const ALLOWED: &[&str] = &["SET", "HSET", "SADD", "XADD", "XACK", "HDEL", "SREM", "DEL"];
 
 /// Takes the lease and moves the fence to the new holder, atomically.
 const ACQUIRE_LUA: &str = r#"

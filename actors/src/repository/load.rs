@@ -1,5 +1,6 @@
 //! Loading the whole store back from Redis at start (and after a failure):
-//! pipelined HMGETs of every observation, identity and campaign hash, and
+//! pipelined HMGETs of every observation, identity and campaign hash (and
+//! MGETs of the observations' evidence keys, in the same pipelines), and
 //! the operator decisions. Values are decoded by `codec.rs`. A row that
 //! cannot be read (evidence that is not an observation, a field of the
 //! wrong type, a uuid that does not match its key) is left out of the store
@@ -38,19 +39,32 @@ const CHUNK: usize = 1000;
 /// replies of the others are parsed on blocking threads.
 const IN_FLIGHT: usize = 4;
 
-/// Reads `fields` of every key with pipelined HMGETs, [`IN_FLIGHT`]
-/// pipelines of [`CHUNK`] keys at a time on the multiplexed connection, and
-/// turns each reply into rows with `parse` on a blocking thread (so a large
-/// load neither leaves Redis idle while parsing nor blocks the runtime, whose
-/// other tasks — the lease keeper — must keep running). Rows come back in the
-/// order of `keys`; `parse` returns `None` for a hash to skip and an error
-/// for one that cannot be read, which is quarantined. `progress` gets the
-/// number of hashes read so far.
+/// One kind of stored row: its hash's key and the fields read from it, an
+/// optional string key beside the hash whose value is read too, and the
+/// parser of the two.
+struct Kind<F> {
+    hash: fn(&Keys, &str) -> String,
+    fields: &'static [&'static str],
+    beside: Option<fn(&Keys, &str) -> String>,
+    parse: F,
+}
+
+/// Reads the rows of every uuid with pipelined HMGETs of `kind.fields`
+/// (and, when the kind has a key beside its hash, one MGET of those keys
+/// per pipeline, its values appended to the fields with [`Fields::with`]),
+/// [`IN_FLIGHT`] pipelines of [`CHUNK`] rows at a time on the multiplexed
+/// connection, and turns each reply into rows with `kind.parse` on a
+/// blocking thread (so a large load neither leaves Redis idle while parsing
+/// nor blocks the runtime, whose other tasks — the lease keeper — must keep
+/// running). Rows come back in the order of `uuids`; `parse` returns `None`
+/// for a hash to skip and an error for one that cannot be read, which is
+/// quarantined under its hash's key. `progress` gets the number of rows
+/// read so far.
 async fn fetch<T, F>(
     conn: &MultiplexedConnection,
-    keys: Vec<String>,
-    fields: &'static [&'static str],
-    parse: F,
+    keys: &Keys,
+    uuids: Vec<String>,
+    kind: Kind<F>,
     mut progress: impl FnMut(usize),
     quarantine: &mut Vec<Quarantined>,
 ) -> Result<Vec<T>, LoadError>
@@ -59,31 +73,60 @@ where
     F: Fn(&str, Fields) -> Parsed<T> + Copy + Send + 'static,
 {
     use futures_util::{StreamExt, TryStreamExt};
-    let total = keys.len();
+    let total = uuids.len();
     let mut chunks = Vec::with_capacity(total.div_ceil(CHUNK));
-    let mut keys = keys.into_iter();
+    let mut uuids = uuids.into_iter();
     loop {
-        let chunk: Vec<String> = keys.by_ref().take(CHUNK).collect();
+        let chunk: Vec<String> = uuids.by_ref().take(CHUNK).collect();
         if chunk.is_empty() {
             break;
         }
         chunks.push(chunk);
     }
+    let Kind {
+        hash,
+        fields,
+        beside,
+        parse,
+    } = kind;
     let mut parsed = futures_util::stream::iter(chunks)
         .map(|chunk| {
             let mut conn = conn.clone();
             async move {
+                let hashes: Vec<String> = chunk.iter().map(|u| hash(keys, u)).collect();
                 let mut pipe = redis::pipe();
-                for k in &chunk {
+                for k in &hashes {
                     pipe.cmd("HMGET").arg(k).arg(fields);
                 }
-                let replies: Vec<redis::Value> = pipe.query_async(&mut conn).await?;
-                let read = chunk.len();
+                if let Some(beside) = beside {
+                    let mget = pipe.cmd("MGET");
+                    for u in &chunk {
+                        mget.arg(beside(keys, u));
+                    }
+                }
+                drop(chunk);
+                let mut replies: Vec<redis::Value> = pipe.query_async(&mut conn).await?;
+                let mut besides = Vec::new();
+                if beside.is_some() {
+                    if let Some(redis::Value::Array(values)) = replies.pop() {
+                        besides = values;
+                    }
+                }
+                let read = hashes.len();
                 let rows = tokio::task::spawn_blocking(move || {
-                    let mut rows = Vec::with_capacity(chunk.len());
+                    let mut rows = Vec::with_capacity(hashes.len());
                     let mut bad = Vec::new();
-                    for (k, v) in chunk.iter().zip(replies) {
-                        match parse(k, Fields::from_reply(v)) {
+                    let mut besides = besides.into_iter();
+                    for (k, v) in hashes.iter().zip(replies) {
+                        let mut h = Fields::from_reply(v);
+                        if beside.is_some() {
+                            let value = match besides.next() {
+                                Some(redis::Value::BulkString(b)) => Some(b),
+                                _ => None,
+                            };
+                            h = h.with(fields.len(), value);
+                        }
+                        match parse(k, h) {
                             Ok(Some(row)) => rows.push(row),
                             Ok(None) => {}
                             Err(reason) => bad.push(Quarantined {
@@ -144,16 +187,21 @@ pub async fn load_checked(
         elapsed_ms = t.elapsed().as_millis() as u64,
         "observation uuids read"
     );
+    let observations = Kind {
+        hash: Keys::attacker,
+        fields: OBSERVATION_FIELDS,
+        beside: Some(Keys::evidence),
+        parse: observation_row,
+    };
     let rows = fetch(
         conn,
-        uuids.iter().map(|u| keys.attacker(u)).collect(),
-        OBSERVATION_FIELDS,
-        observation_row,
+        keys,
+        uuids,
+        observations,
         |n| progress("observations", n),
         &mut bad,
     )
     .await?;
-    drop(uuids);
     debug!(
         elapsed_ms = t.elapsed().as_millis() as u64,
         "observations read"
@@ -175,11 +223,17 @@ pub async fn load_checked(
         "observations indexed"
     );
     let ids = members(conn, keys.identities()).await?;
+    let identities = Kind {
+        hash: Keys::identity,
+        fields: IDENTITY_FIELDS,
+        beside: None,
+        parse: identity_row,
+    };
     let rows = fetch(
         conn,
-        ids.iter().map(|u| keys.identity(u)).collect(),
-        IDENTITY_FIELDS,
-        identity_row,
+        keys,
+        ids,
+        identities,
         |n| progress("identities", n),
         &mut bad,
     )
@@ -206,11 +260,17 @@ pub async fn load_checked(
         "identities read"
     );
     let camps = members(conn, keys.campaigns()).await?;
+    let campaigns = Kind {
+        hash: Keys::campaign,
+        fields: CAMPAIGN_FIELDS,
+        beside: None,
+        parse: campaign_row,
+    };
     let rows = fetch(
         conn,
-        camps.iter().map(|u| keys.campaign(u)).collect(),
-        CAMPAIGN_FIELDS,
-        campaign_row,
+        keys,
+        camps,
+        campaigns,
         |n| progress("campaigns", n),
         &mut bad,
     )

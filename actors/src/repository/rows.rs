@@ -5,6 +5,7 @@
 //! Absent fields take their defaults; present ones must be valid.
 
 use super::codec::{parse_evidence, parse_stored_timestamp};
+use super::write::LEGACY_EVIDENCE_FIELD;
 use decnet_clusterd::evidence::{Millis, Observation};
 use decnet_clusterd::set::SortedSet;
 use decnet_clusterd::store::{CampaignRow, IdentityRow};
@@ -32,6 +33,14 @@ impl Fields {
                 })
                 .collect(),
         )
+    }
+
+    /// These `n` fields and one more value after them, at index `n` (read
+    /// by another command of the same pipeline), `None` when absent.
+    pub fn with(mut self, n: usize, extra: Option<Vec<u8>>) -> Fields {
+        self.0.resize(n, None);
+        self.0.push(extra);
+        self
     }
 
     /// Field `i` as bytes, `None` when absent or empty.
@@ -99,14 +108,28 @@ fn same_uuid(key: &str, uuid: &str) -> Result<(), String> {
     }
 }
 
-pub const OBSERVATION_FIELDS: &[&str] = &["evidence", "identity_id"];
+/// The fields of an observation's hash the load reads: the `evidence` of
+/// versions before `{p}:evidence:{uuid}`, the direct identity, and the
+/// uuid (present in every hash the daemon wrote, so it tells a hash from
+/// none). The load appends the evidence key's value to them
+/// ([`Fields::with`]).
+pub const OBSERVATION_FIELDS: &[&str] = &[LEGACY_EVIDENCE_FIELD, "identity_id", "uuid"];
 
-/// An observation and its direct identity, from its hash.
+/// An observation and its direct identity, from its hash and its evidence
+/// key. A hash still holding `evidence` (written before the evidence key,
+/// or by such a version after it) is read from that; else the key must
+/// hold it: a hash without either is a row that cannot be read.
 pub fn observation_row(key: &str, h: Fields) -> Parsed<(Observation, Option<String>)> {
-    let Some(evidence) = h.bytes(0) else {
-        return Ok(None);
+    let o = match (h.bytes(0), h.bytes(3)) {
+        (Some(field), _) => {
+            parse_evidence(field).map_err(|e| format!("`evidence` is not valid: {e}"))?
+        }
+        (None, Some(stored)) => {
+            parse_evidence(stored).map_err(|e| format!("its evidence key is not valid: {e}"))?
+        }
+        (None, None) if h.bytes(1).is_none() && h.bytes(2).is_none() => return Ok(None),
+        (None, None) => return Err("its evidence key is missing".into()),
     };
-    let o = parse_evidence(evidence).map_err(|e| format!("`evidence` is not valid: {e}"))?;
     same_uuid(key, &o.uuid)?;
     let identity = h.text(1, "identity_id")?.map(str::to_string);
     Ok(Some((o, identity)))
@@ -214,22 +237,53 @@ mod tests {
             })
             .unwrap()
         };
+        // [hash `evidence`, identity_id, uuid, the evidence key]
+        let row = |field: Option<&str>, beside: Option<&str>| {
+            hash(&[field, Some("i-1"), Some("a-1"), beside])
+        };
         let good = stored("a-1");
-        assert!(observation_row(key, hash(&[Some(&good), Some("i-1")]))
+        let read = observation_row(key, row(None, Some(&good)))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (read.0.uuid.as_str(), read.1.as_deref()),
+            ("a-1", Some("i-1"))
+        );
+        // A hash of an earlier version, the evidence in it.
+        assert!(observation_row(key, row(Some(&good), None))
             .unwrap()
             .is_some());
-        assert_eq!(observation_row(key, hash(&[None, None])), Ok(None));
+        // Both: the hash's was written later (by an earlier version).
+        assert!(observation_row(key, row(Some(&good), Some("{}")))
+            .unwrap()
+            .is_some());
+        assert!(observation_row(key, row(Some("{}"), Some(&good))).is_err());
+        assert_eq!(
+            observation_row(key, hash(&[None, None, None, None])),
+            Ok(None)
+        );
+        let missing = observation_row(key, row(None, None)).unwrap_err();
+        assert!(missing.contains("evidence key is missing"), "{missing}");
         let (other, tail) = (stored("b-2"), stored("1"));
         let wrong_type = good.replacen("\"a-1\"", "7", 1);
         for (evidence, why) in [
-            ("{}", "`evidence` is not valid"),
-            ("not json", "`evidence` is not valid"),
-            (wrong_type.as_str(), "`evidence` is not valid"),
+            ("{}", "not valid"),
+            ("not json", "not valid"),
+            ("~2{", "not valid"),
+            (wrong_type.as_str(), "not valid"),
             (other.as_str(), "names uuid `b-2`"),
             (tail.as_str(), "names uuid `1`"),
         ] {
-            let e = observation_row(key, hash(&[Some(evidence), None])).unwrap_err();
+            let e = observation_row(key, row(Some(evidence), None)).unwrap_err();
+            assert!(
+                e.contains(why) && !e.contains("evidence key"),
+                "{evidence}: {e}"
+            );
+            let e = observation_row(key, row(None, Some(evidence))).unwrap_err();
             assert!(e.contains(why), "{evidence}: {e}");
+            if why == "not valid" {
+                assert!(e.contains("evidence key is not valid"), "{evidence}: {e}");
+            }
         }
     }
 

@@ -19,24 +19,28 @@ pub struct Op {
     pub args: Vec<String>,
 }
 
-/// The internal `evidence` field of an observation's hash.
+/// An observation's internal evidence, as stored in `{p}:evidence:{uuid}`.
 pub fn evidence(o: &Observation) -> String {
     evidence_json(o)
 }
 
-/// HSET of an observation: public fields plus the internal `evidence`
-/// (`evidence`, when given, is [`evidence`] of `o`, made ahead of time).
-/// The index set `{p}:attackers` is the caller's: one [`index_op`] per
-/// commit.
+/// The writes of an observation (`evidence`, when given, is [`evidence`]
+/// of `o`, made ahead of time): SET of its evidence key, HSET of the
+/// hash's public fields (SPEC §3), and HDEL of the `evidence` field that
+/// versions before the evidence key kept in the hash (a no-op on a hash
+/// without it; on one with it, the write moves the evidence out). The
+/// hash's values are all short, so Redis keeps it a listpack. The index
+/// set `{p}:attackers` is the caller's: one [`index_op`] per commit.
 pub fn observation_op(
     keys: &Keys,
     o: &Observation,
     identity: Option<&str>,
     evidence: Option<String>,
-) -> Op {
+) -> [Op; 3] {
     debug_assert!(evidence.as_ref().is_none_or(|e| *e == evidence_json(o)));
+    let hash = keys.attacker(&o.uuid);
     let mut args = vec![
-        keys.attacker(&o.uuid),
+        hash.clone(),
         "uuid".into(),
         o.uuid.clone(),
         "ip".into(),
@@ -47,14 +51,29 @@ pub fn observation_op(
         ts(o.first_seen),
         "last_seen".into(),
         ts(o.last_seen),
-        "evidence".into(),
-        evidence.unwrap_or_else(|| evidence_json(o)),
     ];
     if let Some(i) = identity {
         args.extend(["identity_id".to_string(), i.to_string()]);
     }
-    Op { cmd: "HSET", args }
+    [
+        Op {
+            cmd: "SET",
+            args: vec![
+                keys.evidence(&o.uuid),
+                evidence.unwrap_or_else(|| evidence_json(o)),
+            ],
+        },
+        Op { cmd: "HSET", args },
+        Op {
+            cmd: "HDEL",
+            args: vec![hash, LEGACY_EVIDENCE_FIELD.into()],
+        },
+    ]
 }
+
+/// The hash field versions before `{p}:evidence:{uuid}` kept the evidence
+/// in; read at load when the key is absent, deleted by the next write.
+pub const LEGACY_EVIDENCE_FIELD: &str = "evidence";
 
 /// One SADD of every uuid a commit writes a row of to its index set (a
 /// batch writes thousands of rows, and each command of a transaction costs

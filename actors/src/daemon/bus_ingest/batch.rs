@@ -265,7 +265,7 @@ fn merge_batch(
     for uuid in &changed {
         if let Some(o) = store.observations.get(uuid) {
             let identity = store.identity_groups.direct.get(uuid).map(String::as_str);
-            ops.push(observation_op(keys, o, identity, fresh.remove(uuid)));
+            ops.extend(observation_op(keys, o, identity, fresh.remove(uuid)));
         }
     }
     ops.extend(index_op(keys.attackers(), &changed));
@@ -368,16 +368,11 @@ mod tests {
                 .to_vec()]
         );
         for uuid in ["new", "twice", "old"] {
-            let hset = ops
+            let set = ops
                 .iter()
-                .find(|o| o.cmd == "HSET" && o.args[0] == keys.attacker(uuid))
+                .find(|o| o.cmd == "SET" && o.args[0] == keys.evidence(uuid))
                 .unwrap();
-            let at = hset.args.iter().position(|a| a == "evidence").unwrap();
-            assert_eq!(
-                hset.args[at + 1],
-                evidence(&store.observations[uuid]),
-                "{uuid}"
-            );
+            assert_eq!(set.args[1], evidence(&store.observations[uuid]), "{uuid}");
         }
     }
 }
