@@ -103,7 +103,7 @@ pub fn line(e: &Followed) -> String {
         "{}  {:<27}  {}",
         iso_str(&e.ts),
         clean(&e.topic, 40),
-        describe(&e.topic, &e.payload)
+        describe(&e.topic, &e.payload_value())
     )
 }
 
@@ -162,7 +162,7 @@ pub fn watch(from: Option<&str>, json: bool, config: Option<&Path>) -> Result<i3
                 let mut out = stdout.lock();
                 for e in &events {
                     let text = if json {
-                        json!({"stream": e.stream, "id": e.id, "ts": e.ts, "topic": e.topic, "payload": e.payload})
+                        json!({"stream": e.stream, "id": e.id, "ts": e.ts, "topic": e.topic, "payload": e.payload_value()})
                             .to_string()
                     } else {
                         line(e)

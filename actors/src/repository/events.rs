@@ -3,6 +3,7 @@
 //! merge history, and those after a point, as they arrive, for `watch`.
 
 use super::keys::Keys;
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 /// Every retained event, oldest first: (stream entry id, ts, topic,
@@ -30,7 +31,7 @@ pub async fn read_events(
 }
 
 /// One output event as `watch` follows it.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct Followed {
     /// `identity` or `campaign`: the stream it came from.
     pub stream: &'static str,
@@ -38,7 +39,34 @@ pub struct Followed {
     pub id: String,
     pub ts: String,
     pub topic: String,
-    pub payload: Value,
+    /// The payload as stored (JSON; `null` when the entry's was not), kept
+    /// as text: the console's event stream sends it on without parsing it.
+    pub payload: Box<RawValue>,
+}
+
+impl PartialEq for Followed {
+    fn eq(&self, o: &Followed) -> bool {
+        (
+            self.stream,
+            &self.id,
+            &self.ts,
+            &self.topic,
+            self.payload.get(),
+        ) == (o.stream, &o.id, &o.ts, &o.topic, o.payload.get())
+    }
+}
+
+impl Followed {
+    /// The payload parsed.
+    pub fn payload_value(&self) -> Value {
+        serde_json::from_str(self.payload.get()).unwrap_or(Value::Null)
+    }
+}
+
+/// `text` as a raw JSON value, or `null` when it is not JSON.
+pub fn raw_json(text: String) -> Box<RawValue> {
+    RawValue::from_string(text)
+        .unwrap_or_else(|_| RawValue::from_string("null".into()).expect("null is JSON"))
 }
 
 /// The id of the newest entry of each output stream (identity, campaign),
@@ -99,7 +127,7 @@ pub async fn read_after(
         let stream = ["identity", "campaign"][slot];
         for e in key.ids {
             let field = |k: &str| e.get::<String>(k).unwrap_or_default();
-            let payload = serde_json::from_str(&field("payload")).unwrap_or(Value::Null);
+            let payload = raw_json(field("payload"));
             after[slot] = e.id.clone();
             out.push(Followed {
                 stream,
