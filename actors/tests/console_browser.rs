@@ -13,19 +13,9 @@ mod common;
 
 use browser::{get_json, Browser};
 use clusterd::repository::Keys;
-use common::{conn, eventually, identity_of, publish, start_with, Prefix, URL};
+use common::{conn, eventually, identity_of, publish, serve, start_with, Prefix};
 use serde_json::json;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn shots() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/console-screenshots")
@@ -79,18 +69,13 @@ fn the_console_renders_live_data_and_escapes_hostile_strings() {
     publish(&p, "multi_operator");
     let _daemon = start_with(&p, &[]);
     let port = browser::free_port();
-    let _server = Server(
-        Command::new(env!("CARGO_BIN_EXE_clusterd"))
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .env("REDIS_URL", URL)
-            .env("CLUSTERD_KEY_PREFIX", &p)
-            .env("CLUSTERD_LOG__LEVEL", "warn")
-            .env("CLUSTERD_HTTP__ALLOW_CONTROL", "true")
-            .env("CLUSTERD_HTTP__TOKEN", TOKEN)
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn clusterd serve"),
+    let _server = serve(
+        &p,
+        port,
+        &[
+            ("CLUSTERD_HTTP__ALLOW_CONTROL", "true"),
+            ("CLUSTERD_HTTP__TOKEN", TOKEN),
+        ],
     );
     eventually("a campaign of two identities in the API", 60, || {
         browser::http("GET", port, "/api/campaigns", None)

@@ -14,16 +14,6 @@ mod common;
 use browser::{exchange, free_port, Answer};
 use common::*;
 use serde_json::Value;
-use std::process::{Child, Command, Stdio};
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// paramiko 2.12.0's HASSH, as `config/tooling.toml` catalogues it.
 const PARAMIKO_HASSH: &str = "a704be057881f0b1d623cd263e477a8b";
@@ -80,17 +70,7 @@ fn the_in_process_console_reads_the_engine_and_agrees_with_the_repository() {
     eventually("the daemon to settle", 60, || settled(&p, observations));
 
     let snap_port = free_port();
-    let _serve = Server(
-        Command::new(env!("CARGO_BIN_EXE_clusterd"))
-            .args(["serve", "--listen", &format!("127.0.0.1:{snap_port}")])
-            .env("REDIS_URL", URL)
-            .env("CLUSTERD_KEY_PREFIX", &p)
-            .env("CLUSTERD_LOG__LEVEL", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn clusterd serve"),
-    );
+    let _serve = serve(&p, snap_port, &[]);
 
     // The two read the same state by different roads; poll until both
     // answer every page (the snapshot is built on the first request).

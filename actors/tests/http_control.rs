@@ -14,33 +14,8 @@ use clusterd::repository::Keys;
 use common::*;
 use redis::Commands;
 use serde_json::{json, Value};
-use std::process::{Child, Command, Stdio};
 
 const TOKEN: &str = "console-token-0123456789";
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// `clusterd serve` on `port` with `extra` settings.
-fn serve(prefix: &str, port: u16, extra: &[(&str, &str)]) -> Server {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_clusterd"));
-    cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .env("REDIS_URL", URL)
-        .env("CLUSTERD_KEY_PREFIX", prefix)
-        .env("CLUSTERD_LOG__LEVEL", "error")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit());
-    for (k, v) in extra {
-        cmd.env(k, v);
-    }
-    Server(cmd.spawn().expect("spawn clusterd serve"))
-}
 
 /// POSTs `body` to `/api/control` with `auth` as the Authorization header;
 /// (status, JSON answer — `Null` when it is not JSON).

@@ -99,6 +99,32 @@ impl Drop for Daemon {
     }
 }
 
+/// A `clusterd serve` process, killed on drop.
+pub struct Server(pub Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `clusterd serve` on `127.0.0.1:port` over `prefix`, logging warnings,
+/// with `extra` settings (which may override the log level).
+pub fn serve(prefix: &str, port: u16, extra: &[(&str, &str)]) -> Server {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_clusterd"));
+    cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .env("REDIS_URL", URL)
+        .env("CLUSTERD_KEY_PREFIX", prefix)
+        .env("CLUSTERD_LOG__LEVEL", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+    for (k, v) in extra {
+        cmd.env(k, v);
+    }
+    Server(cmd.spawn().expect("spawn clusterd serve"))
+}
+
 /// Polls `cond` until it holds or the deadline passes.
 pub fn eventually(what: &str, secs: u64, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(secs);

@@ -31,6 +31,7 @@ use super::error::WorkError;
 use super::supervision::{wedged, Disposition, Health, Lifecycle, Ping, Restart, SetPaused};
 use super::workers;
 use crate::repository::stream::ensure_group;
+use crate::repository::trim::Trimmed;
 use actix::prelude::*;
 use batch::{run_batch, Job, PendingCommit};
 use redis::aio::MultiplexedConnection;
@@ -290,7 +291,7 @@ impl Handler<Next> for BusIngest {
 impl BusIngest {
     /// Counts a trim's removed entries, or warns of its failure (once, until
     /// a trim succeeds again).
-    fn trim_done(&mut self, t: Result<crate::repository::trim::Trimmed, redis::RedisError>) {
+    fn trim_done(&mut self, t: Result<Trimmed, redis::RedisError>) {
         match t {
             Ok(t) => {
                 if t.removed > 0 {
