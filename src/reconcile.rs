@@ -31,7 +31,7 @@
 //! a stored state that already matches the components (one effective group
 //! per component, no merge cycles) reconciles to an empty one.
 
-use crate::evidence::Millis;
+use crate::evidence::{Millis, Sym};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
@@ -40,42 +40,45 @@ use std::collections::{BTreeMap, BTreeSet};
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredGroups {
     /// member → its direct group.
-    pub direct: BTreeMap<String, String>,
+    /// Interned (as every uuid the store holds): a member's uuid shares
+    /// one allocation with its observation, a group's with its row's
+    /// other holders.
+    pub direct: BTreeMap<Sym, Sym>,
     /// merged-out group → the group it was merged into.
-    pub merged_into: BTreeMap<String, String>,
+    pub merged_into: BTreeMap<Sym, Sym>,
     /// every group row.
-    pub groups: BTreeSet<String>,
+    pub groups: BTreeSet<Sym>,
 }
 
 /// A new group and its members.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Formed {
-    pub group: String,
-    pub members: Vec<String>,
+    pub group: Sym,
+    pub members: Vec<Sym>,
 }
 
 /// A member (re-)pointed at a group.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Linked {
-    pub group: String,
-    pub member: String,
-    pub prior: Option<String>,
+    pub group: Sym,
+    pub member: Sym,
+    pub prior: Option<Sym>,
 }
 
 /// A root soft-merged into another.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Merged {
-    pub winner: String,
-    pub loser: String,
+    pub winner: Sym,
+    pub loser: Sym,
     /// Members of the component whose effective group was the loser.
-    pub members: Vec<String>,
+    pub members: Vec<Sym>,
 }
 
 /// A merged-out group made a root again.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Unmerged {
-    pub resurrected: String,
-    pub former_winner: String,
+    pub resurrected: Sym,
+    pub former_winner: Sym,
 }
 
 /// Events and row writes of one reconciliation.
@@ -86,11 +89,11 @@ pub struct ChangeSet {
     pub unmerged: Vec<Unmerged>,
     pub linked: Vec<Linked>,
     /// (member, new direct group), sorted by member.
-    pub assignments: Vec<(String, String)>,
+    pub assignments: Vec<(Sym, Sym)>,
     /// (group, Some(winner)) to merge, (group, None) to resurrect.
-    pub merged_into: Vec<(String, Option<String>)>,
+    pub merged_into: Vec<(Sym, Option<Sym>)>,
     /// Group rows to create.
-    pub new_groups: Vec<String>,
+    pub new_groups: Vec<Sym>,
 }
 
 impl ChangeSet {
@@ -144,7 +147,7 @@ pub fn effective_root(stored: &StoredGroups, group: &str) -> String {
 fn root_in<'a>(stored: &'a StoredGroups, group: &'a str) -> &'a str {
     walk(
         group,
-        |g| stored.merged_into.get(g).map(String::as_str),
+        |g| stored.merged_into.get(g).map(Sym::as_str),
         |_| {},
     )
 }
@@ -160,12 +163,12 @@ pub fn effective_group_of(stored: &StoredGroups, member: &str) -> Option<String>
 /// tie-break between tops of equal size). See the module doc for the rules.
 pub fn reconcile(
     stored: &StoredGroups,
-    components: &[Vec<String>],
+    components: &[Vec<Sym>],
     created_at: &dyn Fn(&str) -> Option<Millis>,
     new_id: &mut dyn FnMut() -> String,
 ) -> ChangeSet {
     // Sorted, deduplicated components; already canonical ones are borrowed.
-    let mut comps: Vec<Cow<'_, [String]>> = components
+    let mut comps: Vec<Cow<'_, [Sym]>> = components
         .iter()
         .filter(|c| !c.is_empty())
         .map(|c| {
@@ -184,10 +187,10 @@ pub fn reconcile(
         stored
             .direct
             .get(m)
-            .map(String::as_str)
+            .map(Sym::as_str)
             .filter(|g| stored.groups.contains(*g))
     };
-    let next = |g: &str| stored.merged_into.get(g).map(String::as_str);
+    let next = |g: &str| stored.merged_into.get(g).map(Sym::as_str);
 
     // 1. Keeping rows: row → component → (native, passing through).
     let mut counts: BTreeMap<&str, BTreeMap<usize, (usize, usize)>> = BTreeMap::new();
@@ -213,7 +216,7 @@ pub fn reconcile(
     // 2. The top of a row component `ci` keeps: its chain followed while the
     // next row is kept by `ci` too (every row on an in-scope chain is kept
     // by some component). Cycle-safe.
-    let top_of = |ci: usize, d: &'_ str| -> String {
+    let top_of = |ci: usize, d: &'_ str| -> Sym {
         let mut top = d;
         let mut seen: Vec<&str> = Vec::new();
         while let Some(n) = next(top) {
@@ -223,18 +226,18 @@ pub fn reconcile(
             seen.push(n);
             top = n;
         }
-        top.to_string()
+        Sym::new(top)
     };
     // Older first, unknown creation times last.
     let age = |g: &str| created_at(g).map_or((1, 0), |t| (0, t));
 
     // 3. Targets.
     let mut out = ChangeSet::default();
-    let mut target: Vec<String> = Vec::with_capacity(comps.len());
-    let mut new_merged_into: BTreeMap<String, Option<String>> = BTreeMap::new();
+    let mut target: Vec<Sym> = Vec::with_capacity(comps.len());
+    let mut new_merged_into: BTreeMap<Sym, Option<Sym>> = BTreeMap::new();
     for (ci, comp) in comps.iter().enumerate() {
         // The top each member's direct row leads to, if `ci` keeps that row.
-        let tops_of: Vec<Option<String>> = comp
+        let tops_of: Vec<Option<Sym>> = comp
             .iter()
             .map(|m| {
                 direct(m)
@@ -252,7 +255,7 @@ pub fn reconcile(
                 .then_with(|| a.0.cmp(b.0))
         });
         let Some((&winner, _)) = best else {
-            let g = new_id();
+            let g = Sym::from(new_id());
             out.formed.push(Formed {
                 group: g.clone(),
                 members: comp.to_vec(),
@@ -263,16 +266,16 @@ pub fn reconcile(
         };
         if let Some(former) = next(winner) {
             out.unmerged.push(Unmerged {
-                resurrected: winner.to_string(),
-                former_winner: former.to_string(),
+                resurrected: Sym::new(winner),
+                former_winner: Sym::new(former),
             });
-            new_merged_into.insert(winner.to_string(), None);
+            new_merged_into.insert(Sym::new(winner), None);
         }
         for &top in size.keys().filter(|&&t| t != winner) {
             if next(top) == Some(winner) {
                 continue;
             }
-            new_merged_into.insert(top.to_string(), Some(winner.to_string()));
+            new_merged_into.insert(Sym::new(top), Some(Sym::new(winner)));
             // Re-pointing a top whose chain already ended at the winner
             // changes no member's group: no event.
             if root_in(stored, top) != winner {
@@ -283,13 +286,13 @@ pub fn reconcile(
                     .map(|(m, _)| m.clone())
                     .collect();
                 out.merged.push(Merged {
-                    winner: winner.to_string(),
-                    loser: top.to_string(),
+                    winner: Sym::new(winner),
+                    loser: Sym::new(top),
                     members,
                 });
             }
         }
-        target.push(winner.to_string());
+        target.push(Sym::new(winner));
     }
 
     // 4. Links, judged on the new chains: the stored merge chains with this
@@ -311,7 +314,7 @@ pub fn reconcile(
                 linked.push(Linked {
                     group: t.clone(),
                     member: m.clone(),
-                    prior: prior.map(str::to_string),
+                    prior: prior.map(Sym::new),
                 });
             }
         }
@@ -333,13 +336,13 @@ mod tests {
         || format!("g{}", NEXT.fetch_add(1, Ordering::Relaxed))
     }
 
-    fn comps(v: &[&[&str]]) -> Vec<Vec<String>> {
+    fn comps(v: &[&[&str]]) -> Vec<Vec<Sym>> {
         v.iter()
-            .map(|c| c.iter().map(|s| s.to_string()).collect())
+            .map(|c| c.iter().map(|s| Sym::new(s)).collect())
             .collect()
     }
 
-    fn settle(stored: &mut StoredGroups, c: &[Vec<String>]) -> ChangeSet {
+    fn settle(stored: &mut StoredGroups, c: &[Vec<Sym>]) -> ChangeSet {
         let mut id = ids();
         let cs = reconcile(stored, c, &|_| None, &mut id);
         cs.apply(stored);
@@ -381,7 +384,7 @@ mod tests {
         assert_eq!(cs.merged[0].loser, cd);
         assert_eq!(cs.merged[0].members, vec!["c", "d"]);
         assert_eq!(s.direct["c"], cd, "a loser keeps its members");
-        assert_eq!(effective_group_of(&s, "c").as_ref(), Some(&ab));
+        assert_eq!(effective_group_of(&s, "c").as_deref(), Some(ab.as_str()));
         let cs = settle(&mut s, &comps(&[&["a", "b"], &["c", "d"]]));
         assert_eq!(
             cs.unmerged,
@@ -401,7 +404,7 @@ mod tests {
         let cs = settle(&mut s, &comps(&[&["a"], &["b", "c"]]));
         assert_eq!(cs.formed.len(), 1);
         assert_eq!(cs.formed[0].members, vec!["a"]);
-        assert_eq!(effective_group_of(&s, "b").as_ref(), Some(&abc));
+        assert_eq!(effective_group_of(&s, "b").as_deref(), Some(abc.as_str()));
         assert_eq!(
             cs.linked,
             vec![Linked {
@@ -430,7 +433,7 @@ mod tests {
                 former_winner: "X".into()
             }]
         );
-        assert_eq!(s.merged_into.get("L").map(String::as_str), Some("W"));
+        assert_eq!(s.merged_into.get("L").map(Sym::as_str), Some("W"));
         assert_eq!(effective_group_of(&s, "l").as_deref(), Some("W"));
         assert_eq!(effective_group_of(&s, "x").as_deref(), Some("X"));
     }
@@ -438,7 +441,7 @@ mod tests {
     #[test]
     fn cycles_do_not_hang() {
         let mut s = StoredGroups::default();
-        s.groups.extend(["A".to_string(), "B".to_string()]);
+        s.groups.extend([Sym::new("A"), Sym::new("B")]);
         s.merged_into.insert("A".into(), "B".into());
         s.merged_into.insert("B".into(), "A".into());
         s.direct.insert("m".into(), "A".into());

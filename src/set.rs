@@ -135,6 +135,16 @@ impl SortedSet<String> {
     }
 }
 
+impl SortedSet<crate::evidence::Sym> {
+    /// The distinct values of borrowed interned strings (sorted and
+    /// de-duplicated while borrowed; a clone is a count, not a copy).
+    pub fn from_syms(mut values: Vec<&crate::evidence::Sym>) -> Self {
+        values.sort_unstable();
+        values.dedup();
+        Self::from_sorted(values.into_iter().cloned().collect())
+    }
+}
+
 impl<T: Ord + Clone> SortedSet<T> {
     /// Adds every value of `other`; true when the set gained any. Two small
     /// sets are merged in one pass into a vector of exactly the joined size.

@@ -9,7 +9,7 @@
 //! daemon persists in one fenced transaction. A tick over unchanged evidence
 //! leaves the journal empty.
 
-use crate::evidence::{Millis, Observation};
+use crate::evidence::{Millis, Observation, Sym};
 use crate::identity::Decisions;
 use crate::reconcile::StoredGroups;
 use crate::set::SortedSet;
@@ -190,19 +190,19 @@ impl PassTimings {
 /// The in-memory stored state.
 #[derive(Clone, Debug, Default)]
 pub struct Store {
-    pub observations: BTreeMap<String, Observation>,
+    pub observations: BTreeMap<Sym, Observation>,
     /// observation → identity, identity → merged_into.
     pub identity_groups: StoredGroups,
     pub identities: BTreeMap<String, IdentityRow>,
     /// Effective identity → its member observations (sorted); maintained by
     /// the identity layer for the campaign layer.
-    pub identity_members: BTreeMap<String, Vec<String>>,
+    pub identity_members: BTreeMap<String, Vec<Sym>>,
     /// identity → campaign, campaign → merged_into.
     pub campaign_groups: StoredGroups,
     pub campaigns: BTreeMap<String, CampaignRow>,
     pub decisions: Decisions,
     /// Observations whose evidence changed since the identity layer last looked.
-    pub changed_observations: BTreeSet<String>,
+    pub changed_observations: BTreeSet<Sym>,
     /// Identities whose members or roll-up changed since the campaign layer last looked.
     pub changed_identities: BTreeSet<String>,
     /// Set when decisions changed since the identity layer last looked.

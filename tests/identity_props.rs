@@ -142,7 +142,7 @@ fn decisions(uuid_count: usize) -> impl Strategy<Value = Decisions> {
 }
 
 fn merged(events: &[Observation]) -> Vec<Observation> {
-    let mut by: std::collections::BTreeMap<String, Observation> = Default::default();
+    let mut by: std::collections::BTreeMap<Sym, Observation> = Default::default();
     for e in events {
         by.entry(e.uuid.clone())
             .or_insert_with(|| Observation::new(e.uuid.clone()))
@@ -171,7 +171,7 @@ proptest! {
                                   w in weights(), d in decisions(12), cut in 0usize..40, big in 1u32..4) {
         let mut g = IdentityGraph::new(w.clone()).unwrap();
         g.set_big_value_carriers(big);
-        let mut acc: std::collections::BTreeMap<String, Observation> = Default::default();
+        let mut acc: std::collections::BTreeMap<Sym, Observation> = Default::default();
         for (i, e) in events.iter().enumerate() {
             if i == cut.min(events.len() - 1) { g.set_decisions(d.clone()); }
             let o = acc.entry(e.uuid.clone()).or_insert_with(|| Observation::new(e.uuid.clone()));

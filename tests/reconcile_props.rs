@@ -7,11 +7,12 @@
 //! linked to its own prior, a merge's winner is never the smaller side, and
 //! every member whose effective group changed is named by an event.
 
+use decnet_clusterd::evidence::Sym;
 use decnet_clusterd::reconcile::{effective_group_of, reconcile, ChangeSet, StoredGroups};
 use proptest::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 
-fn state() -> impl Strategy<Value = (StoredGroups, Vec<Vec<String>>)> {
+fn state() -> impl Strategy<Value = (StoredGroups, Vec<Vec<Sym>>)> {
     let members = 10usize;
     (
         proptest::collection::vec(proptest::option::of(0..6usize), members),
@@ -21,26 +22,28 @@ fn state() -> impl Strategy<Value = (StoredGroups, Vec<Vec<String>>)> {
         .prop_map(move |(direct, merged, part)| {
             let mut s = StoredGroups::default();
             for g in 0..6 {
-                s.groups.insert(format!("G{g}"));
+                s.groups.insert(Sym::from(format!("G{g}")));
             }
             for (m, g) in direct.iter().enumerate() {
                 if let Some(g) = g {
-                    s.direct.insert(format!("m{m}"), format!("G{g}"));
+                    s.direct
+                        .insert(Sym::from(format!("m{m}")), Sym::from(format!("G{g}")));
                 }
             }
             // Only merge into a larger index: chains never cycle.
             for (g, into) in merged.iter().enumerate() {
                 if let Some(t) = into {
                     if *t > g {
-                        s.merged_into.insert(format!("G{g}"), format!("G{t}"));
+                        s.merged_into
+                            .insert(Sym::from(format!("G{g}")), Sym::from(format!("G{t}")));
                     }
                 }
             }
             let mut comps = vec![Vec::new(); 5];
             for (m, p) in part.iter().enumerate() {
-                comps[*p].push(format!("m{m}"));
+                comps[*p].push(Sym::from(format!("m{m}")));
             }
-            comps.retain(|c: &Vec<String>| !c.is_empty());
+            comps.retain(|c: &Vec<Sym>| !c.is_empty());
             (s, comps)
         })
 }
@@ -49,7 +52,7 @@ fn state() -> impl Strategy<Value = (StoredGroups, Vec<Vec<String>>)> {
 /// component, distinct groups for distinct components, nothing left to do.
 fn settle(
     stored: &StoredGroups,
-    comps: &[Vec<String>],
+    comps: &[Vec<Sym>],
     created_at: &dyn Fn(&str) -> Option<i64>,
     new_id: &mut dyn FnMut() -> String,
 ) -> Result<(ChangeSet, StoredGroups), TestCaseError> {
@@ -93,7 +96,7 @@ proptest! {
 }
 
 /// Random stored state whose merge chains may cycle (every group has a row).
-fn cyclic_state() -> impl Strategy<Value = (StoredGroups, Vec<Vec<String>>)> {
+fn cyclic_state() -> impl Strategy<Value = (StoredGroups, Vec<Vec<Sym>>)> {
     let members = 12usize;
     (
         proptest::collection::vec(proptest::option::of(0..7usize), members),
@@ -103,17 +106,19 @@ fn cyclic_state() -> impl Strategy<Value = (StoredGroups, Vec<Vec<String>>)> {
         .prop_map(move |(direct, merged, part)| {
             let mut s = StoredGroups::default();
             for g in 0..7 {
-                s.groups.insert(format!("G{g}"));
+                s.groups.insert(Sym::from(format!("G{g}")));
             }
             for (m, g) in direct.iter().enumerate() {
                 if let Some(g) = g {
-                    s.direct.insert(format!("m{m}"), format!("G{g}"));
+                    s.direct
+                        .insert(Sym::from(format!("m{m}")), Sym::from(format!("G{g}")));
                 }
             }
             for (g, into) in merged.iter().enumerate() {
                 if let Some(t) = into {
                     if *t != g {
-                        s.merged_into.insert(format!("G{g}"), format!("G{t}"));
+                        s.merged_into
+                            .insert(Sym::from(format!("G{g}")), Sym::from(format!("G{t}")));
                     }
                 }
             }
@@ -122,12 +127,12 @@ fn cyclic_state() -> impl Strategy<Value = (StoredGroups, Vec<Vec<String>>)> {
 }
 
 /// Members `m0…` grouped by label.
-fn partition(labels: &[usize], n: usize) -> Vec<Vec<String>> {
+fn partition(labels: &[usize], n: usize) -> Vec<Vec<Sym>> {
     let mut comps = vec![Vec::new(); n];
     for (m, p) in labels.iter().enumerate() {
-        comps[*p].push(format!("m{m}"));
+        comps[*p].push(Sym::from(format!("m{m}")));
     }
-    comps.retain(|c: &Vec<String>| !c.is_empty());
+    comps.retain(|c: &Vec<Sym>| !c.is_empty());
     comps
 }
 
@@ -174,9 +179,9 @@ fn history() -> impl Strategy<Value = Vec<Vec<usize>>> {
 }
 
 /// Members of a component whose direct row is `row`.
-fn natives<'a>(stored: &'a StoredGroups, comp: &'a [String], row: &'a str) -> usize {
+fn natives<'a>(stored: &'a StoredGroups, comp: &'a [Sym], row: &'a str) -> usize {
     comp.iter()
-        .filter(|m| stored.direct.get(*m).map(String::as_str) == Some(row))
+        .filter(|m| stored.direct.get(m.as_str()).map(Sym::as_str) == Some(row))
         .count()
 }
 
@@ -185,7 +190,7 @@ fn natives<'a>(stored: &'a StoredGroups, comp: &'a [String], row: &'a str) -> us
 fn largest_part_keeps_each_row(
     before: &StoredGroups,
     after: &StoredGroups,
-    comps: &[Vec<String>],
+    comps: &[Vec<Sym>],
 ) -> Result<(), TestCaseError> {
     for row in &before.groups {
         let per: Vec<usize> = comps.iter().map(|c| natives(before, c, row)).collect();
@@ -198,8 +203,14 @@ fn largest_part_keeps_each_row(
         let (ci, _) = per.iter().enumerate().find(|(_, &n)| n == most).unwrap();
         let target = effective_group_of(after, &comps[ci][0]);
         for m in &comps[ci] {
-            if before.direct.get(m) == Some(row) {
-                prop_assert_eq!(after.direct.get(m), Some(row), "{} left its row {}", m, row);
+            if before.direct.get(m.as_str()) == Some(row) {
+                prop_assert_eq!(
+                    after.direct.get(m.as_str()),
+                    Some(row),
+                    "{} left its row {}",
+                    m,
+                    row
+                );
             }
         }
         prop_assert_eq!(
@@ -218,7 +229,7 @@ fn every_change_has_an_event(
     before: &StoredGroups,
     after: &StoredGroups,
     cs: &ChangeSet,
-    comps: &[Vec<String>],
+    comps: &[Vec<Sym>],
 ) -> Result<(), TestCaseError> {
     for m in comps.iter().flatten() {
         let (was, now) = (effective_group_of(before, m), effective_group_of(after, m));
@@ -227,7 +238,7 @@ fn every_change_has_an_event(
         }
         let now = now.unwrap_or_default();
         let on_chain = |g: &str| {
-            let mut cur = before.direct.get(m).cloned();
+            let mut cur = before.direct.get(m.as_str()).cloned();
             while let Some(c) = cur {
                 if c == g {
                     return true;
@@ -259,10 +270,10 @@ fn every_change_has_an_event(
 fn winners_are_never_smaller(
     after: &StoredGroups,
     cs: &ChangeSet,
-    comps: &[Vec<String>],
+    comps: &[Vec<Sym>],
     age: &dyn Fn(&str) -> Option<i64>,
 ) -> Result<(), TestCaseError> {
-    let moved: BTreeSet<&String> = cs
+    let moved: BTreeSet<&Sym> = cs
         .merged
         .iter()
         .flat_map(|g| &g.members)
@@ -308,7 +319,7 @@ proptest! {
             every_change_has_an_event(&stored, &after, &cs, &comps)?;
             winners_are_never_smaller(&after, &cs, &comps, &age)?;
             for g in &cs.new_groups {
-                created.borrow_mut().insert(g.clone(), t as i64);
+                created.borrow_mut().insert(g.to_string(), t as i64);
             }
             stored = after;
         }
@@ -321,14 +332,12 @@ proptest! {
 #[test]
 fn a_store_settled_by_the_previous_rule_renames_nothing() {
     let mut stored = StoredGroups::default();
-    stored
-        .groups
-        .extend(["a-new".to_string(), "z-old".to_string()]);
+    stored.groups.extend([Sym::new("a-new"), Sym::new("z-old")]);
     stored.merged_into.insert("z-old".into(), "a-new".into());
     stored.direct.insert("s".into(), "a-new".into());
-    let mut comp = vec!["s".to_string()];
+    let mut comp = vec![Sym::new("s")];
     for i in 0..400 {
-        let m = format!("x{i:03}");
+        let m = Sym::from(format!("x{i:03}"));
         stored.direct.insert(m.clone(), "z-old".into());
         comp.push(m);
     }

@@ -7,6 +7,7 @@
 
 use decnet_clusterd::campaign::clusterer::{CampaignClusterer, CampaignComponents};
 use decnet_clusterd::campaign::CampaignWeights;
+use decnet_clusterd::evidence::Sym;
 use decnet_clusterd::harness::benchmark::SettledStore;
 use decnet_clusterd::identity::clusterer::{Clusterer, ConnectedComponents, TickContext};
 use decnet_clusterd::identity::IdentityWeights;
@@ -14,13 +15,13 @@ use decnet_clusterd::set::SortedSet;
 use decnet_clusterd::store::Store;
 use std::collections::{BTreeMap, BTreeSet};
 
-type Partitions = (BTreeSet<Vec<String>>, BTreeSet<BTreeSet<Vec<String>>>);
+type Partitions = (BTreeSet<Vec<Sym>>, BTreeSet<BTreeSet<Vec<Sym>>>);
 
 /// Identities as member lists, campaigns as sets of member lists: what the
 /// clustering decided, independent of the uuids it minted.
 fn partitions(store: &Store) -> Partitions {
-    let identities: BTreeSet<Vec<String>> = store.identity_members.values().cloned().collect();
-    let mut campaigns: BTreeMap<String, BTreeSet<Vec<String>>> = BTreeMap::new();
+    let identities: BTreeSet<Vec<Sym>> = store.identity_members.values().cloned().collect();
+    let mut campaigns: BTreeMap<String, BTreeSet<Vec<Sym>>> = BTreeMap::new();
     for (id, members) in &store.identity_members {
         let c = store
             .effective_campaign(id)
@@ -33,7 +34,7 @@ fn partitions(store: &Store) -> Partitions {
 /// One full first pass of fresh clusterers over these observations (at
 /// `now`), with `between` run on the store between the two layers.
 fn first_passes(
-    observations: &BTreeMap<String, decnet_clusterd::evidence::Observation>,
+    observations: &BTreeMap<Sym, decnet_clusterd::evidence::Observation>,
     now: i64,
     between: impl FnOnce(&mut Store),
 ) -> Store {
@@ -118,7 +119,7 @@ type RowEvidence = (
 );
 
 /// Each effective identity's row evidence, keyed by its member list.
-fn row_evidence(store: &Store) -> BTreeMap<Vec<String>, RowEvidence> {
+fn row_evidence(store: &Store) -> BTreeMap<Vec<Sym>, RowEvidence> {
     store
         .identity_members
         .iter()

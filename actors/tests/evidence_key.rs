@@ -89,7 +89,7 @@ fn a_store_with_the_evidence_in_the_hash_loads_and_moves_it_on_write() {
     assert!(bad.is_empty(), "{bad:?}");
     assert_eq!(store.observations.len(), stored.len());
     for (o, e) in &stored {
-        assert_eq!(&evidence(&store.observations[o]), e, "{o}");
+        assert_eq!(&evidence(&store.observations[o.as_str()]), e, "{o}");
     }
 
     // The daemon loads it, writes nothing at load, and clusters on.

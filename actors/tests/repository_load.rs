@@ -12,7 +12,7 @@ use clusterd::repository::{
     index_op, journal_ops, load, load_checked, observation_op, LoadError, Op,
 };
 use common::{conn, Prefix, URL};
-use decnet_clusterd::evidence::Observation;
+use decnet_clusterd::evidence::{Observation, Sym};
 use decnet_clusterd::scenario::corpus::stream_corpus;
 use decnet_clusterd::set::SortedSet;
 use decnet_clusterd::store::{CampaignRow, IdentityRow, Journal};
@@ -67,7 +67,7 @@ async fn stored_rows_load_back_equal() {
     for (i, o) in observations.iter().enumerate() {
         let identity = (i % 3 == 0).then(|| format!("id-{}", i % 50));
         if let Some(id) = &identity {
-            direct.insert(o.uuid.clone(), id.clone());
+            direct.insert(o.uuid.clone(), Sym::new(id));
         }
         ops.extend(observation_op(&keys, o, identity.as_deref(), None));
     }
@@ -140,7 +140,7 @@ async fn stored_rows_load_back_equal() {
     apply(&mut c, &ops);
 
     let store = load_prefix(&keys).await.expect("the rows load");
-    let expected: BTreeMap<String, Observation> = observations
+    let expected: BTreeMap<Sym, Observation> = observations
         .iter()
         .map(|o| (o.uuid.clone(), o.clone()))
         .collect();
@@ -152,21 +152,21 @@ async fn stored_rows_load_back_equal() {
     assert_eq!(store.campaigns, journal.campaigns);
     assert_eq!(
         store.identity_groups.groups,
-        journal.identities.keys().cloned().collect()
+        journal.identities.keys().map(Sym::from).collect()
     );
     assert_eq!(
         store.identity_groups.merged_into,
-        BTreeMap::from([("id-7".to_string(), "id-8".to_string())])
+        BTreeMap::from([(Sym::new("id-7"), Sym::new("id-8"))])
     );
-    let campaign_of: BTreeMap<String, String> = journal
+    let campaign_of: BTreeMap<Sym, Sym> = journal
         .identities
         .values()
-        .filter_map(|r| Some((r.uuid.clone(), r.campaign_id.clone()?)))
+        .filter_map(|r| Some((Sym::new(&r.uuid), Sym::new(r.campaign_id.as_ref()?))))
         .collect();
     assert_eq!(store.campaign_groups.direct, campaign_of);
     assert_eq!(
         store.campaign_groups.merged_into,
-        BTreeMap::from([("camp-6".to_string(), "camp-0".to_string())])
+        BTreeMap::from([(Sym::new("camp-6"), Sym::new("camp-0"))])
     );
     assert!(store.changed_observations.is_empty() && store.changed_identities.is_empty());
 }

@@ -87,11 +87,17 @@ async fn a_store_written_by_the_previous_version_loads_and_clusters_the_same() {
     assert!(quarantined.is_empty(), "{quarantined:?}");
     assert_eq!(store.observations.len(), written_evidence.len());
     for (uuid, written) in &written_evidence {
-        let o = &store.observations[uuid];
+        let o = &store.observations[uuid.as_str()];
         // The old encoding is the serde form of the evidence model.
         assert_eq!(&serde_json::to_string(o).unwrap(), written, "{uuid}");
     }
-    assert_eq!(store.identity_groups.direct, written_identity);
+    let direct: BTreeMap<String, String> = store
+        .identity_groups
+        .direct
+        .iter()
+        .map(|(o, i)| (o.to_string(), i.to_string()))
+        .collect();
+    assert_eq!(direct, written_identity);
     assert!(!store.identities.is_empty() && !store.campaigns.is_empty());
     let identities_before = store.identities.clone();
     let campaigns_before = store.campaigns.clone();

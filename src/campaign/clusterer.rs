@@ -8,6 +8,7 @@
 use super::graph::{CampaignGraph, ComputedCampaign};
 use super::rollup::IdentityRollup;
 use super::similarity::{CampaignWeightError, CampaignWeights};
+use crate::evidence::Sym;
 use crate::identity::catalogue::Catalogue;
 use crate::identity::clusterer::TickContext;
 use crate::reconcile;
@@ -247,7 +248,7 @@ fn commit(
     ctx: &mut TickContext<'_>,
 ) -> CampaignClusterResult {
     let started = Instant::now();
-    let components: Vec<Vec<String>> = computed.iter().map(|c| c.members.clone()).collect();
+    let components: Vec<Vec<Sym>> = computed.iter().map(|c| c.members.clone()).collect();
     let created_at = |g: &str| store.campaigns.get(g).map(|r| r.created_at);
     let changes =
         reconcile::reconcile(&store.campaign_groups, &components, &created_at, ctx.new_id);
@@ -259,33 +260,33 @@ fn commit(
             .formed
             .iter()
             .map(|f| CampaignFormed {
-                campaign_uuid: f.group.clone(),
-                identity_uuids: f.members.clone(),
+                campaign_uuid: f.group.to_string(),
+                identity_uuids: f.members.iter().map(Sym::to_string).collect(),
             })
             .collect(),
         identities_assigned: changes
             .linked
             .iter()
             .map(|l| IdentityAssigned {
-                campaign_uuid: l.group.clone(),
-                identity_uuid: l.member.clone(),
-                prior_campaign_uuid: l.prior.clone(),
+                campaign_uuid: l.group.to_string(),
+                identity_uuid: l.member.to_string(),
+                prior_campaign_uuid: l.prior.as_ref().map(Sym::to_string),
             })
             .collect(),
         campaigns_merged: changes
             .merged
             .iter()
             .map(|m| CampaignMerged {
-                winner_uuid: m.winner.clone(),
-                loser_uuid: m.loser.clone(),
+                winner_uuid: m.winner.to_string(),
+                loser_uuid: m.loser.to_string(),
             })
             .collect(),
         campaigns_unmerged: changes
             .unmerged
             .iter()
             .map(|u| CampaignUnmerged {
-                resurrected_uuid: u.resurrected.clone(),
-                former_winner_uuid: u.former_winner.clone(),
+                resurrected_uuid: u.resurrected.to_string(),
+                former_winner_uuid: u.former_winner.to_string(),
             })
             .collect(),
     };
@@ -303,7 +304,7 @@ fn commit(
         let rows: Vec<_> = c
             .members
             .iter()
-            .filter_map(|m| store.identities.get(m))
+            .filter_map(|m| store.identities.get(m.as_str()))
             .collect();
         let row = CampaignRow {
             uuid: root.clone(),
@@ -322,27 +323,30 @@ fn commit(
         }
     }
     for (group, winner) in &changes.merged_into {
-        if let Some(row) = store.campaigns.get_mut(group) {
-            row.merged_into_uuid = winner.clone();
+        if let Some(row) = store.campaigns.get_mut(group.as_str()) {
+            row.merged_into_uuid = winner.as_ref().map(Sym::to_string);
             row.updated_at = ctx.now;
-            store.journal.campaigns.insert(group.clone(), row.clone());
+            store
+                .journal
+                .campaigns
+                .insert(group.to_string(), row.clone());
         }
     }
     // Identity rows carry their direct campaign.
     for (identity, campaign) in &changes.assignments {
-        if let Some(row) = store.identities.get_mut(identity) {
+        if let Some(row) = store.identities.get_mut(identity.as_str()) {
             if row.campaign_id.as_deref() != Some(campaign.as_str()) {
-                row.campaign_id = Some(campaign.clone());
+                row.campaign_id = Some(campaign.to_string());
                 row.updated_at = ctx.now;
                 // A row still waiting in the journal is written whole, with
                 // its new campaign; otherwise only the two fields change.
-                match store.journal.identities.get_mut(identity) {
+                match store.journal.identities.get_mut(identity.as_str()) {
                     Some(pending) => pending.clone_from(row),
                     None => {
                         store
                             .journal
                             .identity_campaigns
-                            .insert(identity.clone(), (campaign.clone(), ctx.now));
+                            .insert(identity.to_string(), (campaign.to_string(), ctx.now));
                     }
                 }
             }

@@ -31,7 +31,7 @@
 
 use super::rollup::{DeckyActivity, IdentityRollup};
 use super::similarity::CampaignWeights;
-use crate::evidence::Millis;
+use crate::evidence::{Millis, Sym};
 use crate::phase::Phase;
 use serde::{Deserialize, Serialize};
 
@@ -144,7 +144,7 @@ pub struct Handoff {
 
 /// One hand-off found between two roll-ups.
 pub(crate) struct Found<'r> {
-    pub decky: &'r String,
+    pub decky: &'r Sym,
     /// Whether the first roll-up handed off.
     pub first_hands_off: bool,
     pub end_phase: Phase,

@@ -5,7 +5,7 @@
 //! depends only on the difference of the two times.
 
 use super::rollup::IdentityRollup;
-use crate::evidence::Millis;
+use crate::evidence::{Millis, Sym};
 use serde::{Deserialize, Serialize};
 
 /// The planted key behind an edge.
@@ -24,8 +24,8 @@ pub struct PlantedKey {
 
 /// One use of a planted key found between two roll-ups.
 pub(crate) struct Found<'r> {
-    pub decky: &'r String,
-    pub key: &'r String,
+    pub decky: &'r Sym,
+    pub key: &'r Sym,
     /// Whether the first roll-up planted the key.
     pub first_planted: bool,
     pub gap: Millis,

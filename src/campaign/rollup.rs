@@ -27,15 +27,15 @@ pub struct DeckyActivity {
     /// (`config/behaviour.toml`) not counted.
     pub commands: u32,
     /// (fingerprint, start of the first session that planted it), by key.
-    pub planted: Vec<(String, Millis)>,
+    pub planted: Vec<(Sym, Millis)>,
     /// (fingerprint, start of the last session that authenticated with
     /// it), by key.
-    pub auth: Vec<(String, Millis)>,
+    pub auth: Vec<(Sym, Millis)>,
 }
 
 /// One timed session on a decky, as the roll-up reads it.
 struct DeckySession<'a> {
-    decky: &'a str,
+    decky: &'a Sym,
     start: Millis,
     end: Millis,
     first: Option<Phase>,
@@ -47,27 +47,30 @@ struct DeckySession<'a> {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct IdentityRollup {
     pub observation_count: usize,
-    pub ja3: SortedSet<String>,
-    pub ja4: SortedSet<String>,
-    pub hassh: SortedSet<String>,
-    pub other_fingerprints: SortedSet<String>,
+    /// Interned strings throughout (`Sym`): most of a roll-up's values
+    /// (fingerprints, labels, decky ids, cohort tokens) are shared by
+    /// thousands of identities.
+    pub ja3: SortedSet<Sym>,
+    pub ja4: SortedSet<Sym>,
+    pub hassh: SortedSet<Sym>,
+    pub other_fingerprints: SortedSet<Sym>,
     /// Payload hashes and C2 endpoints, prefixed `payload:` / `c2:`.
-    pub infra: SortedSet<String>,
+    pub infra: SortedSet<Sym>,
     pub asns: SortedSet<u32>,
     pub ips: SortedSet<String>,
     /// Activity per decky, sorted by decky (a roll-up is built once and
     /// never edited, so a vector of exactly its deckies; see [`Self::decky`]).
-    pub deckies: Vec<(String, DeckyActivity)>,
+    pub deckies: Vec<(Sym, DeckyActivity)>,
     /// Merged, sorted session windows `[start, end]`.
     pub windows: Vec<(Millis, Millis)>,
     /// `kind:value` of every tooling fingerprint.
-    pub tool_labels: SortedSet<String>,
+    pub tool_labels: SortedSet<Sym>,
     pub first_seen: Option<Millis>,
     pub last_seen: Option<Millis>,
     /// Bitwise majority of the sessions' digraph SimHashes.
     pub keystroke_centroid: Option<u64>,
     /// Cohort tokens (`asn:AS…`, tooling labels, `decky:…`), sorted.
-    pub cohort: Vec<String>,
+    pub cohort: Vec<Sym>,
 }
 
 impl IdentityRollup {
@@ -84,7 +87,7 @@ impl IdentityRollup {
         // Borrowed values first, deduplicated, so each distinct string is
         // allocated once however many members share it.
         let mut ips: Vec<&str> = Vec::new();
-        let mut fps: [Vec<&str>; 4] = Default::default();
+        let mut fps: [Vec<&Sym>; 4] = Default::default();
         let mut tools: Vec<(&str, &str)> = Vec::new();
         let mut infra: Vec<(bool, &str)> = Vec::new();
         for o in members {
@@ -118,7 +121,7 @@ impl IdentityRollup {
                     r.last_seen = r.last_seen.into_iter().chain(Some(b)).max();
                     if let Some(d) = &s.decky_id {
                         sessions.push(DeckySession {
-                            decky: d.as_str(),
+                            decky: d,
                             start: a,
                             end: b,
                             first: s.first_phase(),
@@ -131,26 +134,26 @@ impl IdentityRollup {
         }
         r.ips = SortedSet::from_strs(ips);
         let [ja3, ja4, hassh, other] = fps;
-        r.ja3 = SortedSet::from_strs(ja3);
-        r.ja4 = SortedSet::from_strs(ja4);
-        r.hassh = SortedSet::from_strs(hassh);
-        r.other_fingerprints = SortedSet::from_strs(other);
+        r.ja3 = SortedSet::from_syms(ja3);
+        r.ja4 = SortedSet::from_syms(ja4);
+        r.hassh = SortedSet::from_syms(hassh);
+        r.other_fingerprints = SortedSet::from_syms(other);
         tools.sort_unstable();
         tools.dedup();
         r.tool_labels = tools
             .into_iter()
-            .map(|(kind, value)| format!("{kind}:{value}"))
+            .map(|(kind, value)| Sym::from(format!("{kind}:{value}")))
             .collect();
         infra.sort_unstable();
         infra.dedup();
         r.infra = infra
             .into_iter()
             .map(|(c2, v)| {
-                if c2 {
+                Sym::from(if c2 {
                     format!("c2:{v}")
                 } else {
                     format!("payload:{v}")
-                }
+                })
             })
             .collect();
         windows.sort_unstable();
@@ -166,12 +169,20 @@ impl IdentityRollup {
         });
         for group in sessions.chunk_by(|x, y| x.decky == y.decky) {
             r.deckies
-                .push((group[0].decky.to_string(), decky_activity(group, stock)));
+                .push((group[0].decky.clone(), decky_activity(group, stock)));
         }
         debug_assert!(r.deckies.windows(2).all(|w| w[0].0 < w[1].0));
-        let mut cohort: Vec<String> = r.asns.iter().map(|a| format!("asn:AS{a}")).collect();
+        let mut cohort: Vec<Sym> = r
+            .asns
+            .iter()
+            .map(|a| Sym::from(format!("asn:AS{a}")))
+            .collect();
         cohort.extend(r.tool_labels.iter().cloned());
-        cohort.extend(r.deckies.iter().map(|(d, _)| format!("decky:{d}")));
+        cohort.extend(
+            r.deckies
+                .iter()
+                .map(|(d, _)| Sym::from(format!("decky:{d}"))),
+        );
         cohort.sort_unstable();
         cohort.dedup();
         r.cohort = cohort;
@@ -223,8 +234,8 @@ fn decky_activity(group: &[DeckySession], stock: &Catalogue) -> DeckyActivity {
         auth: Vec::new(),
     };
     let mut commands: Vec<&str> = Vec::new();
-    let mut planted: Vec<(&str, Millis)> = Vec::new();
-    let mut auth: Vec<(&str, Millis)> = Vec::new();
+    let mut planted: Vec<(&Sym, Millis)> = Vec::new();
+    let mut auth: Vec<(&Sym, Millis)> = Vec::new();
     for s in group {
         act.last_activity = act.last_activity.max(s.end);
         if let Some(p) = s.first {
@@ -240,8 +251,8 @@ fn decky_activity(group: &[DeckySession], stock: &Catalogue) -> DeckyActivity {
                 .map(Sym::as_str)
                 .filter(|c| !stock.stock_command(c)),
         );
-        planted.extend(s.session.planted_keys.iter().map(|k| (k.as_str(), s.start)));
-        auth.extend(s.session.auth_keys.iter().map(|k| (k.as_str(), s.start)));
+        planted.extend(s.session.planted_keys.iter().map(|k| (k, s.start)));
+        auth.extend(s.session.auth_keys.iter().map(|k| (k, s.start)));
     }
     commands.sort_unstable();
     commands.dedup();
@@ -251,10 +262,7 @@ fn decky_activity(group: &[DeckySession], stock: &Catalogue) -> DeckyActivity {
     planted.dedup_by(|later, first| later.0 == first.0);
     auth.sort_unstable_by(|x, y| x.0.cmp(y.0).then(y.1.cmp(&x.1)));
     auth.dedup_by(|later, first| later.0 == first.0);
-    act.planted = planted
-        .into_iter()
-        .map(|(k, t)| (k.to_string(), t))
-        .collect();
-    act.auth = auth.into_iter().map(|(k, t)| (k.to_string(), t)).collect();
+    act.planted = planted.into_iter().map(|(k, t)| (k.clone(), t)).collect();
+    act.auth = auth.into_iter().map(|(k, t)| (k.clone(), t)).collect();
     act
 }

@@ -7,7 +7,7 @@
 use super::handoff::{self, DeckyArrivals, Handoff};
 use super::planted::{self, PlantedKey};
 use super::rollup::IdentityRollup;
-use crate::evidence::Millis;
+use crate::evidence::{Millis, Sym};
 use crate::identity::catalogue::CatalogueRef;
 use serde::{Deserialize, Serialize};
 
@@ -135,14 +135,14 @@ pub struct CampaignPairScore {
 }
 
 /// Cohort tokens: ASNs, tooling labels and deckies.
-pub fn cohort(r: &IdentityRollup) -> &[String] {
+pub fn cohort(r: &IdentityRollup) -> &[Sym] {
     &r.cohort
 }
 
 /// Jaccard of two sorted sequences, and the shared items when `detailed`.
 fn jaccard_shared<'a, I>(a: I, b: I, detailed: bool) -> (f64, Vec<String>)
 where
-    I: IntoIterator<Item = &'a String>,
+    I: IntoIterator<Item = &'a Sym>,
     I::IntoIter: Clone,
 {
     let (a, b) = (a.into_iter(), b.into_iter());
@@ -161,7 +161,7 @@ where
             std::cmp::Ordering::Equal => {
                 inter += 1;
                 if detailed {
-                    shared.push((*p).clone());
+                    shared.push(p.to_string());
                 }
                 x.next();
                 y.next();
@@ -265,7 +265,7 @@ pub fn score<'a>(
         if h.weight > handoff {
             handoff = h.weight;
             detail = Some(Handoff {
-                decky: h.decky.clone(),
+                decky: h.decky.to_string(),
                 from: if h.first_hands_off { ua } else { ub }.to_string(),
                 from_phase: h.end_phase.name().to_string(),
                 to_phase: h.start_phase.name().to_string(),
@@ -281,8 +281,8 @@ pub fn score<'a>(
         if planted_detail.is_none() {
             let (by, to) = if p.first_planted { (ua, ub) } else { (ub, ua) };
             planted_detail = Some(PlantedKey {
-                decky: p.decky.clone(),
-                key: p.key.clone(),
+                decky: p.decky.to_string(),
+                key: p.key.to_string(),
                 planted_by: by.to_string(),
                 used_by: to.to_string(),
                 gap_ms: p.gap,

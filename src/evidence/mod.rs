@@ -118,7 +118,9 @@ impl PhaseSource {
 /// Everything known about one observation.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Observation {
-    pub uuid: String,
+    /// Interned: the same uuid is held by the store's map, the identity
+    /// groups, member lists and the identity graph, one allocation for all.
+    pub uuid: Sym,
     pub ip: Option<Stamped<String>>,
     pub asn: Option<Stamped<u32>>,
     pub first_seen: Option<Millis>,
@@ -224,7 +226,7 @@ impl Session {
 
 impl Observation {
     /// An observation that knows nothing but its uuid.
-    pub fn new(uuid: impl Into<String>) -> Self {
+    pub fn new(uuid: impl Into<Sym>) -> Self {
         Observation {
             uuid: uuid.into(),
             ..Default::default()

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 /// evidence (the inverse of parsing, for publishers and benchmarks).
 pub fn observed_payload(o: &Observation) -> Value {
     let mut p = Map::new();
-    p.insert("uuid".into(), Value::from(o.uuid.clone()));
+    p.insert("uuid".into(), Value::from(o.uuid.as_str()));
     if let Some(ip) = o.ip() {
         p.insert("ip".into(), Value::from(ip));
     }

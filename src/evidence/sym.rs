@@ -42,8 +42,25 @@ use std::sync::{LazyLock, Mutex};
 
 /// An interned string (see the module doc).
 /// Equality, order and hash are the text's (`ArcStr`'s are).
-#[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
 pub struct Sym(ArcStr);
+
+impl Ord for Sym {
+    /// The text's order; the same allocation is equal without reading it
+    /// (a map keyed by uuids is mostly looked up with the key it holds).
+    fn cmp(&self, other: &Sym) -> std::cmp::Ordering {
+        if ArcStr::ptr_eq(&self.0, &other.0) {
+            return std::cmp::Ordering::Equal;
+        }
+        self.0.as_str().cmp(other.0.as_str())
+    }
+}
+
+impl PartialOrd for Sym {
+    fn partial_cmp(&self, other: &Sym) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
 
 /// Shards of the interner table; a power of two.
 pub const SHARDS: usize = 32;

@@ -546,7 +546,7 @@ pub fn run_reference(sizes: &[usize], seed: u64) -> Vec<ReferenceRow> {
             let mut mine: Vec<Vec<String>> = computed
                 .into_iter()
                 .map(|c| {
-                    let mut m = c.members;
+                    let mut m: Vec<String> = c.members.iter().map(|m| m.to_string()).collect();
                     m.sort();
                     m
                 })

@@ -161,7 +161,7 @@ pub fn campaign_predictions(store: &Store) -> BTreeMap<String, String> {
             let campaign = store
                 .effective_campaign(&identity)
                 .unwrap_or_else(|| format!("no-campaign:{identity}"));
-            Some((o.clone(), campaign))
+            Some((o.to_string(), campaign))
         })
         .collect()
 }
@@ -171,6 +171,6 @@ pub fn identity_predictions(store: &Store) -> BTreeMap<String, String> {
     store
         .observations
         .keys()
-        .filter_map(|o| store.effective_identity(o).map(|i| (o.clone(), i)))
+        .filter_map(|o| store.effective_identity(o).map(|i| (o.to_string(), i)))
         .collect()
 }

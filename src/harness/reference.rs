@@ -128,7 +128,7 @@ pub fn all_pairs_components(
         groups
             .entry(uf.find_mut(i as u32))
             .or_default()
-            .push(o.uuid.clone());
+            .push(o.uuid.to_string());
     }
     let mut out: Vec<Vec<String>> = groups.into_values().collect();
     out.iter_mut().for_each(|g| g.sort());

@@ -221,11 +221,11 @@ impl Clusterer for ConnectedComponents {
 fn commit(
     store: &mut Store,
     computed: Vec<ComputedIdentity>,
-    changed: Option<&BTreeSet<String>>,
+    changed: Option<&BTreeSet<Sym>>,
     ctx: &mut TickContext<'_>,
 ) -> ClusterResult {
     let started = Instant::now();
-    let (components, confidences): (Vec<Vec<String>>, Vec<f64>) = computed
+    let (components, confidences): (Vec<Vec<Sym>>, Vec<f64>) = computed
         .into_iter()
         .map(|c| (c.members, c.confidence))
         .unzip();
@@ -241,7 +241,7 @@ fn commit(
 
     // The identity each component now resolves to, with its confidence.
     let mut confidence_of: BTreeMap<String, f64> = BTreeMap::new();
-    let mut members_of: BTreeMap<String, &[String]> = BTreeMap::new();
+    let mut members_of: BTreeMap<String, &[Sym]> = BTreeMap::new();
     for (members, &confidence) in components.iter().zip(&confidences) {
         if let Some(first) = members.first() {
             if let Some(root) = store.effective_identity(first) {
@@ -338,20 +338,23 @@ fn commit(
     }
     for (group, winner) in &changes.merged_into {
         if winner.is_some() {
-            store.identity_members.remove(group);
+            store.identity_members.remove(group.as_str());
         }
-        if let Some(row) = store.identities.get_mut(group) {
-            row.merged_into_uuid = winner.clone();
+        if let Some(row) = store.identities.get_mut(group.as_str()) {
+            row.merged_into_uuid = winner.as_ref().map(Sym::to_string);
             row.updated_at = ctx.now;
-            store.journal.identities.insert(group.clone(), row.clone());
-            touched.insert(group.clone());
+            store
+                .journal
+                .identities
+                .insert(group.to_string(), row.clone());
+            touched.insert(group.to_string());
         }
     }
     for (member, group) in &changes.assignments {
         store
             .journal
             .observation_identity
-            .insert(member.clone(), group.clone());
+            .insert(member.to_string(), group.to_string());
     }
     store.changed_identities.extend(touched);
     store.journal.events.extend(result.events());
@@ -365,7 +368,7 @@ fn result_of(
     store: &Store,
 ) -> ClusterResult {
     let conf = |id: &str| confidence_of.get(id).copied().unwrap_or(1.0);
-    let first_seen = |members: &[String]| {
+    let first_seen = |members: &[Sym]| {
         members
             .iter()
             .filter_map(|m| store.observations.get(m))
@@ -378,8 +381,8 @@ fn result_of(
             .formed
             .iter()
             .map(|f| IdentityFormed {
-                identity_uuid: f.group.clone(),
-                observation_uuids: f.members.clone(),
+                identity_uuid: f.group.to_string(),
+                observation_uuids: strings(&f.members),
                 confidence: conf(&f.group),
                 first_seen_at: first_seen(&f.members),
             })
@@ -388,9 +391,9 @@ fn result_of(
             .linked
             .iter()
             .map(|l| ObservationLinked {
-                identity_uuid: l.group.clone(),
-                observation_uuid: l.member.clone(),
-                prior_identity_uuid: l.prior.clone(),
+                identity_uuid: l.group.to_string(),
+                observation_uuid: l.member.to_string(),
+                prior_identity_uuid: l.prior.as_ref().map(Sym::to_string),
                 confidence_after: conf(&l.group),
             })
             .collect(),
@@ -398,9 +401,9 @@ fn result_of(
             .merged
             .iter()
             .map(|m| IdentityMerged {
-                winner_uuid: m.winner.clone(),
-                loser_uuid: m.loser.clone(),
-                observation_uuids: m.members.clone(),
+                winner_uuid: m.winner.to_string(),
+                loser_uuid: m.loser.to_string(),
+                observation_uuids: strings(&m.members),
                 confidence_after: conf(&m.winner),
             })
             .collect(),
@@ -408,11 +411,16 @@ fn result_of(
             .unmerged
             .iter()
             .map(|u| IdentityUnmerged {
-                resurrected_uuid: u.resurrected.clone(),
-                former_winner_uuid: u.former_winner.clone(),
+                resurrected_uuid: u.resurrected.to_string(),
+                former_winner_uuid: u.former_winner.to_string(),
             })
             .collect(),
     }
+}
+
+/// Uuids as the event payloads carry them.
+fn strings(uuids: &[Sym]) -> Vec<String> {
+    uuids.iter().map(Sym::to_string).collect()
 }
 
 fn first_seen_of(o: &Observation) -> Option<Millis> {
@@ -456,10 +464,10 @@ pub fn simhash_centroid(hashes: impl IntoIterator<Item = u64>) -> Option<String>
 /// The stored row of an effective identity with these members.
 fn identity_row(
     uuid: &str,
-    members: &[String],
+    members: &[Sym],
     confidence: f64,
     existing: Option<&IdentityRow>,
-    observations: &BTreeMap<String, Observation>,
+    observations: &BTreeMap<Sym, Observation>,
     now: Millis,
 ) -> IdentityRow {
     let mut row = IdentityRow {

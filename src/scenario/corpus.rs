@@ -42,8 +42,12 @@ pub fn large_corpus(observations: usize, seed: u64) -> (Vec<Observation>, Truth)
     let mut out = Vec::with_capacity(observations);
     let mut truth = Truth::default();
     stream_corpus(observations, seed, |o, identity, campaign| {
-        truth.identity.insert(o.uuid.clone(), identity.to_string());
-        truth.campaign.insert(o.uuid.clone(), campaign.to_string());
+        truth
+            .identity
+            .insert(o.uuid.to_string(), identity.to_string());
+        truth
+            .campaign
+            .insert(o.uuid.to_string(), campaign.to_string());
         out.push(o);
     });
     (out, truth)

@@ -3,6 +3,7 @@
 //! under cargo, the binary's name when it is on the PATH, else its path),
 //! the demo's key prefix, and real uuids and an IP from the stored result.
 
+use decnet_clusterd::evidence::Sym;
 use decnet_clusterd::store::Store;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -45,7 +46,7 @@ pub fn next_steps(prefix: &str, store: &Store) -> String {
         .max_by(|a, b| a.1.len().cmp(&b.1.len()).then(b.0.cmp(a.0)));
     let run = program();
     // A uuid's first 8 characters, as long as no other row of its kind shares them.
-    let short = |uuid: &str, keys: &mut dyn Iterator<Item = &String>| -> String {
+    let short = |uuid: &str, keys: &mut dyn Iterator<Item = &str>| -> String {
         match uuid.get(..8) {
             Some(p) if keys.filter(|k| k.starts_with(p)).count() == 1 => p.to_string(),
             _ => uuid.to_string(),
@@ -67,7 +68,7 @@ pub fn next_steps(prefix: &str, store: &Store) -> String {
         steps.push((
             format!(
                 "{run} inspect identity {}",
-                short(identity, &mut store.identities.keys())
+                short(identity, &mut store.identities.keys().map(String::as_str))
             ),
             "members, roll-ups, edges",
         ));
@@ -87,8 +88,8 @@ pub fn next_steps(prefix: &str, store: &Store) -> String {
             ));
         }
         if let [a, b, ..] = members.as_slice() {
-            let a = short(a, &mut store.observations.keys());
-            let b = short(b, &mut store.observations.keys());
+            let a = short(a, &mut store.observations.keys().map(Sym::as_str));
+            let b = short(b, &mut store.observations.keys().map(Sym::as_str));
             steps.push((
                 format!("{run} explain {a} {b}"),
                 "why two observations are one identity",

@@ -114,8 +114,8 @@ fn groups(store: &Store) -> Groups<'_> {
     (identities, campaigns)
 }
 
-fn shorts<V>(rows: &BTreeMap<String, V>) -> BTreeMap<&str, &str> {
-    let keys: Vec<&str> = rows.keys().map(String::as_str).collect();
+fn shorts<K: std::borrow::Borrow<str>, V>(rows: &BTreeMap<K, V>) -> BTreeMap<&str, &str> {
+    let keys: Vec<&str> = rows.keys().map(|k| k.borrow()).collect();
     keys.iter()
         .copied()
         .zip(unique_prefixes(&keys, 8))

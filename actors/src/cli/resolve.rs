@@ -9,7 +9,9 @@
 use super::error::CliError;
 use super::render::clean;
 use decnet_clusterd::store::Store;
+use std::borrow::Borrow;
 use std::collections::BTreeMap;
+use std::ops::Bound;
 
 /// The kind of row an argument names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,10 +67,11 @@ fn candidates(kind: Kind, what: &str, found: &[String]) -> CliError {
     ))
 }
 
-fn by_prefix<V>(rows: &BTreeMap<String, V>, arg: &str) -> Vec<String> {
-    rows.range(arg.to_string()..)
-        .take_while(|(k, _)| k.starts_with(arg))
-        .map(|(k, _)| k.clone())
+fn by_prefix<K: Borrow<str> + Ord, V>(rows: &BTreeMap<K, V>, arg: &str) -> Vec<String> {
+    rows.range::<str, _>((Bound::Included(arg), Bound::Unbounded))
+        .map(|(k, _)| k.borrow())
+        .take_while(|k| k.starts_with(arg))
+        .map(str::to_string)
         .collect()
 }
 
@@ -90,7 +93,7 @@ pub fn resolve(store: &Store, kind: Kind, arg: &str) -> Result<String, CliError>
                     .observations
                     .values()
                     .filter(|o| o.ip() == Some(arg))
-                    .map(|o| o.uuid.clone())
+                    .map(|o| o.uuid.to_string())
                     .collect();
                 return match at_ip.as_slice() {
                     [one] => Ok(one.clone()),

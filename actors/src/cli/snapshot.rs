@@ -9,6 +9,7 @@ use super::render::{clean, handoff_sources_of, with_handoff_sources};
 use crate::repository::Keys;
 use crate::settings::Settings;
 use decnet_clusterd::campaign::clusterer::{campaign_clusterer, CampaignClusterer};
+use decnet_clusterd::evidence::Sym;
 use decnet_clusterd::identity::clusterer::{identity_clusterer, Clusterer, TickContext};
 use decnet_clusterd::reconcile::effective_root;
 use decnet_clusterd::store::Store;
@@ -99,7 +100,7 @@ fn members_of(store: &Store, identity: &str) -> Vec<String> {
         .observations
         .keys()
         .filter(|o| store.effective_identity(o).as_deref() == Some(identity))
-        .cloned()
+        .map(|o| o.to_string())
         .collect()
 }
 
@@ -135,7 +136,7 @@ pub fn inspect(snap: &Snapshot, kind: &str, uuid: &str) -> Result<Value, String>
             let root = effective_root(&store.identity_groups, uuid);
             let row = &store.identities[&root];
             let members = members_of(store, &root);
-            let merged_in: Vec<&String> = store
+            let merged_in: Vec<&Sym> = store
                 .identity_groups
                 .merged_into
                 .iter()
@@ -153,7 +154,7 @@ pub fn inspect(snap: &Snapshot, kind: &str, uuid: &str) -> Result<Value, String>
                 "row": row,
                 "merged_in": merged_in,
                 "members": members.iter().map(|m| {
-                    let o = &store.observations[m];
+                    let o = &store.observations[m.as_str()];
                     json!({"uuid": m, "ip": o.ip(), "asn": o.asn()})
                 }).collect::<Vec<_>>(),
                 "campaign": store.effective_campaign(&root),

@@ -9,6 +9,7 @@ use super::view::{with_view, View};
 use super::{error, State};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
+use decnet_clusterd::evidence::Sym;
 use decnet_clusterd::reconcile::effective_root;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
@@ -74,7 +75,7 @@ fn timeline(snap: &View, identities: &[String]) -> Vec<Value> {
         let mut rows: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
         for o in identity_members(store, id)
             .iter()
-            .filter_map(|o| store.observations.get(o))
+            .filter_map(|o| store.observations.get(o.as_str()))
         {
             for s in o.sessions.values() {
                 let Some(decky) = s.decky_id.as_deref() else {
@@ -126,7 +127,7 @@ pub async fn campaign(state: web::Data<State>, uuid: web::Path<String>) -> HttpR
 }
 
 /// Each member's strongest tie to another member (the explain of that pair).
-fn why(snap: &View, members: &[String]) -> HashMap<String, Value> {
+fn why(snap: &View, members: &[Sym]) -> HashMap<String, Value> {
     let mut best: HashMap<String, (f64, Value)> = HashMap::new();
     let Some(first) = members.first() else {
         return HashMap::new();
@@ -165,11 +166,11 @@ pub async fn identity(state: web::Data<State>, uuid: web::Path<String>) -> HttpR
         let mut whys = why(snap, members);
         let mut rows: Vec<Value> = members
             .iter()
-            .filter_map(|m| store.observations.get(m))
+            .filter_map(|m| store.observations.get(m.as_str()))
             .map(|o| {
                 json!({"uuid": o.uuid, "ip": o.ip(), "asn": o.asn(),
                             "first_seen": ts(o.first_seen), "last_seen": ts(o.last_seen),
-                            "why": whys.remove(&o.uuid).unwrap_or(Value::Null)})
+                            "why": whys.remove(o.uuid.as_str()).unwrap_or(Value::Null)})
             })
             .collect();
         rows.sort_by(|a, b| {

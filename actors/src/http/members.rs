@@ -129,7 +129,7 @@ impl Partial {
             {
                 continue;
             }
-            let root = self.roots.entry(campaign.clone()).or_insert_with(|| {
+            let root = self.roots.entry(campaign.to_string()).or_insert_with(|| {
                 groups
                     .groups
                     .contains(campaign)
@@ -143,10 +143,10 @@ impl Partial {
                     self.seen.insert(root.clone(), c.last_seen_at);
                 }
             }
-            self.pairs.push((root, id.clone()));
+            self.pairs.push((root, id.to_string()));
         }
         if let Some(id) = last {
-            self.cursor = Some(id.clone());
+            self.cursor = Some(id.to_string());
         }
         done
     }

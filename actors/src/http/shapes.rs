@@ -6,7 +6,7 @@
 use super::view::View;
 use decnet_clusterd::campaign::CampaignPairScore;
 use decnet_clusterd::evidence::time::format_timestamp;
-use decnet_clusterd::evidence::{Millis, Observation};
+use decnet_clusterd::evidence::{Millis, Observation, Sym};
 use decnet_clusterd::identity::similarity::PairExplanation;
 use decnet_clusterd::store::Store;
 use serde_json::{json, Value};
@@ -18,7 +18,7 @@ pub fn ts(ms: Option<Millis>) -> Value {
 }
 
 /// The member observations of an effective identity.
-pub fn identity_members<'a>(store: &'a Store, identity: &str) -> &'a [String] {
+pub fn identity_members<'a>(store: &'a Store, identity: &str) -> &'a [Sym] {
     store
         .identity_members
         .get(identity)
@@ -99,7 +99,7 @@ pub fn campaign(snap: &View, uuid: &str, identities: &[String], edges: &[Value])
     let obs: Vec<&Observation> = identities
         .iter()
         .flat_map(|i| identity_members(store, i))
-        .filter_map(|o| store.observations.get(o))
+        .filter_map(|o| store.observations.get(o.as_str()))
         .collect();
     let mut signals = serde_json::Map::new();
     for name in [
@@ -137,7 +137,7 @@ pub fn identity_summary(v: &View, uuid: &str) -> Value {
     let row = store.identities.get(uuid).cloned().unwrap_or_default();
     let obs: Vec<&Observation> = identity_members(store, uuid)
         .iter()
-        .filter_map(|o| store.observations.get(o))
+        .filter_map(|o| store.observations.get(o.as_str()))
         .collect();
     let ips: BTreeSet<&str> = obs.iter().filter_map(|o| o.ip()).collect();
     let asns: BTreeSet<u32> = obs.iter().filter_map(|o| o.asn()).collect();
@@ -173,8 +173,8 @@ pub fn identity_detail(view: &View, uuid: &str) -> Value {
     let row = store.identities.get(uuid).cloned().unwrap_or_default();
     let obs = identity_members(store, uuid)
         .iter()
-        .filter_map(|o| store.observations.get(o));
-    let merged_from: Vec<&String> = store
+        .filter_map(|o| store.observations.get(o.as_str()));
+    let merged_from: Vec<&Sym> = store
         .identity_groups
         .merged_into
         .iter()

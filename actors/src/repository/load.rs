@@ -13,6 +13,7 @@ use super::rows::{
     campaign_row, identity_row, observation_row, Fields, Parsed, CAMPAIGN_FIELDS, IDENTITY_FIELDS,
     OBSERVATION_FIELDS,
 };
+use decnet_clusterd::evidence::Sym;
 use decnet_clusterd::identity::Decisions;
 use decnet_clusterd::store::Store;
 use redis::aio::MultiplexedConnection;
@@ -212,7 +213,7 @@ pub async fn load_checked(
         .into_iter()
         .map(|(o, identity)| {
             if let Some(i) = identity {
-                direct.push((o.uuid.clone(), i));
+                direct.push((o.uuid.clone(), Sym::from(i)));
             }
             (o.uuid.clone(), o)
         })
@@ -240,15 +241,15 @@ pub async fn load_checked(
     .await?;
     let mut merged = Vec::new();
     let mut campaign_of = Vec::new();
-    store.identity_groups.groups = rows.iter().map(|r| r.uuid.clone()).collect();
+    store.identity_groups.groups = rows.iter().map(|r| Sym::new(&r.uuid)).collect();
     store.identities = rows
         .into_iter()
         .map(|row| {
             if let Some(w) = &row.merged_into_uuid {
-                merged.push((row.uuid.clone(), w.clone()));
+                merged.push((Sym::new(&row.uuid), Sym::new(w)));
             }
             if let Some(c) = &row.campaign_id {
-                campaign_of.push((row.uuid.clone(), c.clone()));
+                campaign_of.push((Sym::new(&row.uuid), Sym::new(c)));
             }
             (row.uuid.clone(), row)
         })
@@ -276,12 +277,12 @@ pub async fn load_checked(
     )
     .await?;
     let mut merged = Vec::new();
-    store.campaign_groups.groups = rows.iter().map(|r| r.uuid.clone()).collect();
+    store.campaign_groups.groups = rows.iter().map(|r| Sym::new(&r.uuid)).collect();
     store.campaigns = rows
         .into_iter()
         .map(|row| {
             if let Some(w) = &row.merged_into_uuid {
-                merged.push((row.uuid.clone(), w.clone()));
+                merged.push((Sym::new(&row.uuid), Sym::new(w)));
             }
             (row.uuid.clone(), row)
         })

@@ -232,7 +232,7 @@ mod tests {
         let key = "p:attacker:a-1";
         let stored = |uuid: &str| {
             serde_json::to_string(&Observation {
-                uuid: uuid.to_string(),
+                uuid: uuid.into(),
                 ..Observation::default()
             })
             .unwrap()

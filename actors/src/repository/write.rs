@@ -42,7 +42,7 @@ pub fn observation_op(
     let mut args = vec![
         hash.clone(),
         "uuid".into(),
-        o.uuid.clone(),
+        o.uuid.to_string(),
         "ip".into(),
         o.ip().unwrap_or_default().to_string(),
         "asn".into(),
@@ -78,9 +78,12 @@ pub const LEGACY_EVIDENCE_FIELD: &str = "evidence";
 /// One SADD of every uuid a commit writes a row of to its index set (a
 /// batch writes thousands of rows, and each command of a transaction costs
 /// Redis about as much as the work it does); `None` when there are none.
-pub fn index_op<'a>(set: String, uuids: impl IntoIterator<Item = &'a String>) -> Option<Op> {
+pub fn index_op<'a, S: AsRef<str> + 'a>(
+    set: String,
+    uuids: impl IntoIterator<Item = &'a S>,
+) -> Option<Op> {
     let mut args = vec![set];
-    args.extend(uuids.into_iter().cloned());
+    args.extend(uuids.into_iter().map(|u| u.as_ref().to_string()));
     (args.len() > 1).then_some(Op { cmd: "SADD", args })
 }
 
@@ -288,6 +291,6 @@ mod tests {
             ]
         );
         // Nothing to index, no call.
-        assert!(index_op(keys.attackers(), &[]).is_none());
+        assert!(index_op::<String>(keys.attackers(), &[]).is_none());
     }
 }

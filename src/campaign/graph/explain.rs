@@ -48,8 +48,8 @@ impl CampaignGraph {
             .filter(|e| uf.union(local[&e.1], local[&e.2]))
             .map(|e| {
                 (
-                    self.nodes[e.1 as usize].id.clone(),
-                    self.nodes[e.2 as usize].id.clone(),
+                    self.nodes[e.1 as usize].id.to_string(),
+                    self.nodes[e.2 as usize].id.to_string(),
                     e.3,
                 )
             })

@@ -24,6 +24,7 @@ pub use why::CampaignWhy;
 
 use super::rollup::IdentityRollup;
 use super::similarity::{CampaignWeightError, CampaignWeights};
+use crate::evidence::Sym;
 use candidates::{DeckyIndex, Postings};
 use rustc_hash::FxHashMap;
 
@@ -32,7 +33,7 @@ const NONE: u32 = u32::MAX;
 /// One identity as a node.
 #[derive(Debug, Clone, Default)]
 struct Node {
-    id: String,
+    id: Sym,
     rollup: IdentityRollup,
     alive: bool,
 }
@@ -43,17 +44,17 @@ pub struct CampaignGraph {
     weights: CampaignWeights,
     plan: CampaignPlan,
     nodes: Vec<Node>,
-    index_of: FxHashMap<String, u32>,
-    deckies: FxHashMap<String, DeckyIndex>,
-    infra: Postings<String>,
+    index_of: FxHashMap<Sym, u32>,
+    deckies: FxHashMap<Sym, DeckyIndex>,
+    infra: Postings<Sym>,
     /// Planters and users of a key, by (decky, key).
-    plants: Postings<(String, String)>,
-    auths: Postings<(String, String)>,
+    plants: Postings<(Sym, Sym)>,
+    auths: Postings<(Sym, Sym)>,
     /// (node, its centroid) by centroid block: the distance check reads the
     /// list alone, never the (large, scattered) nodes.
     rhythm: Postings<(u8, u64), (u32, u64)>,
     buckets: Postings<i64>,
-    cohort: Postings<String>,
+    cohort: Postings<Sym>,
     comp_of: Vec<u32>,
     comps: Vec<Vec<u32>>,
     free: Vec<u32>,
@@ -63,13 +64,13 @@ pub struct CampaignGraph {
     built: bool,
     /// Deckies whose arrivals changed since the last settle: if their
     /// rounded chances moved, the hand-off pairs on them are re-examined.
-    edited_deckies: Vec<String>,
+    edited_deckies: Vec<Sym>,
 }
 
 /// A campaign as computed: sorted member identity ids and its cohesion.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ComputedCampaign {
-    pub members: Vec<String>,
+    pub members: Vec<Sym>,
     pub confidence: f64,
 }
 
@@ -122,7 +123,8 @@ impl CampaignGraph {
     }
 
     /// Inserts or replaces an effective identity's roll-up.
-    pub fn upsert(&mut self, id: &str, rollup: IdentityRollup) {
+    pub fn upsert(&mut self, id_str: &str, rollup: IdentityRollup) {
+        let id = id_str;
         let n = match self.index_of.get(id) {
             Some(&n) => {
                 if self.nodes[n as usize].alive && self.nodes[n as usize].rollup == rollup {
@@ -138,12 +140,14 @@ impl CampaignGraph {
                 self.nodes.push(Node::default());
                 self.comp_of.push(NONE);
                 self.is_dirty.push(false);
-                self.index_of.insert(id.to_string(), n);
+                self.index_of.insert(Sym::new(id), n);
                 n
             }
         };
+        let id = self.nodes[n as usize].id.clone();
+        let id = if id.is_empty() { Sym::new(id_str) } else { id };
         self.nodes[n as usize] = Node {
-            id: id.to_string(),
+            id,
             rollup,
             alive: true,
         };
@@ -173,7 +177,7 @@ impl CampaignGraph {
             .map(|c| {
                 let mut v: Vec<String> = c
                     .iter()
-                    .map(|&n| self.nodes[n as usize].id.clone())
+                    .map(|&n| self.nodes[n as usize].id.to_string())
                     .collect();
                 v.sort();
                 v

@@ -6,6 +6,7 @@
 //! is why they agree.
 
 use super::{CampaignGraph, ComputedCampaign, NONE};
+use crate::evidence::Sym;
 use petgraph::unionfind::UnionFind;
 use rustc_hash::{FxHashMap, FxHashSet};
 
@@ -205,7 +206,7 @@ impl CampaignGraph {
         let saturation = self.weights.confidence_saturation;
         let mut out = Vec::with_capacity(groups.len());
         for locals in groups.into_values() {
-            let mut members: Vec<(String, f64)> = locals
+            let mut members: Vec<(Sym, f64)> = locals
                 .iter()
                 .map(|&l| {
                     (

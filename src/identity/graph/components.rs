@@ -35,7 +35,7 @@ impl IdentityGraph {
             let mut parts = Vec::new();
             for (members, confidence) in comp.parts {
                 out.push(ComputedIdentity {
-                    members: self.sorted_uuids(&members),
+                    members: self.sorted_syms(&members),
                     confidence,
                 });
                 if split {

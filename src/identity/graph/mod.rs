@@ -29,7 +29,7 @@ use super::decisions::{DecisionKind, Decisions};
 use super::features::{Features, Vocabulary};
 use super::index::{BlockingPlan, Postings};
 use super::similarity::{Carriers, IdentityWeights, PairExplanation, Rarity, WeightError};
-use crate::evidence::Observation;
+use crate::evidence::{Observation, Sym};
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
@@ -117,7 +117,7 @@ fn walk_diff(old: &[u32], new: &[u32], mut f: impl FnMut(u32, i64)) {
 /// One identity as computed: sorted member uuids and its cohesion.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ComputedIdentity {
-    pub members: Vec<String>,
+    pub members: Vec<Sym>,
     /// Mean over members of min(1, strongest tie / confidence_saturation);
     /// 1.0 for a single observation.
     pub confidence: f64,
@@ -147,8 +147,9 @@ pub struct IdentityGraph {
     weights: IdentityWeights,
     plan: BlockingPlan,
     vocab: Vocabulary,
-    uuids: Vec<Box<str>>,
-    index_of: FxHashMap<Box<str>, u32>,
+    /// The store's interned uuids (a clone is a count, not a copy).
+    uuids: Vec<Sym>,
+    index_of: FxHashMap<Sym, u32>,
     features: Vec<Features>,
     post: Postings,
     comp_of: Vec<u32>,
@@ -253,8 +254,8 @@ impl IdentityGraph {
             Some(&n) => n,
             None => {
                 let n = self.uuids.len() as u32;
-                self.uuids.push(obs.uuid.as_str().into());
-                self.index_of.insert(obs.uuid.as_str().into(), n);
+                self.uuids.push(obs.uuid.clone());
+                self.index_of.insert(obs.uuid.clone(), n);
                 self.features.push(Features::default());
                 self.comp_of.push(NONE);
                 self.is_dirty.push(false);
@@ -371,6 +372,16 @@ impl IdentityGraph {
 
     pub fn decisions(&self) -> &Decisions {
         &self.decisions
+    }
+
+    /// The uuids of these nodes, sorted (shared with the store).
+    fn sorted_syms(&self, nodes: &[u32]) -> Vec<Sym> {
+        let mut v: Vec<Sym> = nodes
+            .iter()
+            .map(|&m| self.uuids[m as usize].clone())
+            .collect();
+        v.sort_unstable();
+        v
     }
 
     fn sorted_uuids(&self, nodes: &[u32]) -> Vec<String> {

@@ -10,6 +10,7 @@ use crate::repository::stream::settled;
 use crate::repository::Keys;
 use anyhow::Context;
 use decnet_clusterd::evidence::publish::observed_payload;
+use decnet_clusterd::evidence::Sym;
 use decnet_clusterd::scenario::corpus::stream_corpus;
 use redis::Commands;
 use std::collections::HashMap;
@@ -105,7 +106,7 @@ pub(super) fn ingest(
     let _: redis::RedisResult<redis::Value> = redis::cmd("MEMORY").arg("PURGE").query(c);
     let mut payloads = Vec::with_capacity(observations);
     stream_corpus(observations, 11, |o, _, _| {
-        payloads.push((o.uuid.clone(), observed_payload(&o).to_string()))
+        payloads.push((o.uuid.to_string(), observed_payload(&o).to_string()))
     });
     for chunk in payloads.chunks(1000) {
         publish(c, keys, chunk).context("publishing the backlog")?;
@@ -328,8 +329,8 @@ pub(super) fn latency(
     // Fresh uuids each run, so a re-run over a kept store times new ones.
     let run = uuid::Uuid::new_v4().simple().to_string();
     stream_corpus(total, 12, |mut o, _, _| {
-        o.uuid = format!("lat{}-{}", &run[..8], o.uuid);
-        fresh.push((o.uuid.clone(), observed_payload(&o).to_string()));
+        o.uuid = Sym::from(format!("lat{}-{}", &run[..8], o.uuid));
+        fresh.push((o.uuid.to_string(), observed_payload(&o).to_string()));
     });
     let mut sent_at: HashMap<String, Instant> = HashMap::with_capacity(total);
     let t0 = Instant::now();

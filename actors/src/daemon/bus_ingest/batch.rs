@@ -18,7 +18,7 @@ use crate::repository::stream::{
 use crate::repository::trim::{trim_acked, Trimmed};
 use crate::repository::{evidence, index_op, observation_op, Keys, Op};
 use decnet_clusterd::evidence::event::{parse_entry_with, Limits, Topic};
-use decnet_clusterd::evidence::Observation;
+use decnet_clusterd::evidence::{Observation, Sym};
 use decnet_clusterd::phase_rules::PhaseRules;
 use decnet_clusterd::store::Store;
 use redis::aio::MultiplexedConnection;
@@ -234,7 +234,7 @@ fn merge_batch(
     let mut changed = BTreeSet::new();
     // Observations stored as parsed, with the evidence validation made
     // for them (dropped again if a later entry of the batch merges in).
-    let mut fresh: HashMap<String, String> = HashMap::new();
+    let mut fresh: HashMap<Sym, String> = HashMap::new();
     for (id, item) in items {
         match item {
             Item::Good(o, evidence) => {
@@ -264,7 +264,7 @@ fn merge_batch(
     }
     for uuid in &changed {
         if let Some(o) = store.observations.get(uuid) {
-            let identity = store.identity_groups.direct.get(uuid).map(String::as_str);
+            let identity = store.identity_groups.direct.get(uuid).map(Sym::as_str);
             ops.extend(observation_op(keys, o, identity, fresh.remove(uuid)));
         }
     }
