@@ -161,8 +161,8 @@ pub fn effective_group_of(stored: &StoredGroups, member: &str) -> Option<String>
 /// Reconciles `components` (a partition of the members in scope) with the
 /// stored state; `created_at` gives a group row's creation time (the
 /// tie-break between tops of equal size). See the module doc for the rules.
-pub fn reconcile(
-    stored: &StoredGroups,
+pub fn reconcile<'s>(
+    stored: &'s StoredGroups,
     components: &[Vec<Sym>],
     created_at: &dyn Fn(&str) -> Option<Millis>,
     new_id: &mut dyn FnMut() -> String,
@@ -191,6 +191,14 @@ pub fn reconcile(
             .filter(|g| stored.groups.contains(*g))
     };
     let next = |g: &str| stored.merged_into.get(g).map(Sym::as_str);
+    // The same, handing out the stored `Sym`s (a clone is a count).
+    let direct_sym = |m: &str| {
+        stored
+            .direct
+            .get(m)
+            .filter(|g| stored.groups.contains(g.as_str()))
+    };
+    let next_sym = |g: &str| stored.merged_into.get(g);
 
     // 1. Keeping rows: row → component → (native, passing through).
     let mut counts: BTreeMap<&str, BTreeMap<usize, (usize, usize)>> = BTreeMap::new();
@@ -216,17 +224,17 @@ pub fn reconcile(
     // 2. The top of a row component `ci` keeps: its chain followed while the
     // next row is kept by `ci` too (every row on an in-scope chain is kept
     // by some component). Cycle-safe.
-    let top_of = |ci: usize, d: &'_ str| -> Sym {
+    let top_of = |ci: usize, d: &'s Sym| -> &'s Sym {
         let mut top = d;
-        let mut seen: Vec<&str> = Vec::new();
-        while let Some(n) = next(top) {
-            if n == d || seen.contains(&n) || keeper.get(n) != Some(&ci) {
+        let mut seen: Vec<&Sym> = Vec::new();
+        while let Some(n) = next_sym(top) {
+            if n == d || seen.contains(&n) || keeper.get(n.as_str()) != Some(&ci) {
                 break;
             }
             seen.push(n);
             top = n;
         }
-        Sym::new(top)
+        top
     };
     // Older first, unknown creation times last.
     let age = |g: &str| created_at(g).map_or((1, 0), |t| (0, t));
@@ -237,17 +245,17 @@ pub fn reconcile(
     let mut new_merged_into: BTreeMap<Sym, Option<Sym>> = BTreeMap::new();
     for (ci, comp) in comps.iter().enumerate() {
         // The top each member's direct row leads to, if `ci` keeps that row.
-        let tops_of: Vec<Option<Sym>> = comp
+        let tops_of: Vec<Option<&Sym>> = comp
             .iter()
             .map(|m| {
-                direct(m)
-                    .filter(|d| keeper.get(d) == Some(&ci))
+                direct_sym(m)
+                    .filter(|d| keeper.get(d.as_str()) == Some(&ci))
                     .map(|d| top_of(ci, d))
             })
             .collect();
-        let mut size: BTreeMap<&str, usize> = BTreeMap::new();
-        for t in tops_of.iter().flatten() {
-            *size.entry(t.as_str()).or_default() += 1;
+        let mut size: BTreeMap<&Sym, usize> = BTreeMap::new();
+        for &t in tops_of.iter().flatten() {
+            *size.entry(t).or_default() += 1;
         }
         let best = size.iter().min_by(|a, b| {
             b.1.cmp(a.1)
@@ -264,35 +272,35 @@ pub fn reconcile(
             target.push(g);
             continue;
         };
-        if let Some(former) = next(winner) {
+        if let Some(former) = next_sym(winner) {
             out.unmerged.push(Unmerged {
-                resurrected: Sym::new(winner),
-                former_winner: Sym::new(former),
+                resurrected: winner.clone(),
+                former_winner: former.clone(),
             });
-            new_merged_into.insert(Sym::new(winner), None);
+            new_merged_into.insert(winner.clone(), None);
         }
         for &top in size.keys().filter(|&&t| t != winner) {
-            if next(top) == Some(winner) {
+            if next_sym(top) == Some(winner) {
                 continue;
             }
-            new_merged_into.insert(Sym::new(top), Some(Sym::new(winner)));
+            new_merged_into.insert(top.clone(), Some(winner.clone()));
             // Re-pointing a top whose chain already ended at the winner
             // changes no member's group: no event.
-            if root_in(stored, top) != winner {
+            if root_in(stored, top) != winner.as_str() {
                 let members = comp
                     .iter()
                     .zip(&tops_of)
-                    .filter(|(_, t)| t.as_deref() == Some(top))
+                    .filter(|(_, t)| **t == Some(top))
                     .map(|(m, _)| m.clone())
                     .collect();
                 out.merged.push(Merged {
-                    winner: Sym::new(winner),
-                    loser: Sym::new(top),
+                    winner: winner.clone(),
+                    loser: top.clone(),
                     members,
                 });
             }
         }
-        target.push(Sym::new(winner));
+        target.push(winner.clone());
     }
 
     // 4. Links, judged on the new chains: the stored merge chains with this
@@ -314,7 +322,7 @@ pub fn reconcile(
                 linked.push(Linked {
                     group: t.clone(),
                     member: m.clone(),
-                    prior: prior.map(Sym::new),
+                    prior: direct_sym(m).cloned(),
                 });
             }
         }

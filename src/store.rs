@@ -33,10 +33,11 @@ pub struct IdentityRow {
     pub created_at: Millis,
     pub updated_at: Millis,
     pub confidence: f64,
-    pub ja3_hashes: SortedSet<String>,
-    pub hassh_hashes: SortedSet<String>,
-    pub payload_hashes: SortedSet<String>,
-    pub c2_endpoints: SortedSet<String>,
+    /// Interned, as the observations' own values are (shared with them).
+    pub ja3_hashes: SortedSet<Sym>,
+    pub hassh_hashes: SortedSet<Sym>,
+    pub payload_hashes: SortedSet<Sym>,
+    pub c2_endpoints: SortedSet<Sym>,
     pub kd_digraph_simhash: Option<String>,
     pub notes: String,
 }
@@ -190,7 +191,9 @@ impl PassTimings {
 /// The in-memory stored state.
 #[derive(Clone, Debug, Default)]
 pub struct Store {
-    pub observations: BTreeMap<Sym, Observation>,
+    /// Values boxed: a B-tree node holds eleven entries and is often
+    /// half full, so a 128-byte value inline cost about twice its size.
+    pub observations: BTreeMap<Sym, Box<Observation>>,
     /// observation → identity, identity → merged_into.
     pub identity_groups: StoredGroups,
     pub identities: BTreeMap<String, IdentityRow>,
@@ -222,7 +225,7 @@ impl Store {
             None => {
                 let mut o = Observation::new(partial.uuid.clone());
                 o.merge(partial);
-                self.observations.insert(o.uuid.clone(), o);
+                self.observations.insert(o.uuid.clone(), Box::new(o));
                 true
             }
         };
@@ -240,7 +243,8 @@ impl Store {
             return self.merge_observation(&partial);
         }
         self.changed_observations.insert(partial.uuid.clone());
-        self.observations.insert(partial.uuid.clone(), partial);
+        self.observations
+            .insert(partial.uuid.clone(), Box::new(partial));
         true
     }
 

@@ -34,7 +34,7 @@ fn partitions(store: &Store) -> Partitions {
 /// One full first pass of fresh clusterers over these observations (at
 /// `now`), with `between` run on the store between the two layers.
 fn first_passes(
-    observations: &BTreeMap<Sym, decnet_clusterd::evidence::Observation>,
+    observations: &BTreeMap<Sym, Box<decnet_clusterd::evidence::Observation>>,
     now: i64,
     between: impl FnOnce(&mut Store),
 ) -> Store {
@@ -114,7 +114,7 @@ type RowEvidence = (
     Option<i64>,
     Option<i64>,
     u64,
-    Vec<SortedSet<String>>,
+    Vec<SortedSet<Sym>>,
     Option<String>,
 );
 

@@ -108,10 +108,10 @@ async fn stored_rows_load_back_equal() {
             created_at: 1_771_734_000_000,
             updated_at: 1_771_734_999_001,
             confidence: 0.1 + i as f64 / 70.0,
-            ja3_hashes: SortedSet::from([format!("ja3-{i}")]),
+            ja3_hashes: SortedSet::from([Sym::from(format!("ja3-{i}"))]),
             hassh_hashes: SortedSet::new(),
-            payload_hashes: SortedSet::from(["p1".to_string(), "p2".to_string()]),
-            c2_endpoints: SortedSet::from(["198.51.100.7:443".to_string()]),
+            payload_hashes: SortedSet::from([Sym::new("p1"), Sym::new("p2")]),
+            c2_endpoints: SortedSet::from([Sym::new("198.51.100.7:443")]),
             kd_digraph_simhash: (i % 5 == 0).then(|| "00ff00ff00ff00ff".to_string()),
             notes: if i == 4 {
                 "a \"note\"\nover lines".into()
@@ -140,9 +140,9 @@ async fn stored_rows_load_back_equal() {
     apply(&mut c, &ops);
 
     let store = load_prefix(&keys).await.expect("the rows load");
-    let expected: BTreeMap<Sym, Observation> = observations
+    let expected: BTreeMap<Sym, Box<Observation>> = observations
         .iter()
-        .map(|o| (o.uuid.clone(), o.clone()))
+        .map(|o| (o.uuid.clone(), Box::new(o.clone())))
         .collect();
     assert_eq!(store.observations.len(), 2_500);
     assert_eq!(store.observations, expected);

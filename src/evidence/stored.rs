@@ -223,7 +223,7 @@ impl ObservationIn {
             });
         }
         Observation {
-            uuid: Sym::from(self.uuid),
+            uuid: Sym::unique(&self.uuid),
             ip: self.ip.map(|(at, value)| Stamped { at: abs(at), value }),
             asn: self.asn.map(|(at, value)| Stamped { at: abs(at), value }),
             first_seen: self.first_seen,

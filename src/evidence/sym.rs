@@ -163,8 +163,28 @@ impl Sym {
         })
     }
 
+    /// `s` as a `Sym` of its own, not entered in the interner's table: for
+    /// a text that is new where it is read and is then shared by cloning
+    /// (an observation's uuid as an event names it: the store, the groups
+    /// and the graphs all clone the stored observation's). Equality, order
+    /// and hash are the text's as for every `Sym`; only the sharing of
+    /// equal texts read elsewhere is given up, and the table is spared a
+    /// probe and an entry per observation.
+    pub fn unique(s: &str) -> Sym {
+        if s.is_empty() {
+            return Sym::default();
+        }
+        Sym(ArcStr::from(s))
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The address of the text: equal for clones, and unique among the
+    /// strings alive (a key for memos that hold the `Sym` they key by).
+    pub fn addr(&self) -> usize {
+        self.0.as_ptr() as usize
     }
 
     /// Whether `a` and `b` share one allocation (true for any two equal

@@ -9,7 +9,7 @@
 
 use crate::campaign::clusterer::{CampaignClusterer, CampaignComponents};
 use crate::campaign::{CampaignGraph, CampaignWeights, IdentityRollup};
-use crate::evidence::{Fingerprint, Observation, Session, Stamped};
+use crate::evidence::{Fingerprint, Observation, Session, Stamped, Sym};
 use crate::identity::catalogue::Catalogue;
 use crate::identity::clusterer::{Clusterer, ConnectedComponents, TickContext};
 use crate::identity::{IdentityGraph, IdentityWeights};
@@ -63,7 +63,7 @@ pub fn run(
     let mut samples = Vec::with_capacity(incremental_samples);
     for i in 0..incremental_samples {
         // Alternate between a new lone scanner and a new IP of an existing actor.
-        let mut o = Observation::new(format!("bench-new-{i}"));
+        let mut o = Observation::new(Sym::unique(&format!("bench-new-{i}")));
         let value = if i % 2 == 0 {
             format!("bench-unique-{i}")
         } else {
@@ -212,7 +212,7 @@ impl SettledStore {
                     actor_ja3.insert(fp.value.clone());
                 }
             }
-            store.observations.insert(o.uuid.clone(), o);
+            store.observations.insert(o.uuid.clone(), Box::new(o));
         });
         let mut s = SettledStore {
             store,
@@ -294,7 +294,7 @@ impl SettledStore {
             if roll == 3 && self.observations > 0 {
                 // A new session on a stored observation.
                 let index = rng.random_range(0..self.observations);
-                let mut o = Observation::new(format!("obs-{index:08}"));
+                let mut o = Observation::new(Sym::unique(&format!("obs-{index:08}")));
                 let id = format!("bench-s{b}-{i}");
                 o.sessions.join(Session {
                     session_id: id.into(),
@@ -308,7 +308,7 @@ impl SettledStore {
                 out.push(o);
                 continue;
             }
-            let mut o = Observation::new(format!("bench-obs-{b}-{i}"));
+            let mut o = Observation::new(Sym::unique(&format!("bench-obs-{b}-{i}")));
             o.first_seen = Some(t);
             o.last_seen = Some(t + 300_000);
             o.ip = Some(Stamped {

@@ -66,10 +66,10 @@ pub fn all_pairs_components(
     let mut counted = Counted::default();
     for f in &feats {
         for (map, ids) in [
-            (&mut counted.tools, &f.tools),
-            (&mut counted.keys, &f.keys),
-            (&mut counted.credentials, &f.credentials),
-            (&mut counted.commands, &f.commands),
+            (&mut counted.tools, f.tools()),
+            (&mut counted.keys, f.keys()),
+            (&mut counted.credentials, f.credentials()),
+            (&mut counted.commands, f.commands()),
         ] {
             for &id in ids.iter() {
                 *map.entry(id).or_default() += 1;

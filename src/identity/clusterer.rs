@@ -372,7 +372,7 @@ fn result_of(
         members
             .iter()
             .filter_map(|m| store.observations.get(m))
-            .filter_map(first_seen_of)
+            .filter_map(|o| first_seen_of(o))
             .min()
             .map(format_timestamp)
     };
@@ -467,7 +467,7 @@ fn identity_row(
     members: &[Sym],
     confidence: f64,
     existing: Option<&IdentityRow>,
-    observations: &BTreeMap<Sym, Observation>,
+    observations: &BTreeMap<Sym, Box<Observation>>,
     now: Millis,
 ) -> IdentityRow {
     let mut row = IdentityRow {
@@ -492,21 +492,21 @@ fn identity_row(
         row.last_seen_at = row.last_seen_at.into_iter().chain(last_seen_of(o)).max();
         for fp in &o.fingerprints {
             match fp.kind.as_str() {
-                "ja3" => ja3.push(fp.value.as_str()),
-                "hassh" => hassh.push(fp.value.as_str()),
+                "ja3" => ja3.push(&fp.value),
+                "hassh" => hassh.push(&fp.value),
                 _ => {}
             }
         }
         for s in o.sessions.values() {
-            payloads.extend(s.payload_hashes.iter().map(Sym::as_str));
-            c2.extend(s.c2_endpoints.iter().map(Sym::as_str));
+            payloads.extend(s.payload_hashes.iter());
+            c2.extend(s.c2_endpoints.iter());
             simhashes.extend(s.kd_digraph_simhash);
         }
     }
-    row.ja3_hashes = SortedSet::from_strs(ja3);
-    row.hassh_hashes = SortedSet::from_strs(hassh);
-    row.payload_hashes = SortedSet::from_strs(payloads);
-    row.c2_endpoints = SortedSet::from_strs(c2);
+    row.ja3_hashes = SortedSet::from_syms(ja3);
+    row.hassh_hashes = SortedSet::from_syms(hassh);
+    row.payload_hashes = SortedSet::from_syms(payloads);
+    row.c2_endpoints = SortedSet::from_syms(c2);
     row.kd_digraph_simhash = simhash_centroid(simhashes);
     row
 }

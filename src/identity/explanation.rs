@@ -86,7 +86,7 @@ pub fn explain(
         }
     };
     let mut shared_tooling = Vec::new();
-    for_each_common(&a.tools, &b.tools, |id| {
+    for_each_common(a.tools(), b.tools(), |id| {
         let (kind, value) = vocab.tool(id);
         let rarity = r.tool(id);
         shared_tooling.push(SharedTool {
@@ -101,7 +101,7 @@ pub fn explain(
         });
     });
     let mut shared_keys = Vec::new();
-    for_each_common(&a.keys, &b.keys, |id| {
+    for_each_common(a.keys(), b.keys(), |id| {
         let (key_use, key) = vocab.key(id);
         shared_keys.push(SharedValue {
             kind: key_use.as_str().to_string(),
@@ -112,16 +112,16 @@ pub fn explain(
         });
     });
     let mut shared_payloads = Vec::new();
-    for_each_common(&a.payloads, &b.payloads, |id| {
+    for_each_common(a.payloads(), b.payloads(), |id| {
         shared_payloads.push(vocab.payloads.name(id).to_string())
     });
     let mut shared_c2 = Vec::new();
-    for_each_common(&a.c2, &b.c2, |id| {
+    for_each_common(a.c2(), b.c2(), |id| {
         shared_c2.push(vocab.c2.name(id).to_string())
     });
     let mut shared_commands = Vec::new();
     let mut command_rarity = Vec::new();
-    for_each_common(&a.commands, &b.commands, |id| {
+    for_each_common(a.commands(), b.commands(), |id| {
         let name = vocab.commands.name(id).to_string();
         let (rarity, carriers) = (r.command(id), r.carriers.command(id));
         command_rarity.push(SharedValue {
@@ -135,7 +135,7 @@ pub fn explain(
     });
     let mut shared_credentials = Vec::new();
     let mut credential_rarity = Vec::new();
-    for_each_common(&a.credentials, &b.credentials, |id| {
+    for_each_common(a.credentials(), b.credentials(), |id| {
         let (u, p) = vocab.credential(id);
         let (rarity, carriers) = (r.credential(id), r.carriers.credential(id));
         let because = if w.catalogue.stock_credential(u, p) {

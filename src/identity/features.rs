@@ -191,27 +191,62 @@ impl Vocabulary {
 
 /// One observation as the identity layer sees it. All slices are sorted and
 /// deduplicated.
+///
+/// The six id lists are kept one after another in one allocation (the
+/// graph holds one `Features` per observation: six boxed slices were 96
+/// bytes and up to six allocations each); read them through
+/// [`Features::tools`] and the other accessors.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Features {
-    pub tools: Box<[u32]>,
+    /// tools, payloads, c2, commands, credentials, keys, in that order.
+    ids: Box<[u32]>,
+    /// Where each list ends in `ids`.
+    ends: [u32; 6],
     /// Bit i set when the observation carries tooling kind i.
     pub kinds: u8,
-    pub payloads: Box<[u32]>,
-    pub c2: Box<[u32]>,
-    /// Command ids, whatever the phase of the session that ran them.
-    pub commands: Box<[u32]>,
-    pub credentials: Box<[u32]>,
-    /// SSH key ids (see [`Vocabulary::keys`]).
-    pub keys: Box<[u32]>,
     pub asn: Option<u32>,
     /// Interned tooling profile (the set `tools`).
     pub profile: u32,
 }
 
-fn sorted(mut v: Vec<u32>) -> Box<[u32]> {
+fn sorted(mut v: Vec<u32>) -> Vec<u32> {
     v.sort_unstable();
     v.dedup();
-    v.into_boxed_slice()
+    v
+}
+
+impl Features {
+    fn part(&self, i: usize) -> &[u32] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.ids[start..self.ends[i] as usize]
+    }
+
+    /// Tooling fingerprint ids.
+    pub fn tools(&self) -> &[u32] {
+        self.part(0)
+    }
+
+    pub fn payloads(&self) -> &[u32] {
+        self.part(1)
+    }
+
+    pub fn c2(&self) -> &[u32] {
+        self.part(2)
+    }
+
+    /// Command ids, whatever the phase of the session that ran them.
+    pub fn commands(&self) -> &[u32] {
+        self.part(3)
+    }
+
+    pub fn credentials(&self) -> &[u32] {
+        self.part(4)
+    }
+
+    /// SSH key ids (see [`Vocabulary::keys`]).
+    pub fn keys(&self) -> &[u32] {
+        self.part(5)
+    }
 }
 
 impl Features {
@@ -225,7 +260,7 @@ impl Features {
                 kinds |= 1 << k;
             }
         }
-        let tools = sorted(tools);
+        let tools = sorted(tools).into_boxed_slice();
         let mut payloads = Vec::new();
         let mut c2 = Vec::new();
         let mut commands = Vec::new();
@@ -257,14 +292,25 @@ impl Features {
         }
         let next = vocab.profiles.len() as u32;
         let profile = *vocab.profiles.entry(tools.clone()).or_insert(next);
+        let parts = [
+            sorted(payloads),
+            sorted(c2),
+            sorted(commands),
+            sorted(credentials),
+            sorted(keys),
+        ];
+        let mut ids = Vec::with_capacity(tools.len() + parts.iter().map(Vec::len).sum::<usize>());
+        let mut ends = [0u32; 6];
+        ids.extend_from_slice(&tools);
+        ends[0] = ids.len() as u32;
+        for (i, p) in parts.iter().enumerate() {
+            ids.extend_from_slice(p);
+            ends[i + 1] = ids.len() as u32;
+        }
         Features {
-            tools,
+            ids: ids.into_boxed_slice(),
+            ends,
             kinds,
-            payloads: sorted(payloads),
-            c2: sorted(c2),
-            commands: sorted(commands),
-            credentials: sorted(credentials),
-            keys: sorted(keys),
             asn: obs.asn(),
             profile,
         }

@@ -136,22 +136,22 @@ impl Postings {
                 remove(list, node)
             }
         };
-        for &t in f.tools.iter() {
+        for &t in f.tools().iter() {
             apply(slot(&mut self.tools, t));
         }
-        for &k in f.keys.iter() {
+        for &k in f.keys().iter() {
             apply(slot(&mut self.keys, k));
         }
-        for &p in f.payloads.iter() {
+        for &p in f.payloads().iter() {
             apply(slot(&mut self.payloads, p));
         }
-        for &c in f.c2.iter() {
+        for &c in f.c2().iter() {
             apply(slot(&mut self.c2, c));
         }
-        for &k in f.commands.iter() {
+        for &k in f.commands().iter() {
             apply(slot(&mut self.commands, k));
         }
-        for &k in f.credentials.iter() {
+        for &k in f.credentials().iter() {
             apply(slot(&mut self.credentials, k));
         }
         if plan.asn {
@@ -173,20 +173,22 @@ impl Postings {
                 remove(list, node)
             }
         };
-        diff(&old.tools, &new.tools, |t, add| {
+        diff(old.tools(), new.tools(), |t, add| {
             apply(slot(&mut self.tools, t), add)
         });
-        diff(&old.payloads, &new.payloads, |p, add| {
+        diff(old.payloads(), new.payloads(), |p, add| {
             apply(slot(&mut self.payloads, p), add)
         });
-        diff(&old.c2, &new.c2, |c, add| apply(slot(&mut self.c2, c), add));
-        diff(&old.keys, &new.keys, |k, add| {
+        diff(old.c2(), new.c2(), |c, add| {
+            apply(slot(&mut self.c2, c), add)
+        });
+        diff(old.keys(), new.keys(), |k, add| {
             apply(slot(&mut self.keys, k), add)
         });
-        diff(&old.commands, &new.commands, |k, add| {
+        diff(old.commands(), new.commands(), |k, add| {
             apply(slot(&mut self.commands, k), add)
         });
-        diff(&old.credentials, &new.credentials, |k, add| {
+        diff(old.credentials(), new.credentials(), |k, add| {
             apply(slot(&mut self.credentials, k), add)
         });
         if plan.asn && old.asn != new.asn {

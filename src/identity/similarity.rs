@@ -315,7 +315,7 @@ pub fn vetoed(a: &Features, b: &Features, r: &Rarity<'_>) -> bool {
         return false;
     }
     let kinds = |f: &Features| {
-        f.tools
+        f.tools()
             .iter()
             .filter(|&&t| r.distinctive(t))
             .fold(0u8, |k, &t| k | 1 << r.vocab.tool_kind[t as usize])
@@ -324,7 +324,7 @@ pub fn vetoed(a: &Features, b: &Features, r: &Rarity<'_>) -> bool {
         return false;
     }
     let mut shared = false;
-    for_each_common(&a.tools, &b.tools, |t| shared |= r.distinctive(t));
+    for_each_common(a.tools(), b.tools(), |t| shared |= r.distinctive(t));
     !shared
 }
 
@@ -354,14 +354,14 @@ pub fn score(a: &Features, b: &Features, r: &Rarity<'_>) -> PairScore {
     let mut best = (0.0, HighSource::None);
     strongest(
         &mut best,
-        (&a.tools, &b.tools),
+        (a.tools(), b.tools()),
         w.fingerprint,
         |id| r.tool(id),
         |id, rarity| HighSource::Tool { id, rarity },
     );
     strongest(
         &mut best,
-        (&a.keys, &b.keys),
+        (a.keys(), b.keys()),
         w.keys,
         |id| r.key(id),
         |id, rarity| HighSource::Key { id, rarity },
@@ -371,31 +371,31 @@ pub fn score(a: &Features, b: &Features, r: &Rarity<'_>) -> PairScore {
     if !veto {
         strongest(
             &mut best,
-            (&a.payloads, &b.payloads),
+            (a.payloads(), b.payloads()),
             w.payload,
             |_| 1.0,
             |id, _| HighSource::Payload(id),
         );
         strongest(
             &mut best,
-            (&a.c2, &b.c2),
+            (a.c2(), b.c2()),
             w.c2,
             |_| 1.0,
             |id, _| HighSource::C2(id),
         );
         strongest(
             &mut best,
-            (&a.credentials, &b.credentials),
+            (a.credentials(), b.credentials()),
             w.rare_credential,
             |id| r.credential(id),
             |id, rarity| HighSource::Credential { id, rarity },
         );
         if w.commands > 0.0 {
-            medium = w.commands * weighted_jaccard(&a.commands, &b.commands, |c| r.command(c));
+            medium = w.commands * weighted_jaccard(a.commands(), b.commands(), |c| r.command(c));
         }
         if w.credentials > 0.0 {
             low = w.credentials
-                * weighted_jaccard(&a.credentials, &b.credentials, |c| r.credential(c));
+                * weighted_jaccard(a.credentials(), b.credentials(), |c| r.credential(c));
         }
     }
     let asn = match (a.asn, b.asn) {

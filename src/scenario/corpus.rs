@@ -7,7 +7,7 @@
 //! over a year.
 
 use super::Truth;
-use crate::evidence::{Fingerprint, Observation, Session, Stamped};
+use crate::evidence::{Fingerprint, Observation, Session, Stamped, Sym};
 use crate::phase::Phase;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -100,7 +100,7 @@ pub fn stream_corpus(observations: usize, seed: u64, mut f: impl FnMut(Observati
 }
 
 fn base(rng: &mut ChaCha8Rng, index: usize) -> Observation {
-    let mut o = Observation::new(format!("obs-{index:08}"));
+    let mut o = Observation::new(Sym::unique(&format!("obs-{index:08}")));
     let t = T0 + rng.random_range(0..YEAR_MS);
     o.first_seen = Some(t);
     o.last_seen = Some(t + 300_000);

@@ -171,10 +171,10 @@ struct Listing {
 /// (`paramiko 5.1.0`), anything else by its value.
 fn tooling_labels<'a>(
     cat: &Catalogue,
-    values: impl Iterator<Item = (&'static str, &'a String)>,
+    values: impl Iterator<Item = (&'static str, &'a str)>,
 ) -> BTreeSet<String> {
     values
-        .map(|(kind, v)| cat.library_label(kind, v).unwrap_or_else(|| v.clone()))
+        .map(|(kind, v)| cat.library_label(kind, v).unwrap_or_else(|| v.to_string()))
         .collect()
 }
 
@@ -208,6 +208,7 @@ fn listing(
             let mut hits: Vec<&Observation> = store
                 .observations
                 .values()
+                .map(|o| &**o)
                 .filter(|o| test.matches(o))
                 .collect();
             hits.sort_by_key(|o| {
@@ -260,8 +261,8 @@ fn listing(
                 let row = store.identities.get(i);
                 let ips: BTreeSet<String> = m.iter().filter_map(|o| o.ip().map(str::to_string)).collect();
                 let a = asns(m.iter().copied());
-                let tooling: BTreeSet<String> = row.map(|r| r.ja3_hashes.iter().chain(r.hassh_hashes.iter()).cloned().collect()).unwrap_or_default();
-                let labels = row.map(|r| tooling_labels(cat, r.ja3_hashes.iter().map(|v| ("ja3", v)).chain(r.hassh_hashes.iter().map(|v| ("hassh", v))))).unwrap_or_default();
+                let tooling: BTreeSet<String> = row.map(|r| r.ja3_hashes.iter().chain(r.hassh_hashes.iter()).map(|v| v.to_string()).collect()).unwrap_or_default();
+                let labels = row.map(|r| tooling_labels(cat, r.ja3_hashes.iter().map(|v| ("ja3", v.as_str())).chain(r.hassh_hashes.iter().map(|v| ("hassh", v.as_str()))))).unwrap_or_default();
                 let campaign = store.effective_campaign(i);
                 let (first, last) = seen(m.iter().copied());
                 let conf = row.map_or(0.0, |r| r.confidence);

@@ -422,7 +422,7 @@ mod tests {
         for (o, i) in [(a, "i-a"), (b, "i-b")] {
             s.identity_groups.direct.insert(o.uuid.clone(), i.into());
             s.identity_groups.groups.insert(i.into());
-            s.observations.insert(o.uuid.clone(), o);
+            s.observations.insert(o.uuid.clone(), Box::new(o));
         }
         s
     }

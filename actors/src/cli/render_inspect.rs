@@ -161,6 +161,7 @@ fn identity(out: &mut String, v: &Value, store: &Store) {
         .into_iter()
         .flatten()
         .filter_map(|m| m["uuid"].as_str().and_then(|u| store.observations.get(u)))
+        .map(|o| &**o)
         .collect();
     let _ = writeln!(
         out,

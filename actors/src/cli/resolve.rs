@@ -154,7 +154,7 @@ mod tests {
                 at: 0,
                 value: ip.into(),
             });
-            s.observations.insert(uuid.into(), o);
+            s.observations.insert(uuid.into(), Box::new(o));
         }
         s.identities.insert(
             "cafe".into(),

@@ -78,6 +78,7 @@ pub async fn observations(
         let hits: Vec<&Observation> = store
             .observations
             .values()
+            .map(|o| &**o)
             .filter(|o| ip.as_deref().is_none_or(|ip| o.ip() == Some(ip)))
             .filter(|o| asn.is_none_or(|a| o.asn() == Some(a)))
             .filter(|o| {
@@ -182,6 +183,7 @@ pub async fn search(
         let hits: Vec<&Observation> = store
             .observations
             .values()
+            .map(|o| &**o)
             .filter(|o| o.ip() == Some(query.as_str()) || asn.is_some() && o.asn() == asn || carries(o, &query))
             .collect();
         for o in by_recency(hits) {

@@ -215,7 +215,7 @@ pub async fn load_checked(
             if let Some(i) = identity {
                 direct.push((o.uuid.clone(), Sym::from(i)));
             }
-            (o.uuid.clone(), o)
+            (o.uuid.clone(), Box::new(o))
         })
         .collect();
     store.identity_groups.direct = direct.into_iter().collect();

@@ -6,7 +6,7 @@
 
 use super::codec::{parse_evidence, parse_stored_timestamp};
 use super::write::LEGACY_EVIDENCE_FIELD;
-use decnet_clusterd::evidence::{Millis, Observation};
+use decnet_clusterd::evidence::{Millis, Observation, Sym};
 use decnet_clusterd::set::SortedSet;
 use decnet_clusterd::store::{CampaignRow, IdentityRow};
 
@@ -83,7 +83,7 @@ impl Fields {
     }
 
     /// Field `i` must be absent or a JSON array of strings.
-    fn strict_set(&self, i: usize, name: &str) -> Result<SortedSet<String>, String> {
+    fn strict_set(&self, i: usize, name: &str) -> Result<SortedSet<Sym>, String> {
         match self.bytes(i) {
             None => Ok(SortedSet::default()),
             Some(v) => serde_json::from_slice(v)

@@ -16,7 +16,7 @@ mod tests;
 
 use super::json::{preview, Json};
 use super::time::parse_rfc3339;
-use super::{Millis, Observation};
+use super::{Millis, Observation, Sym};
 use crate::phase_rules::PhaseRules;
 use fields::{check_id, invalid, req_str, Path};
 use serde::{Deserialize, Serialize};
@@ -170,7 +170,8 @@ pub fn parse_entry_with<K: AsRef<[u8]>, V: AsRef<[u8]>>(
         .as_object()
         .ok_or_else(|| invalid("payload", "must be a JSON object"))?;
     let uuid = check_id("uuid", req_str(obj, "uuid", limits)?, limits)?;
-    let mut o = Observation::new(uuid);
+    // Not interned: a new observation's uuid is shared by cloning it.
+    let mut o = Observation::new(Sym::unique(uuid));
     match topic {
         Topic::Observed => payload::observed(obj, &mut o, ts, limits, rules)?,
         Topic::Fingerprinted => {

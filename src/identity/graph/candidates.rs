@@ -45,21 +45,21 @@ impl IdentityGraph {
         let w = &self.weights;
         let r = self.rarity();
         if w.fingerprint > 0.0 {
-            for &t in f.tools.iter() {
+            for &t in f.tools().iter() {
                 if r.tool(t) > 0.0 {
                     self.post.tools[t as usize].iter().for_each(|&y| visit(y));
                 }
             }
         }
         if w.keys > 0.0 {
-            for &k in f.keys.iter() {
+            for &k in f.keys().iter() {
                 if r.key(k) > 0.0 {
                     self.post.keys[k as usize].iter().for_each(|&y| visit(y));
                 }
             }
         }
         if w.payload > 0.0 {
-            for &p in f.payloads.iter() {
+            for &p in f.payloads().iter() {
                 let list = &self.post.payloads[p as usize];
                 if include_big || !self.is_big(list.len() as u32, w.payload) {
                     list.iter().for_each(|&y| visit(y));
@@ -67,7 +67,7 @@ impl IdentityGraph {
             }
         }
         if w.c2 > 0.0 {
-            for &c in f.c2.iter() {
+            for &c in f.c2().iter() {
                 let list = &self.post.c2[c as usize];
                 if include_big || !self.is_big(list.len() as u32, w.c2) {
                     list.iter().for_each(|&y| visit(y));
@@ -75,7 +75,7 @@ impl IdentityGraph {
             }
         }
         if self.plan.commands {
-            for &k in f.commands.iter() {
+            for &k in f.commands().iter() {
                 if r.command(k) > 0.0 {
                     self.post.commands[k as usize]
                         .iter()
@@ -84,7 +84,7 @@ impl IdentityGraph {
             }
         }
         if self.plan.credentials {
-            for &k in f.credentials.iter() {
+            for &k in f.credentials().iter() {
                 if r.credential(k) > 0.0 {
                     self.post.credentials[k as usize]
                         .iter()
@@ -102,12 +102,12 @@ impl IdentityGraph {
     /// The big payload/C2 values `x` carries, as (is_c2, id).
     pub(super) fn big_values_of(&self, x: u32, out: &mut Vec<(bool, u32)>) {
         let f = &self.features[x as usize];
-        for &p in f.payloads.iter() {
+        for &p in f.payloads().iter() {
             if self.is_big(self.post.payload_carriers(p), self.weights.payload) {
                 out.push((false, p));
             }
         }
-        for &c in f.c2.iter() {
+        for &c in f.c2().iter() {
             if self.is_big(self.post.c2_carriers(c), self.weights.c2) {
                 out.push((true, c));
             }

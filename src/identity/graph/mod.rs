@@ -60,10 +60,10 @@ impl Namespace {
 
     fn ids(self, f: &Features) -> &[u32] {
         match self {
-            Namespace::Tools => &f.tools,
-            Namespace::Keys => &f.keys,
-            Namespace::Credentials => &f.credentials,
-            Namespace::Commands => &f.commands,
+            Namespace::Tools => f.tools(),
+            Namespace::Keys => f.keys(),
+            Namespace::Credentials => f.credentials(),
+            Namespace::Commands => f.commands(),
         }
     }
 

@@ -329,7 +329,7 @@ pub(super) fn latency(
     // Fresh uuids each run, so a re-run over a kept store times new ones.
     let run = uuid::Uuid::new_v4().simple().to_string();
     stream_corpus(total, 12, |mut o, _, _| {
-        o.uuid = Sym::from(format!("lat{}-{}", &run[..8], o.uuid));
+        o.uuid = Sym::unique(&format!("lat{}-{}", &run[..8], o.uuid));
         fresh.push((o.uuid.to_string(), observed_payload(&o).to_string()));
     });
     let mut sent_at: HashMap<String, Instant> = HashMap::with_capacity(total);
