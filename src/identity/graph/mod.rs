@@ -384,13 +384,9 @@ impl IdentityGraph {
         v
     }
 
+    /// [`Self::sorted_syms`] as owned strings (a `Sym` orders as its text).
     fn sorted_uuids(&self, nodes: &[u32]) -> Vec<String> {
-        let mut v: Vec<String> = nodes
-            .iter()
-            .map(|&m| self.uuids[m as usize].to_string())
-            .collect();
-        v.sort_unstable();
-        v
+        self.sorted_syms(nodes).iter().map(Sym::to_string).collect()
     }
 
     /// Every current identity (after the last rebuild/settle), sorted.

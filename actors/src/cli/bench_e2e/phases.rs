@@ -240,12 +240,14 @@ pub(super) fn startup(
         let Some(identity) = health(c, "clusterer") else {
             return false;
         };
-        let ready = health(c, "campaign-clusterer").is_some()
-            && health(c, "clusterd").is_some_and(|h| h["state"] == "running");
-        if ready {
-            first_pass_ms = identity["last_tick_ms"].as_u64();
+        // The longest identity tick seen while starting is the first pass
+        // (the heartbeat shows the last tick's time, and over a large store
+        // a short tick can follow the first before the campaign pass ends).
+        if let Some(ms) = identity["last_tick_ms"].as_u64() {
+            first_pass_ms = Some(first_pass_ms.map_or(ms, |f: u64| f.max(ms)));
         }
-        ready
+        health(c, "campaign-clusterer").is_some()
+            && health(c, "clusterd").is_some_and(|h| h["state"] == "running")
     };
     while !ready(c) {
         gone(&mut child, "starting up")?;
