@@ -316,3 +316,82 @@ fn decky_activity(group: &[DeckySession], stock: &Catalogue) -> DeckyActivity {
     act.auth = auth.into_iter().map(|(k, t)| (k.clone(), t)).collect();
     act
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::evidence::{Fingerprint, Session};
+
+    fn observation(tag: &str, payloads: usize) -> Observation {
+        let mut o = Observation::new(Sym::unique(&format!("obs-{tag}")));
+        for (kind, value) in [
+            ("ja3", format!("ja3-{tag}")),
+            ("hassh", format!("hassh-{tag}")),
+        ] {
+            o.fingerprints.insert(Fingerprint {
+                kind: Sym::new(kind),
+                value: Sym::from(value),
+            });
+        }
+        o.asn = Some(crate::evidence::Stamped {
+            at: 0,
+            value: 64_500,
+        });
+        o.sessions.join(Session {
+            session_id: format!("s-{tag}").into(),
+            decky_id: Some(Sym::from(format!("decky-{tag}"))),
+            started_at: Some(1_000),
+            ended_at: Some(2_000),
+            payload_hashes: (0..payloads)
+                .map(|i| Sym::from(format!("p-{tag}-{i}")))
+                .collect(),
+            c2_endpoints: [Sym::from(format!("c2-{tag}"))].into_iter().collect(),
+            ..Default::default()
+        });
+        o
+    }
+
+    /// The tokens as the roll-up spelled them before they were memoised.
+    fn spelled(o: &Observation) -> (Vec<String>, Vec<String>, Vec<String>) {
+        let mut labels: Vec<String> = o
+            .fingerprints
+            .iter()
+            .map(|f| format!("{}:{}", f.kind, f.value))
+            .collect();
+        labels.sort();
+        let s = o.sessions.values().next().unwrap();
+        let mut infra: Vec<String> = s
+            .payload_hashes
+            .iter()
+            .map(|p| format!("payload:{p}"))
+            .collect();
+        infra.extend(s.c2_endpoints.iter().map(|c| format!("c2:{c}")));
+        infra.sort();
+        let mut cohort = labels.clone();
+        cohort.push("asn:AS64500".into());
+        cohort.push(format!("decky:{}", s.decky_id.as_ref().unwrap()));
+        cohort.sort();
+        (labels, infra, cohort)
+    }
+
+    fn texts<'a>(v: impl IntoIterator<Item = &'a Sym>) -> Vec<String> {
+        v.into_iter().map(Sym::to_string).collect()
+    }
+
+    #[test]
+    fn memoised_tokens_spell_their_values_even_after_the_values_are_gone() {
+        let stock = Catalogue::default();
+        // More tokens than the memo holds, so it is cleared on the way;
+        // then new values, allocated after the old ones were freed.
+        for (tag, payloads) in [("a", TOKEN_MEMO + 10), ("b", 3), ("c", 3)] {
+            let o = observation(tag, payloads);
+            let r = IdentityRollup::from_observations([&o], &stock);
+            let (labels, infra, cohort) = spelled(&o);
+            assert_eq!(texts(&r.tool_labels), labels, "{tag}");
+            assert_eq!(texts(&r.infra), infra, "{tag}");
+            assert_eq!(texts(&r.cohort), cohort, "{tag}");
+            // The same roll-up again, from the memo.
+            assert_eq!(IdentityRollup::from_observations([&o], &stock), r);
+        }
+    }
+}

@@ -320,6 +320,29 @@ mod tests {
     }
 
     #[test]
+    fn a_unique_sym_is_its_text_but_not_in_the_table() {
+        let interned = Sym::new("obs-unique-1");
+        let unique = Sym::unique("obs-unique-1");
+        assert!(!Sym::ptr_eq(&interned, &unique));
+        // The table still hands out its own string, not the unique one.
+        assert!(Sym::ptr_eq(&Sym::new("obs-unique-1"), &interned));
+        let alone = Sym::unique("obs-unique-2");
+        assert!(!Sym::ptr_eq(&Sym::new("obs-unique-2"), &alone));
+        // Equal, ordered and hashed as the text, like any Sym.
+        assert_eq!(interned, unique);
+        assert_eq!(interned.cmp(&unique), std::cmp::Ordering::Equal);
+        assert!(Sym::unique("a") < Sym::new("b") && Sym::new("a") < Sym::unique("b"));
+        let state = RandomState::new();
+        assert_eq!(state.hash_one(&interned), state.hash_one(&unique));
+        let set: BTreeSet<Sym> = [interned.clone(), unique.clone()].into_iter().collect();
+        assert_eq!(set.len(), 1);
+        // A clone shares the allocation; the empty text is the default.
+        assert!(Sym::ptr_eq(&unique, &unique.clone()));
+        assert_eq!(unique.addr(), unique.clone().addr());
+        assert_eq!(Sym::unique(""), Sym::default());
+    }
+
+    #[test]
     fn strings_no_one_holds_are_swept() {
         // Unique texts, dropped at once: however many, the table keeps
         // within twice the live strings of each shard (plus the first
