@@ -235,8 +235,8 @@ mod tests {
             last_phase: Some((phase, 0)),
             last_activity: 10,
             commands,
-            planted: Vec::new(),
-            auth: Vec::new(),
+            planted: Box::default(),
+            auth: Box::default(),
         }
     }
 

@@ -81,10 +81,10 @@ pub struct DeckyActivity {
     /// (`config/behaviour.toml`) not counted.
     pub commands: u32,
     /// (fingerprint, start of the first session that planted it), by key.
-    pub planted: Vec<(Sym, Millis)>,
+    pub planted: Box<[(Sym, Millis)]>,
     /// (fingerprint, start of the last session that authenticated with
     /// it), by key.
-    pub auth: Vec<(Sym, Millis)>,
+    pub auth: Box<[(Sym, Millis)]>,
 }
 
 /// One timed session on a decky, as the roll-up reads it.
@@ -111,7 +111,7 @@ pub struct IdentityRollup {
     /// Payload hashes and C2 endpoints, prefixed `payload:` / `c2:`.
     pub infra: SortedSet<Sym>,
     pub asns: SortedSet<u32>,
-    pub ips: SortedSet<String>,
+    pub ips: SortedSet<Sym>,
     /// Activity per decky, sorted by decky (a roll-up is built once and
     /// never edited, so a vector of exactly its deckies; see [`Self::decky`]).
     pub deckies: Vec<(Sym, DeckyActivity)>,
@@ -140,14 +140,14 @@ impl IdentityRollup {
         let mut sessions: Vec<DeckySession> = Vec::new();
         // Borrowed values first, deduplicated, so each distinct string is
         // allocated once however many members share it.
-        let mut ips: Vec<&str> = Vec::new();
+        let mut ips: Vec<&Sym> = Vec::new();
         let mut fps: [Vec<&Sym>; 4] = Default::default();
         let mut tools: Vec<(&Sym, &Sym)> = Vec::new();
         let mut infra: Vec<(bool, &Sym)> = Vec::new();
         for o in members {
             r.observation_count += 1;
             r.asns.extend(o.asn());
-            ips.extend(o.ip());
+            ips.extend(o.ip.as_ref().map(|s| &s.value));
             for fp in &o.fingerprints {
                 let slot = match fp.kind.as_str() {
                     "ja3" => 0,
@@ -186,7 +186,7 @@ impl IdentityRollup {
                 }
             }
         }
-        r.ips = SortedSet::from_strs(ips);
+        r.ips = SortedSet::from_syms(ips);
         let [ja3, ja4, hassh, other] = fps;
         r.ja3 = SortedSet::from_syms(ja3);
         r.ja4 = SortedSet::from_syms(ja4);
@@ -280,8 +280,8 @@ fn decky_activity(group: &[DeckySession], stock: &Catalogue) -> DeckyActivity {
         last_phase: None,
         last_activity: group[0].end,
         commands: 0,
-        planted: Vec::new(),
-        auth: Vec::new(),
+        planted: Box::default(),
+        auth: Box::default(),
     };
     let mut commands: Vec<&str> = Vec::new();
     let mut planted: Vec<(&Sym, Millis)> = Vec::new();

@@ -121,7 +121,9 @@ pub struct Observation {
     /// Interned: the same uuid is held by the store's map, the identity
     /// groups, member lists and the identity graph, one allocation for all.
     pub uuid: Sym,
-    pub ip: Option<Stamped<String>>,
+    /// A `Sym` of its own (`Sym::unique`: addresses rarely repeat), which
+    /// the roll-ups clone.
+    pub ip: Option<Stamped<Sym>>,
     pub asn: Option<Stamped<u32>>,
     pub first_seen: Option<Millis>,
     pub last_seen: Option<Millis>,

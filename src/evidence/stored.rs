@@ -224,7 +224,10 @@ impl ObservationIn {
         }
         Observation {
             uuid: Sym::unique(&self.uuid),
-            ip: self.ip.map(|(at, value)| Stamped { at: abs(at), value }),
+            ip: self.ip.map(|(at, value)| Stamped {
+                at: abs(at),
+                value: Sym::unique(&value),
+            }),
             asn: self.asn.map(|(at, value)| Stamped { at: abs(at), value }),
             first_seen: self.first_seen,
             last_seen: self.last_seen.map(abs),

@@ -313,7 +313,7 @@ impl SettledStore {
             o.last_seen = Some(t + 300_000);
             o.ip = Some(Stamped {
                 at: t,
-                value: format!("203.0.{}.{}", (i >> 8) & 255, i & 255),
+                value: Sym::unique(&format!("203.0.{}.{}", (i >> 8) & 255, i & 255)),
             });
             o.asn = Some(Stamped {
                 at: t,

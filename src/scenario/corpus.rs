@@ -106,7 +106,7 @@ fn base(rng: &mut ChaCha8Rng, index: usize) -> Observation {
     o.last_seen = Some(t + 300_000);
     o.ip = Some(Stamped {
         at: t,
-        value: format!("198.18.{}.{}", (index >> 8) & 255, index & 255),
+        value: Sym::unique(&format!("198.18.{}.{}", (index >> 8) & 255, index & 255)),
     });
     o.asn = Some(Stamped {
         at: t,

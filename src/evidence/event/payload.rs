@@ -32,7 +32,7 @@ pub(super) fn observed(
         })?;
         o.ip = Some(Stamped {
             at,
-            value: ip.to_string(),
+            value: Sym::unique(&ip.to_string()),
         });
     }
     if let Some(v) = present(obj, "asn") {

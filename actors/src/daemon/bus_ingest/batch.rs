@@ -332,7 +332,7 @@ mod tests {
             o.first_seen = Some(at);
             o.ip = Some(Stamped {
                 at,
-                value: ip.to_string(),
+                value: Sym::unique(ip),
             });
             o
         };
