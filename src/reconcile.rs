@@ -183,15 +183,8 @@ pub fn reconcile<'s>(
         })
         .collect();
     comps.sort();
-    let direct = |m: &str| {
-        stored
-            .direct
-            .get(m)
-            .map(Sym::as_str)
-            .filter(|g| stored.groups.contains(*g))
-    };
-    let next = |g: &str| stored.merged_into.get(g).map(Sym::as_str);
-    // The same, handing out the stored `Sym`s (a clone is a count).
+    // A member's direct row and a row's merge target, as the stored `Sym`s
+    // (a clone is a count) and as text.
     let direct_sym = |m: &str| {
         stored
             .direct
@@ -199,6 +192,8 @@ pub fn reconcile<'s>(
             .filter(|g| stored.groups.contains(g.as_str()))
     };
     let next_sym = |g: &str| stored.merged_into.get(g);
+    let direct = |m: &str| direct_sym(m).map(Sym::as_str);
+    let next = |g: &str| next_sym(g).map(Sym::as_str);
 
     // 1. Keeping rows: row → component → (native, passing through).
     let mut counts: BTreeMap<&str, BTreeMap<usize, (usize, usize)>> = BTreeMap::new();

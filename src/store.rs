@@ -261,6 +261,11 @@ impl Store {
         std::mem::take(&mut self.journal)
     }
 
+    /// The stored observation of this uuid.
+    pub fn observation(&self, uuid: &str) -> Option<&Observation> {
+        self.observations.get(uuid).map(|o| &**o)
+    }
+
     /// The effective identity of an observation.
     pub fn effective_identity(&self, observation: &str) -> Option<String> {
         crate::reconcile::effective_group_of(&self.identity_groups, observation)

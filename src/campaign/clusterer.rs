@@ -180,9 +180,7 @@ impl CampaignComponents {
 fn rollup_of(store: &Store, identity: &str, stock: &Catalogue) -> Option<IdentityRollup> {
     let members = store.identity_members.get(identity)?;
     Some(IdentityRollup::from_observations(
-        members
-            .iter()
-            .filter_map(|m| store.observations.get(m).map(|o| &**o)),
+        members.iter().filter_map(|m| store.observation(m)),
         stock,
     ))
 }

@@ -21,47 +21,45 @@ use std::cell::RefCell;
 const TOKEN_MEMO: usize = 1 << 16;
 
 /// (tag, first value's address, second value's address) → (the values,
-/// held, and the token).
-type TokenMemo = FxHashMap<(u8, usize, usize), (Sym, Sym, Sym)>;
+/// held, and the token); `asn:AS…` tokens are keyed by the number.
+type TokenMemo<K> = FxHashMap<K, (Option<(Sym, Sym)>, Sym)>;
 
 thread_local! {
-    static TOKENS: RefCell<TokenMemo> = RefCell::new(FxHashMap::default());
+    static TOKENS: RefCell<TokenMemo<(u8, usize, usize)>> = RefCell::new(FxHashMap::default());
+    static ASNS: RefCell<TokenMemo<u32>> = RefCell::new(FxHashMap::default());
 }
 
-/// The token `make()` spells for (`tag`, `a`, `b`), interned.
-fn token(tag: u8, a: &Sym, b: &Sym, make: impl FnOnce() -> String) -> Sym {
-    let key = (tag, a.addr(), b.addr());
-    TOKENS.with(|t| {
+/// The memoised token of `key`, else `make()` interned and kept with the
+/// values `held` (see [`TOKEN_MEMO`]).
+fn memoised<K: std::hash::Hash + Eq>(
+    memo: &'static std::thread::LocalKey<RefCell<TokenMemo<K>>>,
+    key: K,
+    held: Option<(&Sym, &Sym)>,
+    make: impl FnOnce() -> String,
+) -> Sym {
+    memo.with(|t| {
         let mut t = t.borrow_mut();
-        if let Some((_, _, tok)) = t.get(&key) {
+        if let Some((_, tok)) = t.get(&key) {
             return tok.clone();
         }
         if t.len() >= TOKEN_MEMO {
             t.clear();
         }
         let tok = Sym::from(make());
-        t.insert(key, (a.clone(), b.clone(), tok.clone()));
+        let held = held.map(|(a, b)| (a.clone(), b.clone()));
+        t.insert(key, (held, tok.clone()));
         tok
     })
 }
 
-/// The `asn:AS…` token, interned (see [`token`]).
+/// The token `make()` spells for (`tag`, `a`, `b`), interned.
+fn token(tag: u8, a: &Sym, b: &Sym, make: impl FnOnce() -> String) -> Sym {
+    memoised(&TOKENS, (tag, a.addr(), b.addr()), Some((a, b)), make)
+}
+
+/// The `asn:AS…` token, interned.
 fn asn_token(asn: u32) -> Sym {
-    thread_local! {
-        static ASNS: RefCell<FxHashMap<u32, Sym>> = RefCell::new(FxHashMap::default());
-    }
-    ASNS.with(|t| {
-        let mut t = t.borrow_mut();
-        if let Some(tok) = t.get(&asn) {
-            return tok.clone();
-        }
-        if t.len() >= TOKEN_MEMO {
-            t.clear();
-        }
-        let tok = Sym::from(format!("asn:AS{asn}"));
-        t.insert(asn, tok.clone());
-        tok
-    })
+    memoised(&ASNS, asn, None, || format!("asn:AS{asn}"))
 }
 
 /// What an identity did on one decky: the first phase of its first phased

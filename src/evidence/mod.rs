@@ -118,8 +118,9 @@ impl PhaseSource {
 /// Everything known about one observation.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Observation {
-    /// Interned: the same uuid is held by the store's map, the identity
-    /// groups, member lists and the identity graph, one allocation for all.
+    /// One allocation shared by the store's map, the identity groups,
+    /// member lists and the identity graph, which clone it (read with
+    /// [`Sym::unique`]: not entered in the interner's table).
     pub uuid: Sym,
     /// A `Sym` of its own (`Sym::unique`: addresses rarely repeat), which
     /// the roll-ups clone.

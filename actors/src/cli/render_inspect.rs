@@ -160,8 +160,7 @@ fn identity(out: &mut String, v: &Value, store: &Store) {
         .as_array()
         .into_iter()
         .flatten()
-        .filter_map(|m| m["uuid"].as_str().and_then(|u| store.observations.get(u)))
-        .map(|o| &**o)
+        .filter_map(|m| m["uuid"].as_str().and_then(|u| store.observation(u)))
         .collect();
     let _ = writeln!(
         out,

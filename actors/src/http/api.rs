@@ -75,7 +75,7 @@ fn timeline(snap: &View, identities: &[String]) -> Vec<Value> {
         let mut rows: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
         for o in identity_members(store, id)
             .iter()
-            .filter_map(|o| store.observations.get(o.as_str()))
+            .filter_map(|o| store.observation(o))
         {
             for s in o.sessions.values() {
                 let Some(decky) = s.decky_id.as_deref() else {
@@ -166,7 +166,7 @@ pub async fn identity(state: web::Data<State>, uuid: web::Path<String>) -> HttpR
         let mut whys = why(snap, members);
         let mut rows: Vec<Value> = members
             .iter()
-            .filter_map(|m| store.observations.get(m.as_str()))
+            .filter_map(|m| store.observation(m))
             .map(|o| {
                 json!({"uuid": o.uuid, "ip": o.ip(), "asn": o.asn(),
                             "first_seen": ts(o.first_seen), "last_seen": ts(o.last_seen),

@@ -99,7 +99,7 @@ pub fn campaign(snap: &View, uuid: &str, identities: &[String], edges: &[Value])
     let obs: Vec<&Observation> = identities
         .iter()
         .flat_map(|i| identity_members(store, i))
-        .filter_map(|o| store.observations.get(o.as_str()).map(|o| &**o))
+        .filter_map(|o| store.observation(o))
         .collect();
     let mut signals = serde_json::Map::new();
     for name in [
@@ -137,7 +137,7 @@ pub fn identity_summary(v: &View, uuid: &str) -> Value {
     let row = store.identities.get(uuid).cloned().unwrap_or_default();
     let obs: Vec<&Observation> = identity_members(store, uuid)
         .iter()
-        .filter_map(|o| store.observations.get(o.as_str()).map(|o| &**o))
+        .filter_map(|o| store.observation(o))
         .collect();
     let ips: BTreeSet<&str> = obs.iter().filter_map(|o| o.ip()).collect();
     let asns: BTreeSet<u32> = obs.iter().filter_map(|o| o.asn()).collect();
@@ -173,7 +173,7 @@ pub fn identity_detail(view: &View, uuid: &str) -> Value {
     let row = store.identities.get(uuid).cloned().unwrap_or_default();
     let obs = identity_members(store, uuid)
         .iter()
-        .filter_map(|o| store.observations.get(o.as_str()).map(|o| &**o));
+        .filter_map(|o| store.observation(o));
     let merged_from: Vec<&Sym> = store
         .identity_groups
         .merged_into

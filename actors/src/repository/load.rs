@@ -241,19 +241,23 @@ pub async fn load_checked(
     .await?;
     let mut merged = Vec::new();
     let mut campaign_of = Vec::new();
-    store.identity_groups.groups = rows.iter().map(|r| Sym::new(&r.uuid)).collect();
+    let mut groups = Vec::with_capacity(rows.len());
     store.identities = rows
         .into_iter()
         .map(|row| {
+            // Interned once: every member's `identity_id` shares it.
+            let uuid = Sym::new(&row.uuid);
             if let Some(w) = &row.merged_into_uuid {
-                merged.push((Sym::new(&row.uuid), Sym::new(w)));
+                merged.push((uuid.clone(), Sym::new(w)));
             }
             if let Some(c) = &row.campaign_id {
-                campaign_of.push((Sym::new(&row.uuid), Sym::new(c)));
+                campaign_of.push((uuid.clone(), Sym::new(c)));
             }
+            groups.push(uuid);
             (row.uuid.clone(), row)
         })
         .collect();
+    store.identity_groups.groups = groups.into_iter().collect();
     store.identity_groups.merged_into = merged.into_iter().collect();
     store.campaign_groups.direct = campaign_of.into_iter().collect();
     debug!(
@@ -277,16 +281,19 @@ pub async fn load_checked(
     )
     .await?;
     let mut merged = Vec::new();
-    store.campaign_groups.groups = rows.iter().map(|r| Sym::new(&r.uuid)).collect();
+    let mut groups = Vec::with_capacity(rows.len());
     store.campaigns = rows
         .into_iter()
         .map(|row| {
+            let uuid = Sym::new(&row.uuid);
             if let Some(w) = &row.merged_into_uuid {
-                merged.push((Sym::new(&row.uuid), Sym::new(w)));
+                merged.push((uuid.clone(), Sym::new(w)));
             }
+            groups.push(uuid);
             (row.uuid.clone(), row)
         })
         .collect();
+    store.campaign_groups.groups = groups.into_iter().collect();
     store.campaign_groups.merged_into = merged.into_iter().collect();
     debug!(
         elapsed_ms = t.elapsed().as_millis() as u64,

@@ -123,8 +123,7 @@ impl CampaignGraph {
     }
 
     /// Inserts or replaces an effective identity's roll-up.
-    pub fn upsert(&mut self, id_str: &str, rollup: IdentityRollup) {
-        let id = id_str;
+    pub fn upsert(&mut self, id: &str, rollup: IdentityRollup) {
         let n = match self.index_of.get(id) {
             Some(&n) => {
                 if self.nodes[n as usize].alive && self.nodes[n as usize].rollup == rollup {
@@ -137,20 +136,20 @@ impl CampaignGraph {
             }
             None => {
                 let n = self.nodes.len() as u32;
-                self.nodes.push(Node::default());
+                let id = Sym::new(id);
+                self.nodes.push(Node {
+                    id: id.clone(),
+                    ..Node::default()
+                });
                 self.comp_of.push(NONE);
                 self.is_dirty.push(false);
-                self.index_of.insert(Sym::new(id), n);
+                self.index_of.insert(id, n);
                 n
             }
         };
-        let id = self.nodes[n as usize].id.clone();
-        let id = if id.is_empty() { Sym::new(id_str) } else { id };
-        self.nodes[n as usize] = Node {
-            id,
-            rollup,
-            alive: true,
-        };
+        let node = &mut self.nodes[n as usize];
+        node.rollup = rollup;
+        node.alive = true;
         self.index(n, true);
         self.mark(n);
     }
