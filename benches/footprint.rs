@@ -76,7 +76,7 @@ fn main() {
     );
 
     let obs = s.store.observations.values();
-    let (mut sessions, mut fps, mut nonempty) = (0usize, 0usize, [0usize; 7]);
+    let (mut sessions, mut fps, mut nonempty) = (0usize, 0usize, [0usize; 8]);
     for o in obs {
         fps += o.fingerprints.len();
         for x in o.sessions.values() {
@@ -84,11 +84,12 @@ fn main() {
             let sets = [
                 x.commands.len(),
                 x.credentials.len(),
-                x.payload_hashes.len(),
-                x.c2_endpoints.len(),
-                x.auth_keys.len(),
-                x.planted_keys.len(),
+                x.extras.payload_hashes.len(),
+                x.extras.c2_endpoints.len(),
+                x.extras.auth_keys.len(),
+                x.extras.planted_keys.len(),
                 usize::from(x.decky_id.is_some()),
+                usize::from(x.extras.is_boxed()),
             ];
             for (n, len) in nonempty.iter_mut().zip(sets) {
                 *n += usize::from(len > 0);
@@ -96,7 +97,7 @@ fn main() {
         }
     }
     println!(
-        "  per observation: {:.2} sessions, {:.2} fingerprints; sessions with commands, credentials, payloads, C2, auth keys, planted keys, decky: {:?} %",
+        "  per observation: {:.2} sessions, {:.2} fingerprints; sessions with commands, credentials, payloads, C2, auth keys, planted keys, decky, extras boxed: {:?} %",
         sessions as f64 / n as f64,
         fps as f64 / n as f64,
         nonempty.map(|k| (100 * k).checked_div(sessions).unwrap_or(0))

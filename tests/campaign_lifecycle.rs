@@ -5,7 +5,7 @@
 //! campaign.
 
 use decnet_clusterd::campaign::clusterer::campaign_clusterer;
-use decnet_clusterd::evidence::{Fingerprint, Observation, Session};
+use decnet_clusterd::evidence::{Fingerprint, Observation, Session, SessionExtras};
 use decnet_clusterd::harness::quality::counter_ids;
 use decnet_clusterd::identity::clusterer::{identity_clusterer, TickContext};
 use decnet_clusterd::identity::{Decision, DecisionKind, Decisions};
@@ -26,8 +26,12 @@ fn obs(uuid: &str, ja3: &str, c2: &str, phase: Phase, at: i64) -> Observation {
         started_at: Some(at),
         ended_at: Some(at + HOUR / 4),
         phase: Some(phase),
-        c2_endpoints: [c2.into()].into(),
-        payload_hashes: ["shared-payload".into()].into(),
+        extras: SessionExtras {
+            c2_endpoints: [c2.into()].into(),
+            payload_hashes: ["shared-payload".into()].into(),
+            ..Default::default()
+        }
+        .into(),
         ..Default::default()
     };
     o.sessions.join(s);

@@ -9,7 +9,7 @@
 //! and some uses come before the planting).
 
 use decnet_clusterd::campaign::{CampaignGraph, CampaignWeights, IdentityRollup};
-use decnet_clusterd::evidence::{Observation, Session, Sym};
+use decnet_clusterd::evidence::{Observation, Session, SessionExtras, Sym};
 use decnet_clusterd::harness::reference::all_pairs_campaigns;
 use decnet_clusterd::identity::catalogue::Catalogue;
 use decnet_clusterd::phase::Phase;
@@ -58,15 +58,19 @@ fn observation() -> impl Strategy<Value = Observation> {
                 started_at: Some(start * HOUR),
                 ended_at: Some((start + len) * HOUR),
                 phase: Some(PHASES[phase]),
-                payload_hashes: infra.into_iter().map(|p| format!("p{p}").into()).collect(),
                 kd_digraph_simhash: simhash.map(|(base, flip)| {
                     [0x5a5a_3c3c_f0f0_0ff0u64, 0x1234_5678_9abc_def0][base as usize]
                         ^ (1u64 << flip)
                         ^ if flip > 9 { 0xff } else { 0 }
                 }),
+                extras: SessionExtras {
+                    payload_hashes: infra.into_iter().map(|p| format!("p{p}").into()).collect(),
+                    planted_keys: planted.into_iter().map(key).collect(),
+                    auth_keys: auth.into_iter().map(key).collect(),
+                    ..Default::default()
+                }
+                .into(),
                 commands: COMMANDS[..commands].iter().map(|c| (*c).into()).collect(),
-                planted_keys: planted.into_iter().map(key).collect(),
-                auth_keys: auth.into_iter().map(key).collect(),
                 ..Default::default()
             };
             o.sessions.join(s);
@@ -196,7 +200,11 @@ fn busy_identity() -> impl Strategy<Value = IdentityRollup> {
                     started_at: Some(at),
                     ended_at: Some(at + HOUR),
                     phase: Some(phase),
-                    payload_hashes: infra.into_iter().map(|p| format!("p{p}").into()).collect(),
+                    extras: SessionExtras {
+                        payload_hashes: infra.into_iter().map(|p| format!("p{p}").into()).collect(),
+                        ..Default::default()
+                    }
+                    .into(),
                     commands: COMMANDS[..commands].iter().map(|c| (*c).into()).collect(),
                     ..Default::default()
                 };

@@ -6,7 +6,7 @@
 //! hand-off, and `why` says what was missing when there is no edge.
 
 use decnet_clusterd::campaign::{CampaignGraph, CampaignWeights, IdentityRollup};
-use decnet_clusterd::evidence::{Observation, Session};
+use decnet_clusterd::evidence::{Observation, Session, SessionExtras};
 use decnet_clusterd::identity::catalogue::Catalogue;
 use decnet_clusterd::phase::Phase;
 
@@ -45,8 +45,12 @@ fn identity(sessions: Vec<S>) -> IdentityRollup {
             last_phase: x.phase.and_then(|p| (p.1 != p.0).then_some(p.1)),
             phase_inferred: true,
             commands: x.commands.iter().map(|c| (*c).into()).collect(),
-            planted_keys: x.planted.into_iter().map(Into::into).collect(),
-            auth_keys: x.auth.into_iter().map(Into::into).collect(),
+            extras: SessionExtras {
+                planted_keys: x.planted.into_iter().map(Into::into).collect(),
+                auth_keys: x.auth.into_iter().map(Into::into).collect(),
+                ..Default::default()
+            }
+            .into(),
             ..Default::default()
         });
     }

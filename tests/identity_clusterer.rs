@@ -2,7 +2,7 @@
 //! events for formed / linked / merged / unmerged identities, idempotence,
 //! and restarts that rename nothing.
 
-use decnet_clusterd::evidence::{Fingerprint, Observation, Session};
+use decnet_clusterd::evidence::{Fingerprint, Observation, Session, SessionExtras};
 use decnet_clusterd::identity::clusterer::{identity_clusterer, Clusterer, TickContext};
 use decnet_clusterd::identity::{Decision, DecisionKind, Decisions, IdentityWeights};
 use decnet_clusterd::store::Store;
@@ -16,7 +16,11 @@ fn obs(uuid: &str, ja3: &str, payload: Option<&str>) -> Observation {
     if let Some(p) = payload {
         let s = Session {
             session_id: "s1".into(),
-            payload_hashes: [p.into()].into(),
+            extras: SessionExtras {
+                payload_hashes: [p.into()].into(),
+                ..Default::default()
+            }
+            .into(),
             ..Default::default()
         };
         o.sessions.join(s);

@@ -3,7 +3,7 @@
 //! rarity, big-value grouping and operator decisions), and incremental
 //! settling equals a full rebuild.
 
-use decnet_clusterd::evidence::{Fingerprint, Observation, Session, Stamped, Sym};
+use decnet_clusterd::evidence::{Fingerprint, Observation, Session, SessionExtras, Stamped, Sym};
 use decnet_clusterd::harness::reference::all_pairs_components;
 use decnet_clusterd::identity::{
     Decision, DecisionKind, Decisions, IdentityGraph, IdentityWeights,
@@ -80,19 +80,23 @@ fn partial(uuid_count: usize) -> impl Strategy<Value = Observation> {
                             (format!("u{c}").into(), Sym::from(pw))
                         })
                         .collect(),
-                    payload_hashes: payload
-                        .into_iter()
-                        .map(|p| format!("p{p}").into())
-                        .collect(),
-                    c2_endpoints: c2.into_iter().map(|c| format!("c{c}").into()).collect(),
+                    extras: SessionExtras {
+                        payload_hashes: payload
+                            .into_iter()
+                            .map(|p| format!("p{p}").into())
+                            .collect(),
+                        c2_endpoints: c2.into_iter().map(|c| format!("c{c}").into()).collect(),
+                        ..Default::default()
+                    }
+                    .into(),
                     ..Default::default()
                 };
                 for (k, planted) in keys {
                     let key = format!("SHA256:{}", KEYS[k as usize]);
                     if planted {
-                        s.planted_keys.insert(key.into());
+                        s.extras.planted_keys.insert(key.into());
                     } else {
-                        s.auth_keys.insert(key.into());
+                        s.extras.auth_keys.insert(key.into());
                     }
                 }
                 o.sessions.join(s);

@@ -5,7 +5,7 @@
 //! or an operator's `separate` caused it.
 
 use decnet_clusterd::campaign::clusterer::{campaign_clusterer, CampaignClusterer};
-use decnet_clusterd::evidence::{Fingerprint, Observation, Session};
+use decnet_clusterd::evidence::{Fingerprint, Observation, Session, SessionExtras};
 use decnet_clusterd::identity::clusterer::{identity_clusterer, Clusterer, TickContext};
 use decnet_clusterd::identity::{Decision, DecisionKind, IdentityWeights};
 use decnet_clusterd::phase::Phase;
@@ -27,7 +27,11 @@ fn obs(uuid: &str, fingerprints: &[&str], payloads: &[&str]) -> Observation {
     if !payloads.is_empty() {
         o.sessions.join(Session {
             session_id: "s1".into(),
-            payload_hashes: payloads.iter().map(|p| (*p).into()).collect(),
+            extras: SessionExtras {
+                payload_hashes: payloads.iter().map(|p| (*p).into()).collect(),
+                ..Default::default()
+            }
+            .into(),
             ..Default::default()
         });
     }
@@ -320,7 +324,11 @@ fn operator(uuid: &str, c2: &[&str]) -> Observation {
         started_at: Some(0),
         ended_at: Some(1_000),
         phase: Some(Phase::CommandAndControl),
-        c2_endpoints: c2.iter().map(|c| (*c).into()).collect(),
+        extras: SessionExtras {
+            c2_endpoints: c2.iter().map(|c| (*c).into()).collect(),
+            ..Default::default()
+        }
+        .into(),
         ..Default::default()
     });
     o

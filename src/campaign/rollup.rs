@@ -161,8 +161,8 @@ impl IdentityRollup {
             r.first_seen = r.first_seen.into_iter().chain(o.first_seen).min();
             r.last_seen = r.last_seen.into_iter().chain(o.last_seen).max();
             for s in o.sessions.values() {
-                infra.extend(s.payload_hashes.iter().map(|p| (false, p)));
-                infra.extend(s.c2_endpoints.iter().map(|c| (true, c)));
+                infra.extend(s.extras.payload_hashes.iter().map(|p| (false, p)));
+                infra.extend(s.extras.c2_endpoints.iter().map(|c| (true, c)));
                 hashes.extend(s.kd_digraph_simhash);
                 let start = s.started_at.or(s.ended_at);
                 let end = s.ended_at.or(s.started_at);
@@ -299,8 +299,8 @@ fn decky_activity(group: &[DeckySession], stock: &Catalogue) -> DeckyActivity {
                 .map(Sym::as_str)
                 .filter(|c| !stock.stock_command(c)),
         );
-        planted.extend(s.session.planted_keys.iter().map(|k| (k, s.start)));
-        auth.extend(s.session.auth_keys.iter().map(|k| (k, s.start)));
+        planted.extend(s.session.extras.planted_keys.iter().map(|k| (k, s.start)));
+        auth.extend(s.session.extras.auth_keys.iter().map(|k| (k, s.start)));
     }
     commands.sort_unstable();
     commands.dedup();
@@ -318,7 +318,7 @@ fn decky_activity(group: &[DeckySession], stock: &Catalogue) -> DeckyActivity {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::evidence::{Fingerprint, Session};
+    use crate::evidence::{Fingerprint, Session, SessionExtras};
 
     fn observation(tag: &str, payloads: usize) -> Observation {
         let mut o = Observation::new(Sym::unique(&format!("obs-{tag}")));
@@ -340,10 +340,14 @@ mod tests {
             decky_id: Some(Sym::from(format!("decky-{tag}"))),
             started_at: Some(1_000),
             ended_at: Some(2_000),
-            payload_hashes: (0..payloads)
-                .map(|i| Sym::from(format!("p-{tag}-{i}")))
-                .collect(),
-            c2_endpoints: [Sym::from(format!("c2-{tag}"))].into_iter().collect(),
+            extras: SessionExtras {
+                payload_hashes: (0..payloads)
+                    .map(|i| Sym::from(format!("p-{tag}-{i}")))
+                    .collect(),
+                c2_endpoints: [Sym::from(format!("c2-{tag}"))].into_iter().collect(),
+                ..Default::default()
+            }
+            .into(),
             ..Default::default()
         });
         o
@@ -359,11 +363,12 @@ mod tests {
         labels.sort();
         let s = o.sessions.values().next().unwrap();
         let mut infra: Vec<String> = s
+            .extras
             .payload_hashes
             .iter()
             .map(|p| format!("payload:{p}"))
             .collect();
-        infra.extend(s.c2_endpoints.iter().map(|c| format!("c2:{c}")));
+        infra.extend(s.extras.c2_endpoints.iter().map(|c| format!("c2:{c}")));
         infra.sort();
         let mut cohort = labels.clone();
         cohort.push("asn:AS64500".into());

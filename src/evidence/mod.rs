@@ -59,7 +59,14 @@ impl Fingerprint {
 
 /// One interactive session on one decky, keyed by `session_id` within its
 /// observation. Reports of the same session are merged field by field.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// The evidence few sessions carry (payloads, C2 endpoints, SSH keys) is
+/// in [`Session::extras`], boxed only when there is some: a session is 120
+/// bytes instead of 176, and an observation holds 2.65 of them on the
+/// benchmark corpus. Its JSON is the flat object it
+/// always was ([`SessionRepr`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(from = "SessionRepr")]
 pub struct Session {
     /// Not interned: ids are mostly unique (a boxed `str`, 16 bytes).
     pub session_id: Box<str>,
@@ -72,30 +79,215 @@ pub struct Session {
     /// The last phase, when it differs from the first (a session that ran
     /// commands of several phases; SPEC §12). `None` means "same as
     /// `phase`". Read it through [`Session::last_phase`].
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_phase: Option<Phase>,
     /// Whether `phase`/`last_phase` were inferred from the commands rather
     /// than given by the sensor. Stores written before inference existed
     /// have no such field: their phases came from sensors.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub phase_inferred: bool,
     /// Commands typed, as a set (clustering compares sets; order is not
     /// evidence that survives partial, reordered reports).
     pub commands: SortedSet<Sym>,
     /// Credential pairs tried, `(username, password)`.
     pub credentials: SortedSet<(Sym, Sym)>,
-    pub payload_hashes: SortedSet<Sym>,
-    pub c2_endpoints: SortedSet<Sym>,
     /// 64-bit keystroke digraph SimHash.
     pub kd_digraph_simhash: Option<u64>,
+    /// Payloads, C2 endpoints and keys: read as
+    /// `s.extras.payload_hashes`; a write (`s.extras.payload_hashes.insert`)
+    /// boxes them first.
+    pub extras: Extras,
+}
+
+/// A session's rarely filled evidence (few real Cowrie sessions download a
+/// payload or carry a key; a third of the benchmark corpus's sessions
+/// carry a payload and a C2 endpoint). The keystroke hash stays in the
+/// session: every scripted actor's session of the corpus has one.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SessionExtras {
+    pub payload_hashes: SortedSet<Sym>,
+    pub c2_endpoints: SortedSet<Sym>,
     /// `SHA256:` fingerprints of the public keys the session authenticated
     /// with on its decky (SPEC §4 `auth_key`; a set, so reports merge).
-    #[serde(default, skip_serializing_if = "SortedSet::is_empty")]
     pub auth_keys: SortedSet<Sym>,
     /// `SHA256:` fingerprints of public keys the session added to an
     /// `authorized_keys` file on its decky (SPEC §4 `planted_keys`).
-    #[serde(default, skip_serializing_if = "SortedSet::is_empty")]
     pub planted_keys: SortedSet<Sym>,
+}
+
+impl SessionExtras {
+    /// Whether nothing is held (the state an unboxed [`Extras`] reads as).
+    pub fn is_empty(&self) -> bool {
+        self.payload_hashes.is_empty()
+            && self.c2_endpoints.is_empty()
+            && self.auth_keys.is_empty()
+            && self.planted_keys.is_empty()
+    }
+
+    /// Joins another report's extras (sets by union, the hash by maximum).
+    fn merge(&mut self, other: &SessionExtras) -> bool {
+        let mut c = self.payload_hashes.union_with(&other.payload_hashes);
+        c |= self.c2_endpoints.union_with(&other.c2_endpoints);
+        c |= self.auth_keys.union_with(&other.auth_keys);
+        c |= self.planted_keys.union_with(&other.planted_keys);
+        c
+    }
+}
+
+/// [`SessionExtras`] behind one pointer that is null while they are empty.
+/// Reads go through `Deref` (an empty box reads as the shared empty
+/// extras); a mutable access boxes them. Equality is the extras', so an
+/// emptied box equals none.
+#[derive(Clone, Default)]
+pub struct Extras(Option<Box<SessionExtras>>);
+
+impl Extras {
+    /// Boxes `extras` when they hold anything.
+    pub fn new(extras: SessionExtras) -> Extras {
+        match extras.is_empty() {
+            true => Extras(None),
+            false => Extras(Some(Box::new(extras))),
+        }
+    }
+
+    /// Whether the extras hold an allocation (they may, emptied, and still
+    /// equal none).
+    pub fn is_boxed(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// Whether nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.0.as_deref().is_none_or(SessionExtras::is_empty)
+    }
+}
+
+impl From<SessionExtras> for Extras {
+    fn from(extras: SessionExtras) -> Extras {
+        Extras::new(extras)
+    }
+}
+
+impl std::ops::Deref for Extras {
+    type Target = SessionExtras;
+
+    fn deref(&self) -> &SessionExtras {
+        static EMPTY: std::sync::OnceLock<SessionExtras> = std::sync::OnceLock::new();
+        self.0
+            .as_deref()
+            .unwrap_or_else(|| EMPTY.get_or_init(SessionExtras::default))
+    }
+}
+
+impl std::ops::DerefMut for Extras {
+    fn deref_mut(&mut self) -> &mut SessionExtras {
+        self.0.get_or_insert_with(Box::default)
+    }
+}
+
+impl PartialEq for Extras {
+    fn eq(&self, other: &Extras) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for Extras {}
+
+impl std::fmt::Debug for Extras {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        (**self).fmt(f)
+    }
+}
+
+/// A session's JSON (the serde form of earlier stores and of every reader
+/// of the flat object): every field at the top level, in this order.
+#[derive(Deserialize)]
+struct SessionRepr {
+    session_id: Box<str>,
+    decky_id: Option<Sym>,
+    started_at: Option<Millis>,
+    ended_at: Option<Millis>,
+    phase: Option<Phase>,
+    #[serde(default)]
+    last_phase: Option<Phase>,
+    #[serde(default)]
+    phase_inferred: bool,
+    commands: SortedSet<Sym>,
+    credentials: SortedSet<(Sym, Sym)>,
+    payload_hashes: SortedSet<Sym>,
+    c2_endpoints: SortedSet<Sym>,
+    kd_digraph_simhash: Option<u64>,
+    #[serde(default)]
+    auth_keys: SortedSet<Sym>,
+    #[serde(default)]
+    planted_keys: SortedSet<Sym>,
+}
+
+/// [`SessionRepr`] borrowed, for writing without a copy.
+#[derive(Serialize)]
+struct SessionReprRef<'a> {
+    session_id: &'a str,
+    decky_id: &'a Option<Sym>,
+    started_at: Option<Millis>,
+    ended_at: Option<Millis>,
+    phase: Option<Phase>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_phase: Option<Phase>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    phase_inferred: bool,
+    commands: &'a SortedSet<Sym>,
+    credentials: &'a SortedSet<(Sym, Sym)>,
+    payload_hashes: &'a SortedSet<Sym>,
+    c2_endpoints: &'a SortedSet<Sym>,
+    kd_digraph_simhash: Option<u64>,
+    #[serde(skip_serializing_if = "SortedSet::is_empty")]
+    auth_keys: &'a SortedSet<Sym>,
+    #[serde(skip_serializing_if = "SortedSet::is_empty")]
+    planted_keys: &'a SortedSet<Sym>,
+}
+
+impl From<SessionRepr> for Session {
+    fn from(r: SessionRepr) -> Session {
+        Session {
+            session_id: r.session_id,
+            decky_id: r.decky_id,
+            started_at: r.started_at,
+            ended_at: r.ended_at,
+            phase: r.phase,
+            last_phase: r.last_phase,
+            phase_inferred: r.phase_inferred,
+            commands: r.commands,
+            credentials: r.credentials,
+            kd_digraph_simhash: r.kd_digraph_simhash,
+            extras: Extras::new(SessionExtras {
+                payload_hashes: r.payload_hashes,
+                c2_endpoints: r.c2_endpoints,
+                auth_keys: r.auth_keys,
+                planted_keys: r.planted_keys,
+            }),
+        }
+    }
+}
+
+impl Serialize for Session {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let x = &*self.extras;
+        SessionReprRef {
+            session_id: &self.session_id,
+            decky_id: &self.decky_id,
+            started_at: self.started_at,
+            ended_at: self.ended_at,
+            phase: self.phase,
+            last_phase: self.last_phase,
+            phase_inferred: self.phase_inferred,
+            commands: &self.commands,
+            credentials: &self.credentials,
+            payload_hashes: &x.payload_hashes,
+            c2_endpoints: &x.c2_endpoints,
+            kd_digraph_simhash: self.kd_digraph_simhash,
+            auth_keys: &x.auth_keys,
+            planted_keys: &x.planted_keys,
+        }
+        .serialize(s)
+    }
 }
 
 /// Where a session's phase came from, as shown wherever the phase is shown
@@ -164,13 +356,12 @@ impl Session {
         c |= join_min(&mut self.started_at, other.started_at);
         c |= join_max(&mut self.ended_at, &other.ended_at);
         c |= self.merge_phases(other);
-        c |= join_max(&mut self.kd_digraph_simhash, &other.kd_digraph_simhash);
         c |= self.commands.union_with(&other.commands);
         c |= self.credentials.union_with(&other.credentials);
-        c |= self.payload_hashes.union_with(&other.payload_hashes);
-        c |= self.c2_endpoints.union_with(&other.c2_endpoints);
-        c |= self.auth_keys.union_with(&other.auth_keys);
-        c |= self.planted_keys.union_with(&other.planted_keys);
+        c |= join_max(&mut self.kd_digraph_simhash, &other.kd_digraph_simhash);
+        if !other.extras.is_empty() {
+            c |= self.extras.merge(&other.extras);
+        }
         c
     }
 
@@ -279,6 +470,48 @@ mod tests {
             phase_inferred: inferred,
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn a_sessions_json_is_the_flat_object_with_or_without_extras() {
+        let mut s = session(Some(Phase::Discovery), None, false);
+        s.kd_digraph_simhash = Some(7);
+        assert!(!s.extras.is_boxed(), "nothing rare: nothing boxed");
+        let bare = serde_json::to_string(&s).unwrap();
+        assert_eq!(
+            bare,
+            r#"{"session_id":"s","decky_id":null,"started_at":null,"ended_at":null,"phase":"discovery","commands":[],"credentials":[],"payload_hashes":[],"c2_endpoints":[],"kd_digraph_simhash":7}"#
+        );
+        assert_eq!(serde_json::from_str::<Session>(&bare).unwrap(), s);
+        s.extras.c2_endpoints.insert("c2:443".into());
+        s.extras.planted_keys.insert("SHA256:k".into());
+        let full = serde_json::to_string(&s).unwrap();
+        assert_eq!(
+            full,
+            r#"{"session_id":"s","decky_id":null,"started_at":null,"ended_at":null,"phase":"discovery","commands":[],"credentials":[],"payload_hashes":[],"c2_endpoints":["c2:443"],"kd_digraph_simhash":7,"planted_keys":["SHA256:k"]}"#
+        );
+        let back: Session = serde_json::from_str(&full).unwrap();
+        assert_eq!(back, s);
+        assert!(back.extras.is_boxed());
+        let read: Session = serde_json::from_str(&bare).unwrap();
+        assert!(!read.extras.is_boxed(), "empty extras read unboxed");
+    }
+
+    #[test]
+    fn emptied_extras_equal_none_and_merging_nothing_boxes_nothing() {
+        let plain = session(None, None, false);
+        let mut emptied = plain.clone();
+        emptied.extras.payload_hashes = SortedSet::new();
+        assert!(emptied.extras.is_boxed());
+        assert_eq!(emptied, plain);
+        let mut m = plain.clone();
+        assert!(!m.merge(&emptied));
+        assert!(!m.extras.is_boxed());
+        let mut rich = plain.clone();
+        rich.extras.auth_keys.insert("SHA256:a".into());
+        assert!(m.merge(&rich));
+        assert_eq!(m, rich);
+        assert!(!m.merge(&rich), "merging again changes nothing");
     }
 
     #[test]

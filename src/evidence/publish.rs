@@ -35,14 +35,15 @@ pub fn observed_payload(o: &Observation) -> Value {
         // One report per payload/C2/auth-key value keeps the wire's
         // singular fields.
         let n = s
+            .extras
             .payload_hashes
             .len()
-            .max(s.c2_endpoints.len())
-            .max(s.auth_keys.len())
+            .max(s.extras.c2_endpoints.len())
+            .max(s.extras.auth_keys.len())
             .max(1);
         let (payloads, c2s): (Vec<_>, Vec<_>) = (
-            s.payload_hashes.iter().collect(),
-            s.c2_endpoints.iter().collect(),
+            s.extras.payload_hashes.iter().collect(),
+            s.extras.c2_endpoints.iter().collect(),
         );
         for i in 0..n {
             let mut v = Map::new();
@@ -61,10 +62,13 @@ pub fn observed_payload(o: &Observation) -> Value {
             if let (Some(ph), false) = (s.phase, s.phase_inferred) {
                 v.insert("phase".into(), Value::from(ph.name()));
             }
-            if i == 0 && !s.planted_keys.is_empty() {
-                v.insert("planted_keys".into(), serde_json::json!(s.planted_keys));
+            if i == 0 && !s.extras.planted_keys.is_empty() {
+                v.insert(
+                    "planted_keys".into(),
+                    serde_json::json!(s.extras.planted_keys),
+                );
             }
-            if let Some(k) = s.auth_keys.iter().nth(i) {
+            if let Some(k) = s.extras.auth_keys.iter().nth(i) {
                 v.insert("auth_key".into(), Value::from(k.as_str()));
             }
             v.insert("commands".into(), serde_json::json!(s.commands));

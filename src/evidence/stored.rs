@@ -18,7 +18,9 @@
 //! Relative times use wrapping arithmetic, so any `i64` a hostile source
 //! managed to store reads back exactly as it was.
 
-use super::{Fingerprint, Millis, Observation, Session, Sessions, Stamped, Sym};
+use super::{
+    Extras, Fingerprint, Millis, Observation, Session, SessionExtras, Sessions, Stamped, Sym,
+};
 use crate::phase::Phase;
 use crate::set::SortedSet;
 use serde::{Deserialize, Serialize};
@@ -53,11 +55,11 @@ pub fn encode(o: &Observation) -> String {
             inferred: s.phase_inferred,
             commands: &s.commands,
             credentials: &s.credentials,
-            payloads: &s.payload_hashes,
-            c2: &s.c2_endpoints,
+            payloads: &s.extras.payload_hashes,
+            c2: &s.extras.c2_endpoints,
             simhash: s.kd_digraph_simhash,
-            auth_keys: &s.auth_keys,
-            planted_keys: &s.planted_keys,
+            auth_keys: &s.extras.auth_keys,
+            planted_keys: &s.extras.planted_keys,
         })
         .collect();
     let out = ObservationOut {
@@ -215,11 +217,13 @@ impl ObservationIn {
                 phase_inferred: s.inferred,
                 commands: s.commands,
                 credentials: s.credentials,
-                payload_hashes: s.payloads,
-                c2_endpoints: s.c2,
                 kd_digraph_simhash: s.simhash,
-                auth_keys: s.auth_keys,
-                planted_keys: s.planted_keys,
+                extras: Extras::new(SessionExtras {
+                    payload_hashes: s.payloads,
+                    c2_endpoints: s.c2,
+                    auth_keys: s.auth_keys,
+                    planted_keys: s.planted_keys,
+                }),
             });
         }
         Observation {
@@ -277,11 +281,14 @@ mod tests {
             phase_inferred: true,
             commands: SortedSet::from(["uname -a\n".into()]),
             credentials: SortedSet::from([("root".into(), Sym::default())]),
-            payload_hashes: SortedSet::from(["p".into()]),
-            c2_endpoints: SortedSet::from(["c2:443".into()]),
             kd_digraph_simhash: Some(u64::MAX),
-            auth_keys: SortedSet::from(["SHA256:a".into()]),
-            planted_keys: SortedSet::from(["SHA256:b".into()]),
+            extras: SessionExtras {
+                payload_hashes: SortedSet::from(["p".into()]),
+                c2_endpoints: SortedSet::from(["c2:443".into()]),
+                auth_keys: SortedSet::from(["SHA256:a".into()]),
+                planted_keys: SortedSet::from(["SHA256:b".into()]),
+            }
+            .into(),
         });
         o.sessions.join(Session {
             session_id: "s0".into(),

@@ -498,8 +498,8 @@ fn identity_row(
             }
         }
         for s in o.sessions.values() {
-            payloads.extend(s.payload_hashes.iter());
-            c2.extend(s.c2_endpoints.iter());
+            payloads.extend(s.extras.payload_hashes.iter());
+            c2.extend(s.extras.c2_endpoints.iter());
             simhashes.extend(s.kd_digraph_simhash);
         }
     }

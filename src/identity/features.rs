@@ -273,8 +273,13 @@ impl Features {
         }
         let mut key = String::new();
         for s in obs.sessions.values() {
-            payloads.extend(s.payload_hashes.iter().map(|p| vocab.payloads.intern(p)));
-            c2.extend(s.c2_endpoints.iter().map(|c| vocab.c2.intern(c)));
+            payloads.extend(
+                s.extras
+                    .payload_hashes
+                    .iter()
+                    .map(|p| vocab.payloads.intern(p)),
+            );
+            c2.extend(s.extras.c2_endpoints.iter().map(|c| vocab.c2.intern(c)));
             for (u, p) in &s.credentials {
                 key.clear();
                 key.push_str(u);
@@ -283,9 +288,15 @@ impl Features {
                 credentials.push(vocab.credential_id(&key, u, p));
             }
             commands.extend(s.commands.iter().map(|c| vocab.command_id(c)));
-            keys.extend(s.auth_keys.iter().map(|k| vocab.key_id(KeyUse::Login, k)));
             keys.extend(
-                s.planted_keys
+                s.extras
+                    .auth_keys
+                    .iter()
+                    .map(|k| vocab.key_id(KeyUse::Login, k)),
+            );
+            keys.extend(
+                s.extras
+                    .planted_keys
                     .iter()
                     .map(|k| vocab.key_id(KeyUse::Planted, k)),
             );

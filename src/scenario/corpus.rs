@@ -182,9 +182,11 @@ fn actor(
                 s.commands.insert("id".into());
                 s.kd_digraph_simhash = Some(simhash);
                 if j == 2 {
-                    s.payload_hashes
+                    s.extras
+                        .payload_hashes
                         .insert(format!("payload-{c2_group}").into());
-                    s.c2_endpoints
+                    s.extras
+                        .c2_endpoints
                         .insert(format!("c2-{c2_group}.example").into());
                 }
                 o.sessions.join(s);
@@ -203,9 +205,11 @@ fn botnet(rng: &mut ChaCha8Rng, group: u64, index: usize) -> Vec<Observation> {
             o.fingerprints.insert(fp("ja3", format!("bot-ja3-{group}")));
             let t = o.first_seen.unwrap_or(T0);
             let mut s = session("s0", rng.random_range(0..DECKIES), t, Phase::Execution);
-            s.payload_hashes
+            s.extras
+                .payload_hashes
                 .insert(format!("bot-payload-{group}").into());
-            s.c2_endpoints
+            s.extras
+                .c2_endpoints
                 .insert(format!("bot-c2-{group}.example").into());
             o.sessions.join(s);
             o

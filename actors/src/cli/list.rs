@@ -75,7 +75,8 @@ impl Test {
             let hit = |v: &str| v.starts_with(want);
             o.fingerprints.iter().any(|f| hit(&f.value))
                 || o.sessions.values().any(|s| {
-                    s.auth_keys.iter().any(|k| hit(k)) || s.planted_keys.iter().any(|k| hit(k))
+                    s.extras.auth_keys.iter().any(|k| hit(k))
+                        || s.extras.planted_keys.iter().any(|k| hit(k))
                 })
         });
         let decky_ok = self.decky.as_deref().is_none_or(|want| {

@@ -117,10 +117,10 @@ fn observation(out: &mut String, v: &Value, o: &Observation) {
                 },
             ),
             ("commands", join(sess.commands.iter(), 80)),
-            ("payloads", join(sess.payload_hashes.iter(), 64)),
-            ("C2", join(sess.c2_endpoints.iter(), 64)),
-            ("auth keys", join(sess.auth_keys.iter(), 64)),
-            ("planted keys", join(sess.planted_keys.iter(), 64)),
+            ("payloads", join(sess.extras.payload_hashes.iter(), 64)),
+            ("C2", join(sess.extras.c2_endpoints.iter(), 64)),
+            ("auth keys", join(sess.extras.auth_keys.iter(), 64)),
+            ("planted keys", join(sess.extras.planted_keys.iter(), 64)),
         ];
         for (name, value) in lines {
             if value != "none" || matches!(name, "credentials" | "commands") {

@@ -33,10 +33,10 @@ fn parse_asn(s: &str) -> Option<u32> {
 fn carries(o: &Observation, value: &str) -> bool {
     o.fingerprints.iter().any(|f| f.value == value)
         || o.sessions.values().any(|s| {
-            s.payload_hashes.contains(value)
-                || s.c2_endpoints.contains(value)
-                || s.auth_keys.contains(value)
-                || s.planted_keys.contains(value)
+            s.extras.payload_hashes.contains(value)
+                || s.extras.c2_endpoints.contains(value)
+                || s.extras.auth_keys.contains(value)
+                || s.extras.planted_keys.contains(value)
         })
 }
 

@@ -218,8 +218,8 @@ pub fn observation_detail(store: &Store, o: &Observation) -> Value {
                 "last_phase": s.last_phase().map(|p| p.to_string()),
                 "phase_source": s.phase_source().map(|p| p.as_str()),
                 "commands": s.commands, "credentials": s.credentials,
-                "payload_hashes": s.payload_hashes, "c2_endpoints": s.c2_endpoints,
-                "auth_key": s.auth_keys.iter().next(), "planted_keys": s.planted_keys,
+                "payload_hashes": s.extras.payload_hashes, "c2_endpoints": s.extras.c2_endpoints,
+                "auth_key": s.extras.auth_keys.iter().next(), "planted_keys": s.extras.planted_keys,
             })
         })
         .collect();

@@ -197,23 +197,27 @@ pub(super) fn session(
         }
     }
     if let Some(v) = present(obj, "payload_hash") {
-        s.payload_hashes
+        s.extras
+            .payload_hashes
             .insert(Sym::new(nonempty(p("payload_hash"), v, limits)?));
     }
     if let Some(v) = present(obj, "c2_callback") {
-        s.c2_endpoints
+        s.extras
+            .c2_endpoints
             .insert(Sym::new(nonempty(p("c2_callback"), v, limits)?));
     }
     if let Some(v) = present(obj, "auth_key") {
         let kp = p("auth_key");
-        s.auth_keys
+        s.extras
+            .auth_keys
             .insert(key_fingerprint(kp, string(kp, v, limits)?)?);
     }
     if let Some(v) = present(obj, "planted_keys") {
         let list_path = p("planted_keys");
         for (i, k) in list(list_path, v, limits)?.iter().enumerate() {
             let kp = Path::Index(&list_path, i);
-            s.planted_keys
+            s.extras
+                .planted_keys
                 .insert(key_fingerprint(kp, string(kp, k, limits)?)?);
         }
     }

@@ -55,7 +55,7 @@ fn full_observation_parses() {
     let s = &o.sessions["s-1"];
     assert_eq!(s.phase, Some(Phase::Discovery));
     assert_eq!(s.kd_digraph_simhash, Some(0xa1b2c3d4e5f60718));
-    assert!(s.c2_endpoints.contains("c2.example.net"));
+    assert!(s.extras.c2_endpoints.contains("c2.example.net"));
     assert_eq!(p.ts, Some(1_767_236_400_000));
 }
 
@@ -215,8 +215,8 @@ fn ssh_keys_of_a_session_parse_into_one_spelling() {
     );
     let p = parse("attacker.observed", &payload).unwrap();
     let s = p.observation.sessions.values().next().unwrap();
-    assert_eq!(s.auth_keys.iter().collect::<Vec<_>>(), [KEY_A]);
-    assert_eq!(s.planted_keys.iter().collect::<Vec<_>>(), [KEY_B]);
+    assert_eq!(s.extras.auth_keys.iter().collect::<Vec<_>>(), [KEY_A]);
+    assert_eq!(s.extras.planted_keys.iter().collect::<Vec<_>>(), [KEY_B]);
 }
 
 #[test]
