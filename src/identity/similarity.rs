@@ -169,7 +169,7 @@ impl IdentityWeights {
         } else if carriers >= zero {
             0.0
         } else {
-            (zero as f64 / carriers as f64).ln() / (zero as f64 / full as f64).ln()
+            rarity_between(full, zero, carriers)
         }
     }
 
@@ -178,6 +178,34 @@ impl IdentityWeights {
     pub fn soft_max(&self) -> f64 {
         self.commands + self.credentials + self.rare_credential + self.asn
     }
+}
+
+/// The count rule strictly between `full` and `zero` carriers. Both
+/// logarithms were a twentieth of a first pass's time (every candidate pair
+/// asks for the rarity of every value it shares), so the quotients of the
+/// range one weight set spans are kept per thread, computed by the same
+/// expression (the same bits), and rebuilt when another weight set asks.
+fn rarity_between(full: u32, zero: u32, carriers: u32) -> f64 {
+    fn quotient(full: u32, zero: u32, carriers: u32) -> f64 {
+        (zero as f64 / carriers as f64).ln() / (zero as f64 / full as f64).ln()
+    }
+    /// Ranges wider than this (`rarity_zero_at` set very high) are computed
+    /// on every call instead.
+    const MEMO_SPAN: u32 = 4096;
+    type Memo = (u32, u32, Vec<f64>);
+    thread_local! {
+        static MEMO: std::cell::RefCell<Memo> = const { std::cell::RefCell::new((0, 0, Vec::new())) };
+    }
+    if zero - full > MEMO_SPAN {
+        return quotient(full, zero, carriers);
+    }
+    MEMO.with_borrow_mut(|(f, z, table)| {
+        if (*f, *z) != (full, zero) || table.is_empty() {
+            *table = (full + 1..zero).map(|n| quotient(full, zero, n)).collect();
+            (*f, *z) = (full, zero);
+        }
+        table[(carriers - full - 1) as usize]
+    })
 }
 
 /// How many observations carry each value (the postings' lengths).
@@ -417,6 +445,30 @@ pub fn score(a: &Features, b: &Features, r: &Rarity<'_>) -> PairScore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_memoised_count_rule_is_the_formula_bit_for_bit() {
+        let formula = |full: u32, zero: u32, n: u32| {
+            (zero as f64 / n as f64).ln() / (zero as f64 / full as f64).ln()
+        };
+        for (full, zero) in [(32, 100), (2, 3), (5, 50), (32, 100), (10, 100_000)] {
+            let w = IdentityWeights {
+                rarity_full_max: full,
+                rarity_zero_at: zero,
+                ..IdentityWeights::default()
+            };
+            for n in [0, 1, full, full + 1, (full + zero) / 2, zero - 1, zero, zero + 7] {
+                let want = if n <= full {
+                    1.0
+                } else if n >= zero {
+                    0.0
+                } else {
+                    formula(full, zero, n)
+                };
+                assert_eq!(w.rarity(n).to_bits(), want.to_bits(), "{full} {zero} {n}");
+            }
+        }
+    }
 
     #[test]
     fn rarity_ends_and_monotone() {
