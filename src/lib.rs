@@ -51,6 +51,7 @@ pub mod evidence;
 pub mod harness;
 pub mod identity;
 pub mod metrics;
+pub mod par;
 pub mod phase;
 pub mod phase_rules;
 pub mod reconcile;

@@ -185,6 +185,17 @@ fn rollup_of(store: &Store, identity: &str, stock: &Catalogue) -> Option<Identit
     ))
 }
 
+/// Roll-ups built at a time before they go into the graph (in input
+/// order): enough to keep every core busy, few enough that the built ones
+/// waiting for the graph hold little memory.
+const ROLLUP_BLOCK: usize = 16_384;
+
+/// The roll-ups of `ids` (`None` for an identity without members), over
+/// the machine's cores when there are many ([`crate::par`]).
+fn rollups_of(store: &Store, ids: &[String], stock: &Catalogue) -> Vec<Option<IdentityRollup>> {
+    crate::par::map(ids, |id| rollup_of(store, id, stock))
+}
+
 impl CampaignClusterer for CampaignComponents {
     fn name(&self) -> &'static str {
         "connected_components"
@@ -210,24 +221,29 @@ impl CampaignClusterer for CampaignComponents {
         let mut rollups = Duration::ZERO;
         let started = Instant::now();
         let computed = if self.loaded {
-            for id in changed {
+            let ids: Vec<String> = changed.into_iter().collect();
+            for block in ids.chunks(ROLLUP_BLOCK) {
                 let t = Instant::now();
-                let r = rollup_of(store, &id, &self.graph.weights().catalogue);
+                let built = rollups_of(store, block, &self.graph.weights().catalogue);
                 rollups += t.elapsed();
-                match r {
-                    Some(r) => self.graph.upsert(&id, r),
-                    None => self.graph.remove(&id),
+                for (id, r) in block.iter().zip(built) {
+                    match r {
+                        Some(r) => self.graph.upsert(id, r),
+                        None => self.graph.remove(id),
+                    }
                 }
             }
             self.graph.settle()
         } else {
             let ids: Vec<String> = store.identity_members.keys().cloned().collect();
-            for id in ids {
+            for block in ids.chunks(ROLLUP_BLOCK) {
                 let t = Instant::now();
-                let r = rollup_of(store, &id, &self.graph.weights().catalogue);
+                let built = rollups_of(store, block, &self.graph.weights().catalogue);
                 rollups += t.elapsed();
-                if let Some(r) = r {
-                    self.graph.upsert(&id, r);
+                for (id, r) in block.iter().zip(built) {
+                    if let Some(r) = r {
+                        self.graph.upsert(id, r);
+                    }
                 }
             }
             self.loaded = true;

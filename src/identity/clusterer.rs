@@ -254,6 +254,7 @@ fn commit(
 
     // Rows: every effective identity of the scope, plus merge-chain changes.
     let mut touched: BTreeSet<String> = BTreeSet::new();
+    let mut rebuild: Vec<(&String, &[Sym], f64)> = Vec::new();
     for (root, members) in &members_of {
         let existing = store.identities.get(root);
         let confidence = confidence_of[root];
@@ -281,18 +282,30 @@ fn commit(
                 continue;
             }
         }
-        let row = identity_row(
-            root,
-            members,
-            confidence,
-            existing,
-            &store.observations,
-            ctx.now,
-        );
-        if existing.is_none_or(|e| !e.same_content(&row)) {
-            touched.insert(root.clone());
-            store.journal.identities.insert(root.clone(), row.clone());
-            store.identities.insert(root.clone(), row);
+        rebuild.push((root, members, confidence));
+    }
+    // Each row depends on its own members and stored row only: built over
+    // the machine's cores, applied in order.
+    let now = ctx.now;
+    for block in rebuild.chunks(ROW_BLOCK) {
+        let rows = crate::par::map(block, |&(root, members, confidence)| {
+            let existing = store.identities.get(root);
+            identity_row(
+                root,
+                members,
+                confidence,
+                existing,
+                &store.observations,
+                now,
+            )
+        });
+        for (&(root, _, _), row) in block.iter().zip(rows) {
+            let existing = store.identities.get(root);
+            if existing.is_none_or(|e| !e.same_content(&row)) {
+                touched.insert(root.clone());
+                store.journal.identities.insert(root.clone(), row.clone());
+                store.identities.insert(root.clone(), row);
+            }
         }
     }
     // Evidence that changed without changing any edge (a new session with
@@ -460,6 +473,10 @@ pub fn simhash_centroid(hashes: impl IntoIterator<Item = u64>) -> Option<String>
     }
     Some(format!("{out:016x}"))
 }
+
+/// Identity rows built at a time before they are applied (see
+/// [`crate::par`]).
+const ROW_BLOCK: usize = 16_384;
 
 /// The stored row of an effective identity with these members.
 fn identity_row(

@@ -457,7 +457,16 @@ mod tests {
                 rarity_zero_at: zero,
                 ..IdentityWeights::default()
             };
-            for n in [0, 1, full, full + 1, (full + zero) / 2, zero - 1, zero, zero + 7] {
+            for n in [
+                0,
+                1,
+                full,
+                full + 1,
+                (full + zero) / 2,
+                zero - 1,
+                zero,
+                zero + 7,
+            ] {
                 let want = if n <= full {
                     1.0
                 } else if n >= zero {
