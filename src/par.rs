@@ -29,33 +29,53 @@ pub fn workers() -> usize {
 /// `items.iter().map(f).collect()`, in contiguous chunks over
 /// [`workers`] threads (the first on the calling thread).
 pub fn map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let parts = chunks(items, MIN_ITEMS, |_, c| {
+        c.iter().map(&f).collect::<Vec<R>>()
+    });
+    let mut out = Vec::with_capacity(items.len());
+    for part in parts {
+        out.extend(part);
+    }
+    out
+}
+
+/// `f(offset, chunk)` for contiguous chunks of `items`, one per
+/// [`workers`] thread (the first on the calling thread), in input order;
+/// one call over all of `items` when there are fewer than `min_items`.
+/// `offset` is where the chunk starts in `items`.
+pub fn chunks<T: Sync, R: Send>(
+    items: &[T],
+    min_items: usize,
+    f: impl Fn(usize, &[T]) -> R + Sync,
+) -> Vec<R> {
     let workers = workers();
-    if workers < 2 || items.len() < MIN_ITEMS {
-        return items.iter().map(&f).collect();
+    if workers < 2 || items.len() < min_items.max(2) {
+        return vec![f(0, items)];
     }
     let chunk = items.len().div_ceil(workers);
     let f = &f;
     std::thread::scope(|scope| {
-        let mut chunks = items.chunks(chunk);
-        let first = chunks.next().unwrap_or_default();
-        let spawned: Vec<_> = chunks
-            .map(|c| {
+        let spawned: Vec<_> = items
+            .chunks(chunk)
+            .enumerate()
+            .skip(1)
+            .map(|(k, c)| {
                 let worker = std::thread::Builder::new()
                     .name("clusterd-par".into())
-                    .spawn_scoped(scope, move || c.iter().map(f).collect::<Vec<R>>());
-                (c, worker)
+                    .spawn_scoped(scope, move || f(k * chunk, c));
+                (k, c, worker)
             })
             .collect();
-        let mut out: Vec<R> = Vec::with_capacity(items.len());
-        out.extend(first.iter().map(f));
-        for (c, worker) in spawned {
+        let mut out: Vec<R> = Vec::with_capacity(workers);
+        out.push(f(0, &items[..chunk]));
+        for (k, c, worker) in spawned {
             match worker {
                 Ok(handle) => match handle.join() {
-                    Ok(part) => out.extend(part),
+                    Ok(part) => out.push(part),
                     Err(panic) => std::panic::resume_unwind(panic),
                 },
                 // No thread to be had (a process limit): this chunk here.
-                Err(_) => out.extend(c.iter().map(f)),
+                Err(_) => out.push(f(k * chunk, c)),
             }
         }
         out
@@ -73,6 +93,22 @@ mod tests {
             let want: Vec<String> = items.iter().map(|i| format!("{}", i * i)).collect();
             assert_eq!(map(&items, |i| format!("{}", i * i)), want, "{n} items");
         }
+    }
+
+    #[test]
+    fn chunks_cover_the_items_in_order_with_their_offsets() {
+        let items: Vec<u32> = (0..1000).collect();
+        for min in [0, 1, 999, 1000, 1001] {
+            let parts = chunks(&items, min, |offset, c| (offset, c.to_vec()));
+            let mut next = 0;
+            for (offset, c) in &parts {
+                assert_eq!(*offset, next);
+                assert_eq!(c[..], items[next..next + c.len()]);
+                next += c.len();
+            }
+            assert_eq!(next, items.len());
+        }
+        assert_eq!(chunks(&[] as &[u32], 0, |_, c| c.len()), vec![0]);
     }
 
     #[test]

@@ -162,19 +162,27 @@ proptest! {
     fn indexed_equals_all_pairs(events in proptest::collection::vec(partial(14), 1..40),
                                 w in weights(), d in decisions(14), big in 1u32..4) {
         let obs = merged(&events);
-        let mut g = IdentityGraph::new(w.clone()).unwrap();
-        g.set_big_value_carriers(big);
-        g.set_decisions(d.clone());
-        for o in &obs { g.upsert(o); }
-        g.rebuild();
-        prop_assert_eq!(g.identities(), all_pairs_components(&obs, &w, &d));
+        let reference = all_pairs_components(&obs, &w, &d);
+        // Sequential scoring, and scoring split over the cores from two
+        // nodes up (every scope of this test), give the reference's.
+        for parallel_scope in [usize::MAX, 2] {
+            let mut g = IdentityGraph::new(w.clone()).unwrap();
+            g.set_big_value_carriers(big);
+            g.set_parallel_scope(parallel_scope);
+            g.set_decisions(d.clone());
+            for o in &obs { g.upsert(o); }
+            g.rebuild();
+            prop_assert_eq!(g.identities(), reference.clone());
+        }
     }
 
     #[test]
     fn incremental_equals_rebuild(events in proptest::collection::vec(partial(12), 1..40),
-                                  w in weights(), d in decisions(12), cut in 0usize..40, big in 1u32..4) {
+                                  w in weights(), d in decisions(12), cut in 0usize..40, big in 1u32..4,
+                                  parallel_scope in prop_oneof![Just(2usize), Just(usize::MAX)]) {
         let mut g = IdentityGraph::new(w.clone()).unwrap();
         g.set_big_value_carriers(big);
+        g.set_parallel_scope(parallel_scope);
         let mut acc: std::collections::BTreeMap<Sym, Observation> = Default::default();
         for (i, e) in events.iter().enumerate() {
             if i == cut.min(events.len() - 1) { g.set_decisions(d.clone()); }

@@ -77,25 +77,36 @@ impl IdentityGraph {
         let mut uf = UnionFind::<u32>::new(scope.len());
         let mut best = vec![0.0f64; scope.len()];
         let threshold = self.weights.threshold;
-        let mut seen: Vec<u32> = vec![NONE; scope.len()];
-        for (i, &x) in scope.iter().enumerate() {
-            let i = i as u32;
-            self.for_each_candidate(x, false, |y| {
-                if y <= x {
-                    return;
-                }
-                let Some(&j) = local.get(&y) else { return };
-                if seen[j as usize] == i {
-                    return;
-                }
-                seen[j as usize] = i;
-                let s = self.score(x, y);
-                if s.total >= threshold {
-                    uf.union(i, j);
-                    best[i as usize] = best[i as usize].max(s.total);
-                    best[j as usize] = best[j as usize].max(s.total);
-                }
-            });
+        // Scoring the candidate pairs is most of a large scope's time and
+        // reads the graph only: the pairs of each chunk of the scope are
+        // scored on a core of their own, and the edges joined in order
+        // (a union-find and maxima, so the result is the sequential one).
+        let edges = crate::par::chunks(scope, self.parallel_scope, |offset, xs| {
+            let mut edges: Vec<(u32, u32, f64)> = Vec::new();
+            let mut seen: Vec<u32> = vec![NONE; scope.len()];
+            for (k, &x) in xs.iter().enumerate() {
+                let i = (offset + k) as u32;
+                self.for_each_candidate(x, false, |y| {
+                    if y <= x {
+                        return;
+                    }
+                    let Some(&j) = local.get(&y) else { return };
+                    if seen[j as usize] == i {
+                        return;
+                    }
+                    seen[j as usize] = i;
+                    let s = self.score(x, y);
+                    if s.total >= threshold {
+                        edges.push((i, j, s.total));
+                    }
+                });
+            }
+            edges
+        });
+        for (i, j, total) in edges.into_iter().flatten() {
+            uf.union(i, j);
+            best[i as usize] = best[i as usize].max(total);
+            best[j as usize] = best[j as usize].max(total);
         }
         for e in self.big_value_edges(scope, &local) {
             uf.union(e.a, e.b);

@@ -41,6 +41,10 @@ const NONE: u32 = u32::MAX;
 /// linear, not quadratic, work.
 pub const BIG_VALUE_CARRIERS: u32 = 256;
 
+/// Scopes of fewer nodes are scored on the calling thread: starting the
+/// threads costs more than a small scope's scoring.
+pub const PARALLEL_SCOPE: usize = 4096;
+
 /// The namespaces whose values have a rarity.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Namespace {
@@ -167,6 +171,9 @@ pub struct IdentityGraph {
     decision_adj: FxHashMap<u32, Vec<(u32, DecisionKind)>>,
     /// See [`BIG_VALUE_CARRIERS`].
     big_value_carriers: u32,
+    /// Scopes of at least this many nodes score their candidate pairs over
+    /// the machine's cores ([`crate::par`]).
+    parallel_scope: usize,
 }
 
 impl IdentityGraph {
@@ -190,6 +197,7 @@ impl IdentityGraph {
             decisions: Decisions::default(),
             decision_adj: FxHashMap::default(),
             big_value_carriers: BIG_VALUE_CARRIERS,
+            parallel_scope: PARALLEL_SCOPE,
         })
     }
 
@@ -199,6 +207,14 @@ impl IdentityGraph {
     /// rebuild.
     pub fn set_big_value_carriers(&mut self, carriers: u32) {
         self.big_value_carriers = carriers.max(1);
+    }
+
+    /// Changes the scope size from which candidate pairs are scored over
+    /// the machine's cores (default [`PARALLEL_SCOPE`]). The components do
+    /// not depend on it (the property tests set it to 2 to prove it); only
+    /// the time does.
+    pub fn set_parallel_scope(&mut self, nodes: usize) {
+        self.parallel_scope = nodes;
     }
 
     pub fn weights(&self) -> &IdentityWeights {
