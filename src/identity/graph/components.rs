@@ -74,15 +74,16 @@ impl IdentityGraph {
         for (i, &n) in scope.iter().enumerate() {
             local.insert(n, i as u32);
         }
-        let mut uf = UnionFind::<u32>::new(scope.len());
-        let mut best = vec![0.0f64; scope.len()];
         let threshold = self.weights.threshold;
         // Scoring the candidate pairs is most of a large scope's time and
-        // reads the graph only: the pairs of each chunk of the scope are
-        // scored on a core of their own, and the edges joined in order
-        // (a union-find and maxima, so the result is the sequential one).
-        let edges = crate::par::chunks(scope, self.parallel_scope, |offset, xs| {
-            let mut edges: Vec<(u32, u32, f64)> = Vec::new();
+        // reads the graph only: each chunk of the scope is scored on a core
+        // of its own into a union-find and strongest ties of its own, and
+        // those are joined (the union of the connections, the maxima of
+        // the ties), so the result is the sequential one. Memory stays a
+        // few arrays of the scope's size per core, however many edges.
+        let parts = crate::par::chunks(scope, self.parallel_scope, |offset, xs| {
+            let mut uf = UnionFind::<u32>::new(scope.len());
+            let mut best = vec![0.0f64; scope.len()];
             let mut seen: Vec<u32> = vec![NONE; scope.len()];
             for (k, &x) in xs.iter().enumerate() {
                 let i = (offset + k) as u32;
@@ -97,16 +98,27 @@ impl IdentityGraph {
                     seen[j as usize] = i;
                     let s = self.score(x, y);
                     if s.total >= threshold {
-                        edges.push((i, j, s.total));
+                        uf.union(i, j);
+                        best[i as usize] = best[i as usize].max(s.total);
+                        best[j as usize] = best[j as usize].max(s.total);
                     }
                 });
             }
-            edges
+            (uf, best)
         });
-        for (i, j, total) in edges.into_iter().flatten() {
-            uf.union(i, j);
-            best[i as usize] = best[i as usize].max(total);
-            best[j as usize] = best[j as usize].max(total);
+        let mut parts = parts.into_iter();
+        let (mut uf, mut best) = parts
+            .next()
+            .unwrap_or_else(|| (UnionFind::new(scope.len()), vec![0.0f64; scope.len()]));
+        for (other, other_best) in parts {
+            for (k, root) in other.into_labeling().into_iter().enumerate() {
+                if root as usize != k {
+                    uf.union(k as u32, root);
+                }
+            }
+            for (b, o) in best.iter_mut().zip(other_best) {
+                *b = b.max(o);
+            }
         }
         for e in self.big_value_edges(scope, &local) {
             uf.union(e.a, e.b);
