@@ -32,6 +32,7 @@
 //! per component, no merge cycles) reconciles to an empty one.
 
 use crate::evidence::{Millis, Sym};
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
@@ -183,32 +184,48 @@ pub fn reconcile<'s>(
         })
         .collect();
     comps.sort();
-    // A member's direct row and a row's merge target, as the stored `Sym`s
-    // (a clone is a count) and as text.
-    let direct_sym = |m: &str| {
-        stored
-            .direct
-            .get(m)
-            .filter(|g| stored.groups.contains(g.as_str()))
-    };
+    // A row's merge target, as the stored `Sym` (a clone is a count) and
+    // as text.
     let next_sym = |g: &str| stored.merged_into.get(g);
-    let direct = |m: &str| direct_sym(m).map(Sym::as_str);
     let next = |g: &str| next_sym(g).map(Sym::as_str);
+    // Every member's direct row, looked up once: searching the stored maps
+    // (an ordered map of every observation, compared as text) three times
+    // per member was most of a full pass's reconcile. Consecutive members
+    // of one row share its check that the row exists.
+    let directs: Vec<Vec<Option<&'s Sym>>> = comps
+        .iter()
+        .map(|comp| {
+            let mut last: Option<(&'s Sym, bool)> = None;
+            comp.iter()
+                .map(|m| {
+                    let g = stored.direct.get(m)?;
+                    let exists = match last {
+                        Some((l, exists)) if Sym::ptr_eq(l, g) => exists,
+                        _ => {
+                            let exists = stored.groups.contains(g.as_str());
+                            last = Some((g, exists));
+                            exists
+                        }
+                    };
+                    exists.then_some(g)
+                })
+                .collect()
+        })
+        .collect();
 
-    // 1. Keeping rows: row → component → (native, passing through).
-    let mut counts: BTreeMap<&str, BTreeMap<usize, (usize, usize)>> = BTreeMap::new();
-    for (ci, comp) in comps.iter().enumerate() {
-        for m in comp.iter() {
-            if let Some(d) = direct(m) {
-                counts.entry(d).or_default().entry(ci).or_default().0 += 1;
-                walk(d, next, |g| {
-                    counts.entry(g).or_default().entry(ci).or_default().1 += 1;
-                });
-            }
+    // 1. Keeping rows: row → component → (native, passing through). Hashed
+    // by text: only looked up, never walked in order.
+    let mut counts: FxHashMap<&str, BTreeMap<usize, (usize, usize)>> = FxHashMap::default();
+    for (ci, ds) in directs.iter().enumerate() {
+        for d in ds.iter().flatten() {
+            counts.entry(d).or_default().entry(ci).or_default().0 += 1;
+            walk(d, next, |g| {
+                counts.entry(g).or_default().entry(ci).or_default().1 += 1;
+            });
         }
     }
     // Components are sorted, so a lower index means a smaller first member.
-    let keeper: BTreeMap<&str, usize> = counts
+    let keeper: FxHashMap<&str, usize> = counts
         .iter()
         .filter_map(|(&row, per)| {
             per.iter()
@@ -240,11 +257,10 @@ pub fn reconcile<'s>(
     let mut new_merged_into: BTreeMap<Sym, Option<Sym>> = BTreeMap::new();
     for (ci, comp) in comps.iter().enumerate() {
         // The top each member's direct row leads to, if `ci` keeps that row.
-        let tops_of: Vec<Option<&Sym>> = comp
+        let tops_of: Vec<Option<&Sym>> = directs[ci]
             .iter()
-            .map(|m| {
-                direct_sym(m)
-                    .filter(|d| keeper.get(d.as_str()) == Some(&ci))
+            .map(|d| {
+                d.filter(|d| keeper.get(d.as_str()) == Some(&ci))
                     .map(|d| top_of(ci, d))
             })
             .collect();
@@ -306,9 +322,8 @@ pub fn reconcile<'s>(
     };
     let formed: BTreeSet<&str> = out.formed.iter().map(|f| f.group.as_str()).collect();
     let mut linked = Vec::new();
-    for (comp, t) in comps.iter().zip(&target) {
-        for m in comp.iter() {
-            let prior = direct(m);
+    for ((comp, ds), t) in comps.iter().zip(&directs).zip(&target) {
+        for (m, &prior) in comp.iter().zip(ds) {
             if prior.map(|d| walk(d, after, |_| {})) == Some(t.as_str()) {
                 continue;
             }
@@ -317,7 +332,7 @@ pub fn reconcile<'s>(
                 linked.push(Linked {
                     group: t.clone(),
                     member: m.clone(),
-                    prior: direct_sym(m).cloned(),
+                    prior: prior.cloned(),
                 });
             }
         }
