@@ -34,8 +34,8 @@
 //! Beside the flow: [`store`] (the stored state in memory, which a tick
 //! reads and journals its writes into), [`set`] (the small ordered set
 //! evidence and roll-ups are made of), [`par`] (a pure map over the
-//! machine's cores, for the per-identity work of large passes), [`phase`] (UKC phases, ATT&CK tactic
-//! ids), [`evidence::time`] (the timestamp codec every output timestamp is
+//! machine's cores, for the per-identity work of large passes), [`phase`]
+//! (UKC phases, ATT&CK tactic ids), [`evidence::time`] (the timestamp codec every output timestamp is
 //! written with), [`evidence::publish`] (an observation written back out as
 //! an input payload), [`scenario`] (YAML scenario language and seeded
 //! generator of input events with truth labels), [`metrics`] (ARI,

@@ -190,12 +190,6 @@ fn rollup_of(store: &Store, identity: &str, stock: &Catalogue) -> Option<Identit
 /// waiting for the graph hold little memory.
 const ROLLUP_BLOCK: usize = 16_384;
 
-/// The roll-ups of `ids` (`None` for an identity without members), over
-/// the machine's cores when there are many ([`crate::par`]).
-fn rollups_of(store: &Store, ids: &[String], stock: &Catalogue) -> Vec<Option<IdentityRollup>> {
-    crate::par::map(ids, |id| rollup_of(store, id, stock))
-}
-
 impl CampaignClusterer for CampaignComponents {
     fn name(&self) -> &'static str {
         "connected_components"
@@ -220,32 +214,29 @@ impl CampaignClusterer for CampaignComponents {
         let changed = std::mem::take(&mut store.changed_identities);
         let mut rollups = Duration::ZERO;
         let started = Instant::now();
-        let computed = if self.loaded {
-            let ids: Vec<String> = changed.into_iter().collect();
-            for block in ids.chunks(ROLLUP_BLOCK) {
-                let t = Instant::now();
-                let built = rollups_of(store, block, &self.graph.weights().catalogue);
-                rollups += t.elapsed();
-                for (id, r) in block.iter().zip(built) {
-                    match r {
-                        Some(r) => self.graph.upsert(id, r),
-                        None => self.graph.remove(id),
-                    }
+        // A full pass rolls up every identity; a later one the changed ones
+        // (removing those left without members). Built over the machine's
+        // cores ([`crate::par`]), put into the graph in order.
+        let ids: Vec<String> = match self.loaded {
+            true => changed.into_iter().collect(),
+            false => store.identity_members.keys().cloned().collect(),
+        };
+        for block in ids.chunks(ROLLUP_BLOCK) {
+            let t = Instant::now();
+            let stock = &self.graph.weights().catalogue;
+            let built = crate::par::map(block, |id| rollup_of(store, id, stock));
+            rollups += t.elapsed();
+            for (id, r) in block.iter().zip(built) {
+                match r {
+                    Some(r) => self.graph.upsert(id, r),
+                    None if self.loaded => self.graph.remove(id),
+                    None => {}
                 }
             }
+        }
+        let computed = if self.loaded {
             self.graph.settle()
         } else {
-            let ids: Vec<String> = store.identity_members.keys().cloned().collect();
-            for block in ids.chunks(ROLLUP_BLOCK) {
-                let t = Instant::now();
-                let built = rollups_of(store, block, &self.graph.weights().catalogue);
-                rollups += t.elapsed();
-                for (id, r) in block.iter().zip(built) {
-                    if let Some(r) = r {
-                        self.graph.upsert(id, r);
-                    }
-                }
-            }
             self.loaded = true;
             self.graph.rebuild()
         };

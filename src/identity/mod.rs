@@ -2,6 +2,7 @@
 //!
 //! `catalogue` holds what says nothing about who (library fingerprints,
 //! stock behaviour), `features` interns evidence into compact ids,
+//! `weights` holds the layer's settings and the count rule of rarity,
 //! `similarity` scores a pair (tiers, veto, rarity) and `explanation`
 //! spells a pair's evidence out, `index` finds candidate pairs without an all-pairs
 //! pass, `graph` keeps components incrementally with operator `decisions`
@@ -17,6 +18,7 @@ pub mod features;
 pub mod graph;
 pub mod index;
 pub mod similarity;
+pub mod weights;
 
 pub use decisions::{Decision, DecisionKind, Decisions};
 pub use graph::{ComputedIdentity, ExplainedEdge, IdentityGraph};
